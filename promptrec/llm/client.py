@@ -1,0 +1,106 @@
+"""Structured calls: render a template, consult the cache, call the model, validate into pydantic."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..prompts import PromptTemplate
+from .base import LLMBackend, LLMError
+from .cache import LLMCache, cache_key
+from .types import ChatRequest, LLMStats
+
+log = logging.getLogger(__name__)
+T = TypeVar("T", bound=BaseModel)
+
+
+class LLMResult(BaseModel, Generic[T]):
+    """A validated reply, or why there is none."""
+
+    value: T | None = None
+    raw: str = ""
+    error: str | None = None
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None
+
+
+class LLMClient:
+    """The one way stages talk to a model: cached, counted, validated.
+
+    Args:
+        backend: The chat model.
+        cache: Reply cache; None disables caching.
+        seed: Root seed passed with every request.
+        temperature: 0 by default, so a rerun is identical.
+    """
+
+    def __init__(self, backend: LLMBackend, cache: LLMCache | None = None, seed: int = 0, temperature: float = 0.0):
+        self.backend = backend
+        self.cache = cache
+        self.seed = seed
+        self.temperature = temperature
+        self.stats = LLMStats()
+
+    @property
+    def model_id(self) -> str:
+        return self.backend.model_id
+
+    def count_tokens(self, text: str) -> int:
+        return self.backend.count_tokens(text)
+
+    def generate(
+        self,
+        template: PromptTemplate,
+        output: type[T],
+        values: dict[str, str],
+        *,
+        schema: dict[str, Any] | None = None,
+        max_tokens: int = 256,
+        check: Callable[[T], None] | None = None,
+    ) -> LLMResult[T]:
+        """Ask the model to fill ``output`` from ``template`` rendered with ``values``.
+
+        Args:
+            schema: The JSON schema the reply is constrained to (``output``'s schema by default);
+                a narrower one (e.g. an enum of allowed ids) can be passed.
+            check: Extra validation of the parsed value; raise ValueError to reject it.
+
+        Returns:
+            The result; ``value`` is None when the model failed or its reply was invalid
+            (counted in ``stats.invalid_outputs`` / ``stats.errors``), so callers fall back.
+        """
+        request = ChatRequest(
+            messages=template.render(**values),
+            json_schema=schema or output.model_json_schema(),
+            max_tokens=max_tokens,
+            temperature=self.temperature,
+            seed=self.seed,
+        )
+        key = cache_key(self.model_id, template.hash, request)
+        response = self.cache.get(key) if self.cache is not None else None
+        if response is None:
+            try:
+                response = self.backend.chat(request)
+            except LLMError as err:
+                self.stats.errors += 1
+                log.warning("%s: model call failed: %s", template.name, err)
+                return LLMResult(error=f"model call failed: {err}")
+            if self.cache is not None:
+                self.cache.put(key, self.model_id, template.hash, response)
+        self.stats.add(response)
+        try:
+            value = output.model_validate_json(response.text)
+            if check is not None:
+                check(value)
+        except (ValidationError, ValueError) as err:
+            self.stats.invalid_outputs += 1
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            log.info("%s: invalid model output (%s): %.200r", template.name, reason, response.text)
+            return LLMResult(raw=response.text, error=f"invalid output: {reason}", cached=response.cached)
+        return LLMResult(value=value, raw=response.text, cached=response.cached)
