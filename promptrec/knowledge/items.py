@@ -1,0 +1,159 @@
+"""Item knowledge: the model turns each item's text into :class:`ItemFeatures`, in a resumable batch job."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+from pydantic import BaseModel, ValidationError
+
+from ..data import Item
+from ..llm import LLMClient
+from ..prompts import as_data, load_prompt
+from ..types import ItemFeatures
+
+log = logging.getLogger(__name__)
+
+
+class FeatureRecord(BaseModel):
+    """One item's features (or why there are none), with the model and prompt that made them."""
+
+    item_id: str
+    features: ItemFeatures | None = None
+    error: str | None = None
+    model_id: str
+    template_hash: str
+
+
+class FeatureStore:
+    """Item features in an append-only JSONL file.
+
+    Each record is flushed and fsynced as soon as it exists, so an interrupted job loses nothing;
+    a half-written last line (the process killed mid-write) is cut off on the next open.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._records: dict[str, FeatureRecord] | None = None
+
+    def _repair(self) -> None:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        with self.path.open("rb+") as handle:
+            data = handle.read()
+            if not data.endswith(b"\n"):
+                cut = data.rfind(b"\n") + 1
+                handle.truncate(cut)
+                log.warning("%s: dropped a half-written last record", self.path)
+
+    def records(self) -> dict[str, FeatureRecord]:
+        if self._records is None:
+            self._repair()
+            self._records = {}
+            if self.path.exists():
+                for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = FeatureRecord.model_validate_json(line)
+                    except ValidationError:
+                        log.warning("%s, line %d: unreadable feature record skipped", self.path, number)
+                        continue
+                    self._records[record.item_id] = record
+        return self._records
+
+    def get(self, item_id: str) -> ItemFeatures | None:
+        record = self.records().get(item_id)
+        return record.features if record else None
+
+    def __contains__(self, item_id: str) -> bool:
+        return item_id in self.records()
+
+    def __len__(self) -> int:
+        return sum(1 for r in self.records().values() if r.features is not None)
+
+    def append(self, record: FeatureRecord) -> None:
+        records = self.records()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(record.model_dump_json() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        records[record.item_id] = record
+
+
+class ExtractionReport(BaseModel):
+    """What one run of the feature job did."""
+
+    requested: int = 0
+    already_done: int = 0
+    extracted: int = 0
+    failed: int = 0
+
+
+class ItemFeatureExtractor:
+    """Runs the ``item_features`` prompt over items that have no record yet.
+
+    Args:
+        client: The LLM client (cached, counted).
+        store: Where records go.
+        max_tokens: Reply budget per item.
+    """
+
+    template_name = "item_features"
+
+    def __init__(self, client: LLMClient, store: FeatureStore, max_tokens: int = 220) -> None:
+        self.client = client
+        self.store = store
+        self.max_tokens = max_tokens
+        self.template = load_prompt(self.template_name)
+
+    def extract_one(self, item: Item) -> FeatureRecord:
+        result = self.client.generate(
+            self.template, ItemFeatures, {"item": as_data(item.text())}, max_tokens=self.max_tokens
+        )
+        return FeatureRecord(
+            item_id=item.item_id,
+            features=result.value,
+            error=result.error,
+            model_id=self.client.model_id,
+            template_hash=self.template.hash,
+        )
+
+    def run(self, items: Sequence[Item], progress: Callable[[int], None] | None = None) -> ExtractionReport:
+        """Extract features for every item without a record; safe to interrupt and rerun.
+
+        Raises:
+            RuntimeError: when another process is writing the same store.
+        """
+        report = ExtractionReport(requested=len(items))
+        lock = FileLock(str(self.store.path) + ".lock")
+        try:
+            lock.acquire(timeout=1)
+        except Timeout:
+            raise RuntimeError(f"another promptrec process is writing {self.store.path}; wait for it to finish") from None
+        try:
+            for item in items:
+                if item.item_id in self.store:
+                    report.already_done += 1
+                else:
+                    record = self.extract_one(item)
+                    self.store.append(record)
+                    if record.features is None:
+                        report.failed += 1
+                    else:
+                        report.extracted += 1
+                if progress:
+                    progress(1)
+        finally:
+            lock.release()
+        return report
+
+
+def feature_text(item: Item, features: ItemFeatures | None) -> str:
+    """The text an item is embedded from: its own text, plus the model's features once they exist."""
+    return item.text() if features is None else f"{item.text()}. {features.text()}"
+

@@ -1,0 +1,95 @@
+"""User knowledge: the model turns a history into a :class:`UserProfile`, within a token budget."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from ..data import Catalog
+from ..llm import LLMClient
+from ..prompts import as_data, load_prompt
+from ..types import ProfileResult, UserProfile
+
+
+def history_line(catalog: Catalog, item_id: str, rating: float | None) -> str:
+    item = catalog.get(item_id)
+    text = as_data(item.text() if item else item_id, limit=160)
+    return f"- {text}" + (f" | rated {rating:g}" if rating is not None else "")
+
+
+def _field_values(catalog: Catalog, item_ids: Sequence[str]) -> Counter:
+    counts: Counter = Counter()
+    for item_id in item_ids:
+        item = catalog.get(item_id)
+        if item is None:
+            continue
+        values = item.fields.get("genres") or item.fields.get("tags") or ""
+        counts.update(v.strip() for v in values.split(",") if v.strip())
+    return counts
+
+
+def evidence_profile(catalog: Catalog, history: Sequence[str], ratings: dict[str, float]) -> UserProfile:
+    """A deterministic profile from the items' own fields (the fallback when the model fails)."""
+    liked = [i for i in history if ratings.get(i, 5.0) >= 3.5] or list(history)
+    disliked = [i for i in history if ratings.get(i, 5.0) <= 2.0]
+    likes = [v for v, _ in _field_values(catalog, liked).most_common(6)]
+    dislikes = [v for v, n in _field_values(catalog, disliked).most_common(4) if v not in likes[:3] and n >= 2]
+    recent = [v for v, _ in _field_values(catalog, history[-5:]).most_common(4)]
+    summary = f"Mostly enjoys {', '.join(likes[:3]) or 'a mix of items'}"
+    summary += f"; recently {', '.join(recent[:2])}." if recent else "."
+    return UserProfile(likes=likes, dislikes=dislikes, recent_interests=recent, summary=summary[:300])
+
+
+class UserProfiler:
+    """Builds a profile from the most recent history that fits ``token_budget``.
+
+    Tokens are counted with the backend's own tokenizer (the GGUF's for local models, tiktoken
+    for OpenAI models). When the model is off, fails, or replies invalidly, the deterministic
+    :func:`evidence_profile` is used and the result says so.
+
+    Args:
+        client: The LLM client, or None for the evidence profile only.
+        catalog: Item texts.
+        token_budget: Maximum tokens of history text in the prompt.
+    """
+
+    template_name = "user_profile"
+
+    def __init__(self, client: LLMClient | None, catalog: Catalog, token_budget: int = 900, max_tokens: int = 260):
+        self.client = client
+        self.catalog = catalog
+        self.token_budget = token_budget
+        self.max_tokens = max_tokens
+        self.template = load_prompt(self.template_name)
+
+    def fit_budget(self, lines: Sequence[str]) -> tuple[list[str], int]:
+        """The longest suffix of ``lines`` (most recent last) whose tokens fit the budget."""
+        kept: list[str] = []
+        used = 0
+        count = self.client.count_tokens if self.client else (lambda text: len(text.split()))
+        for line in reversed(lines):
+            cost = count(line + "\n")
+            if used + cost > self.token_budget:
+                break
+            kept.append(line)
+            used += cost
+        return kept[::-1], used
+
+    def profile(self, history: Sequence[str], ratings: dict[str, float] | None = None) -> ProfileResult:
+        ratings = ratings or {}
+        lines = [history_line(self.catalog, i, ratings.get(i)) for i in history]
+        kept, tokens = self.fit_budget(lines)
+        if self.client is None:
+            return ProfileResult(
+                profile=evidence_profile(self.catalog, history, ratings), source="fallback",
+                history_used=len(kept), history_tokens=tokens, error="no model",
+            )
+        result = self.client.generate(
+            self.template, UserProfile, {"history": "\n".join(kept)}, max_tokens=self.max_tokens
+        )
+        if result.value is None:
+            return ProfileResult(
+                profile=evidence_profile(self.catalog, history, ratings), source="fallback",
+                history_used=len(kept), history_tokens=tokens, error=result.error,
+            )
+        return ProfileResult(profile=result.value, source="llm", history_used=len(kept), history_tokens=tokens)

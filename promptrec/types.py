@@ -1,0 +1,89 @@
+"""The typed records that pass between pipeline stages.
+
+raw interactions -> ItemFeatures -> UserProfile -> Candidate -> Recommendation(List)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+Phrase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+
+
+class ItemFeatures(BaseModel):
+    """What the model knows about an item, in a fixed shape."""
+
+    themes: list[Phrase] = Field(min_length=1, max_length=5, description="Up to 5 short themes.")
+    mood: str = Field(max_length=60, description="The mood or tone, a few words.")
+    audience: str = Field(max_length=60, description="Who would enjoy it, a few words.")
+    description: str = Field(max_length=200, description="One sentence about the item.")
+
+    def text(self) -> str:
+        return (
+            f"Themes: {', '.join(self.themes)}. Mood: {self.mood}. Audience: {self.audience}. {self.description}"
+        )
+
+
+class UserProfile(BaseModel):
+    """What the model (or the fallback) concluded about a user's tastes."""
+
+    likes: list[Phrase] = Field(max_length=6, description="What the user enjoys.")
+    dislikes: list[Phrase] = Field(max_length=4, description="What the user avoids.")
+    recent_interests: list[Phrase] = Field(max_length=4, description="What the most recent items point to.")
+    summary: str = Field(max_length=300, description="Two sentences at most.")
+
+    def text(self) -> str:
+        parts = [f"Likes: {', '.join(self.likes)}" if self.likes else "",
+                 f"Dislikes: {', '.join(self.dislikes)}" if self.dislikes else "",
+                 f"Recently: {', '.join(self.recent_interests)}" if self.recent_interests else "",
+                 self.summary]
+        return ". ".join(p for p in parts if p)
+
+
+class ProfileResult(BaseModel):
+    """A profile and where it came from."""
+
+    profile: UserProfile
+    source: Literal["llm", "fallback"]
+    history_used: int = Field(description="How many of the most recent history items fitted the token budget.")
+    history_tokens: int = 0
+    error: str | None = None
+
+
+class Candidate(BaseModel):
+    """An item proposed by retrieval, with each source's score and the fused score."""
+
+    item_id: str
+    title: str
+    scores: dict[str, float] = Field(default_factory=dict, description="Per-source normalised scores.")
+    fused: float = 0.0
+    evidence: str | None = Field(None, description="The history item that most supports this candidate.")
+
+
+class Recommendation(BaseModel):
+    """One recommended item, explained."""
+
+    item_id: str
+    title: str
+    rank: int
+    score: float
+    explanation: str
+    cited_history: list[str] = Field(default_factory=list, description="History item ids the explanation cites.")
+    explained_by: Literal["llm", "evidence"]
+
+
+class RecommendationList(BaseModel):
+    """The answer to one request, with how it was produced."""
+
+    user_id: str | None
+    items: list[Recommendation]
+    ordered_by: Literal["llm_rerank", "fusion"] = Field(description="Which stage decided the final order.")
+    fallback: bool = Field(False, description="True when the rerank failed and the fused order was used.")
+    fallback_reason: str | None = None
+    request: str | None = None
+    profile: ProfileResult | None = None
+    rejected_picks: int = Field(0, description="Model picks rejected (unknown id, duplicate, history item).")
+    timings: dict[str, float] = Field(default_factory=dict)
+    model_id: str | None = None
