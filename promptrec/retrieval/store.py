@@ -1,0 +1,168 @@
+"""Item vectors in Chroma: an embedded persistent store, or a Chroma server when a URL is set."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .embeddings import Embedder
+
+log = logging.getLogger(__name__)
+
+
+class StoreMismatch(RuntimeError):
+    """The collection was built with another embedder than the one in use."""
+
+
+class ChromaEmbeddingFunction:
+    """Adapts an :class:`Embedder` to Chroma's embedding-function protocol (never Chroma's default)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def __call__(self, input: Sequence[str]) -> list[np.ndarray]:  # noqa: A002 - Chroma's argument name
+        return list(self.embedder.embed(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return "promptrec"
+
+    def get_config(self) -> dict:
+        return {"embedder": self.embedder.name, "dimension": self.embedder.dimension}
+
+    @staticmethod
+    def build_from_config(config: dict) -> ChromaEmbeddingFunction:
+        from .embeddings import make_embedder
+
+        return ChromaEmbeddingFunction(make_embedder("minilm-int8"))
+
+    def is_legacy(self) -> bool:
+        return False
+
+    def embed_query(self, input: Sequence[str]) -> list[np.ndarray]:  # noqa: A002
+        return self(input)
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        return ["cosine"]
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def make_client(path: Path | None = None, url: str | None = None):
+    """A Chroma client: HTTP when ``url`` is given, else persistent at ``path``."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if url:
+        parsed = urlparse(url)
+        return chromadb.HttpClient(
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+            ssl=parsed.scheme == "https",
+            settings=chroma_settings,
+        )
+    if path is None:
+        return chromadb.EphemeralClient(settings=chroma_settings)
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+class ItemVectorStore:
+    """One Chroma collection of item vectors, tagged with the embedder that made them.
+
+    Args:
+        client: A Chroma client (see :func:`make_client`).
+        embedder: The embedder; its name and dimension are stored in the collection metadata
+            and checked on every open.
+        collection: The collection name (at least 3 characters).
+
+    Raises:
+        StoreMismatch: when the collection was built with another embedder.
+    """
+
+    def __init__(self, client, embedder: Embedder, collection: str = "promptrec-items") -> None:
+        self.embedder = embedder
+        self.client = client
+        self.name = collection
+        function = ChromaEmbeddingFunction(embedder)
+        existing = {c if isinstance(c, str) else c.name for c in client.list_collections()}
+        if collection in existing:
+            self.collection = client.get_collection(collection, embedding_function=function)
+            self._check(self.collection.metadata or {})
+        else:
+            self.collection = client.create_collection(
+                collection,
+                embedding_function=function,
+                metadata={"embedder": embedder.name, "dimension": embedder.dimension, "hnsw:space": "cosine"},
+            )
+
+    def _check(self, metadata: dict) -> None:
+        name, dim = metadata.get("embedder"), metadata.get("dimension")
+        if name != self.embedder.name or dim != self.embedder.dimension:
+            raise StoreMismatch(
+                f"the Chroma collection {self.name!r} holds vectors from embedder {name!r} (dimension {dim}), "
+                f"but this run embeds with {self.embedder.name!r} (dimension {self.embedder.dimension}). "
+                "Rebuild it with `promptrec index --rebuild`, or set PROMPTREC_STORE__COLLECTION to another name."
+            )
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def stored_hashes(self) -> dict[str, str]:
+        """item id -> hash of the text its vector was made from."""
+        got = self.collection.get(include=["metadatas"])
+        return {i: (m or {}).get("text_hash", "") for i, m in zip(got["ids"], got["metadatas"])}
+
+    def upsert(
+        self,
+        records: Iterable[tuple[str, str, dict]],
+        batch_size: int = 256,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Embed and store (item id, text, metadata) records whose text changed; returns how many were written."""
+        current = self.stored_hashes()
+        todo = [(i, t, m) for i, t, m in records if current.get(i) != text_hash(t)]
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            vectors = self.embedder.embed([t for _, t, _ in batch])
+            self.collection.upsert(
+                ids=[i for i, _, _ in batch],
+                embeddings=vectors,
+                documents=[t for _, t, _ in batch],
+                metadatas=[{**m, "text_hash": text_hash(t)} for _, t, m in batch],
+            )
+            if progress:
+                progress(len(batch))
+        return len(todo)
+
+    def vectors(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not item_ids:
+            return {}
+        got = self.collection.get(ids=list(item_ids), include=["embeddings"])
+        return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
+
+    def all_vectors(self) -> tuple[list[str], np.ndarray]:
+        got = self.collection.get(include=["embeddings"])
+        return list(got["ids"]), np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
+
+    def query(self, vector: np.ndarray, n: int, exclude: set[str] = frozenset()) -> list[tuple[str, float]]:
+        """The ``n`` nearest items by cosine similarity, leaving out ``exclude``."""
+        total = self.count()
+        if total == 0:
+            return []
+        want = min(total, n + len(exclude))
+        got = self.collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=want,
+                                    include=["distances"])
+        pairs = [(i, 1.0 - float(d)) for i, d in zip(got["ids"][0], got["distances"][0]) if i not in exclude]
+        return pairs[:n]

@@ -1,0 +1,76 @@
+"""Test helpers shipped with the package: deterministic fake embeddings, a scripted LLM, tiny data."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import pandas as pd
+
+from ..data import Catalog, Dataset, InteractionLog, Item, LoadReport
+from ..llm.fake import ScriptedLLM
+from ..retrieval.embeddings import normalize
+
+__all__ = ["HashEmbedder", "ScriptedLLM", "tiny_dataset", "valid_reply"]
+
+
+class HashEmbedder:
+    """Bag-of-words hashed into a small vector: texts sharing words are close. Deterministic, instant."""
+
+    def __init__(self, dimension: int = 64, name: str = "hash-bow") -> None:
+        self.dimension = dimension
+        self.name = f"{name}-{dimension}"
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"[a-z0-9]+", text.lower()):
+                out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimension] += 1.0
+        out[~out.any(axis=1), 0] = 1.0
+        return normalize(out)
+
+
+def tiny_dataset(n_users: int = 30, seed: int = 0) -> Dataset:
+    """A synthetic catalog of 3 genres x 8 items and users who mostly stay in one genre,
+    consuming items in order (so transitions carry signal)."""
+    rng = np.random.default_rng(seed)
+    genres = ["space adventure", "romantic comedy", "crime thriller"]
+    items = [
+        Item(item_id=str(100 + g * 10 + n), title=f"{genre.title()} {n + 1} ({1990 + n})",
+             fields={"genres": genre.replace(" ", ", ")})
+        for g, genre in enumerate(genres) for n in range(8)
+    ]
+    rows = []
+    for user in range(n_users):
+        g = user % 3
+        start = int(rng.integers(0, 3))
+        chosen = [100 + g * 10 + n for n in range(start, start + 5)]
+        other = 100 + ((g + 1) % 3) * 10 + int(rng.integers(0, 8))
+        chosen.insert(2, other)
+        for t, item in enumerate(chosen):
+            rows.append((str(user + 1), str(item), 1_000_000 + user * 1000 + t * 10, float(rng.integers(3, 6))))
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"])
+    report = LoadReport(source="tiny", rows_read=len(frame), rows_kept=len(frame))
+    return Dataset("tiny", Catalog(items), InteractionLog(frame), [report])
+
+
+def valid_reply(request) -> dict:
+    """A schema-valid reply to any promptrec prompt, built from the request (for scripted LLMs).
+
+    Rerank replies pick the candidates in reverse order and cite the most recent history item,
+    so a test can tell the model's order from the fused one.
+    """
+    properties = (request.json_schema or {}).get("properties", {})
+    if "picks" in properties:
+        pick = properties["picks"]["items"]["properties"]
+        candidates = pick["id"]["enum"]
+        history = pick["because"]["items"]["enum"]
+        k = properties["picks"]["minItems"]
+        return {"picks": [{"id": c, "reason": f"Because it is close to {history[-1]}.", "because": [history[-1]]}
+                          for c in candidates[::-1][:k]]}
+    if "likes" in properties:
+        return {"likes": ["adventure"], "dislikes": [], "recent_interests": ["space"], "summary": "Likes adventures."}
+    if "themes" in properties:
+        return {"themes": ["journey"], "mood": "bright", "audience": "everyone", "description": "A story."}
+    raise ValueError(f"no scripted reply for schema {sorted(properties)}")

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from promptrec.retrieval import ItemVectorStore, StoreMismatch
+from promptrec.retrieval.store import make_client
+from promptrec.testing import HashEmbedder
+
+
+@pytest.fixture
+def client(tmp_path):
+    return make_client(tmp_path / "chroma")
+
+
+def records(catalog):
+    return [(item.item_id, item.text(), {"title": item.title}) for item in catalog]
+
+
+def test_upsert_query_and_exclude(client, tiny, hash_embedder):
+    store = ItemVectorStore(client, hash_embedder, "items")
+    assert store.upsert(records(tiny.catalog)) == len(tiny.catalog) == store.count()
+    query = hash_embedder.embed(["romantic comedy"])[0]
+    hits = store.query(query, 5)
+    assert all(tiny.catalog[i].fields["genres"] == "romantic, comedy" for i, _ in hits)
+    assert hits[0][1] >= hits[-1][1]
+    banned = {hits[0][0], hits[1][0]}
+    assert not banned & {i for i, _ in store.query(query, 5, exclude=banned)}
+
+
+def test_unchanged_text_is_not_embedded_again(client, tiny, hash_embedder):
+    store = ItemVectorStore(client, hash_embedder, "items")
+    store.upsert(records(tiny.catalog))
+    changed = records(tiny.catalog)
+    changed[0] = (changed[0][0], changed[0][1] + ". Themes: new", changed[0][2])
+    assert store.upsert(changed) == 1
+
+
+def test_vectors_survive_reopening(tmp_path, tiny, hash_embedder):
+    ItemVectorStore(make_client(tmp_path / "c"), hash_embedder, "items").upsert(records(tiny.catalog))
+    store = ItemVectorStore(make_client(tmp_path / "c"), hash_embedder, "items")
+    ids, vectors = store.all_vectors()
+    assert len(ids) == len(tiny.catalog) and vectors.shape == (len(ids), hash_embedder.dimension)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_other_embedder_fails_fast_with_a_clear_message(client, tiny, hash_embedder):
+    ItemVectorStore(client, hash_embedder, "items").upsert(records(tiny.catalog))
+    with pytest.raises(StoreMismatch) as err:
+        ItemVectorStore(client, HashEmbedder(dimension=32), "items")
+    assert "hash-bow-64" in str(err.value) and "hash-bow-32" in str(err.value) and "--rebuild" in str(err.value)
