@@ -1,0 +1,3 @@
+from promptrec.cli import main
+
+main()

@@ -1,0 +1,140 @@
+"""A multi-turn conversation over a :class:`Recommender`: pick a user or describe tastes, steer
+with free text ("more like Heat but lighter"), exclude items, ask why something was suggested."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .pipeline import Recommender, UnknownItems, UnknownUser
+from .types import RecommendationList
+
+HELP = """Commands:
+  /user ID          talk about a user from the data (e.g. /user 1)
+  /like TITLE       add an item you like (builds your own history when no user is picked)
+  /exclude TITLE    never suggest this item (also: "exclude X", "not X")
+  /why N|TITLE      why was this suggested? (also: "why X?", "why #3")
+  /k N              how many suggestions to show (now {k})
+  /reset            forget the user, likes, exclusions and request
+  /help             this help
+  /quit             leave
+Anything else is a request that steers the suggestions, e.g. "more like Toy Story but scarier"."""
+
+_MORE_LIKE = re.compile(r"^(?:show me |give me |something |anything )?(?:more |something )?like (?P<title>.+?)(?:,? but (?P<rest>.+))?$", re.I)
+_WHY = re.compile(r"^why(?: did you (?:suggest|recommend|pick)| is| was)?\s+(?P<what>.+?)\??$", re.I)
+_EXCLUDE = re.compile(r"^(?:exclude|not|no more|no|without|skip|hide)\s+(?P<title>.+?)\.?$", re.I)
+
+
+@dataclass
+class ChatReply:
+    """What the session answers: text, and the recommendations when there are new ones."""
+
+    text: str = ""
+    recommendations: RecommendationList | None = None
+    quit: bool = False
+
+
+@dataclass
+class ChatSession:
+    """The state of one conversation."""
+
+    recommender: Recommender
+    user_id: str | None = None
+    liked: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    request: str | None = None
+    k: int = 5
+    last: RecommendationList | None = None
+
+    def handle(self, line: str) -> ChatReply:
+        line = line.strip()
+        if not line:
+            return ChatReply("Say what you are in the mood for, or /help.")
+        if line.startswith("/"):
+            command, _, arg = line[1:].partition(" ")
+            return self._command(command.lower(), arg.strip())
+        if match := _WHY.match(line):
+            return self._why(match["what"])
+        if match := _EXCLUDE.match(line):
+            return self._exclude(match["title"])
+        if match := _MORE_LIKE.match(line):
+            try:
+                anchor = self.recommender.resolve_items([match["title"]])
+            except UnknownItems as err:
+                return ChatReply(f"{err}. Try the exact title, e.g. 'more like Toy Story (1995)'.")
+            self.liked = [*anchor, *[i for i in self.liked if i not in anchor]]
+            self.request = match["rest"] or None
+            return self._recommend(f"More like {self.recommender.dataset.catalog[anchor[0]].title}")
+        self.request = line
+        return self._recommend(None)
+
+    def _command(self, command: str, arg: str) -> ChatReply:
+        if command in ("quit", "exit", "q"):
+            return ChatReply("Bye.", quit=True)
+        if command in ("help", "h", "?"):
+            return ChatReply(HELP.format(k=self.k))
+        if command == "user":
+            if not arg:
+                return ChatReply("Usage: /user ID")
+            try:
+                self.recommender.history(arg)
+            except UnknownUser as err:
+                return ChatReply(str(err))
+            self.user_id, self.liked, self.request = arg, [], None
+            return self._recommend(f"Now recommending for user {arg}")
+        if command == "like":
+            try:
+                self.liked += [i for i in self.recommender.resolve_items([arg]) if i not in self.liked]
+            except UnknownItems as err:
+                return ChatReply(str(err))
+            return self._recommend(f"Noted that you like {self.recommender.dataset.catalog[self.liked[-1]].title}")
+        if command == "exclude":
+            return self._exclude(arg)
+        if command == "why":
+            return self._why(arg)
+        if command == "k":
+            if not arg.isdigit() or not 1 <= int(arg) <= 50:
+                return ChatReply("Usage: /k N with N from 1 to 50")
+            self.k = int(arg)
+            return self._recommend(None)
+        if command == "reset":
+            self.user_id, self.liked, self.excluded, self.request, self.last = None, [], [], None, None
+            return ChatReply("Forgotten. Pick a /user or tell me what you like.")
+        return ChatReply(f"Unknown command /{command}. Type /help.")
+
+    def _exclude(self, title: str) -> ChatReply:
+        try:
+            items = self.recommender.resolve_items([title])
+        except UnknownItems as err:
+            return ChatReply(str(err))
+        self.excluded += [i for i in items if i not in self.excluded]
+        self.liked = [i for i in self.liked if i not in items]
+        return self._recommend(f"Excluded {self.recommender.dataset.catalog[items[0]].title}")
+
+    def _why(self, what: str) -> ChatReply:
+        if self.last is None or not self.last.items:
+            return ChatReply("Nothing suggested yet.")
+        what = what.strip().lstrip("#")
+        chosen = None
+        if what.isdigit() and 1 <= int(what) <= len(self.last.items):
+            chosen = self.last.items[int(what) - 1]
+        else:
+            found = self.recommender.dataset.catalog.find(what)
+            chosen = next((r for r in self.last.items if found and r.item_id == found.item_id), None)
+        if chosen is None:
+            return ChatReply(f"{what!r} is not among the current suggestions.")
+        catalog = self.recommender.dataset.catalog
+        cited = ", ".join(catalog[i].title for i in chosen.cited_history if i in catalog) or "no specific item"
+        return ChatReply(f"{chosen.title}: {chosen.explanation} (based on: {cited})")
+
+    def _recommend(self, headline: str | None) -> ChatReply:
+        if self.user_id is None and not self.liked and not self.request:
+            return ChatReply((headline + ". " if headline else "") + "Pick a /user, /like an item, or describe what you want.")
+        if self.user_id is not None:
+            result = self.recommender.recommend(self.user_id, k=self.k, request=self.request,
+                                                exclude=self.excluded, like=self.liked)
+        else:
+            result = self.recommender.recommend_for_history(self.liked, k=self.k, request=self.request,
+                                                            exclude=self.excluded)
+        self.last = result
+        return ChatReply(headline or "", result)

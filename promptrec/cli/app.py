@@ -1,0 +1,190 @@
+"""Commands. Each parses its options, calls the library, and prints; nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+app = typer.Typer(
+    help="promptrec: LLM-prompting recommendations, explained.\n\n"
+    "Settings come from PROMPTREC_* environment variables (see the README); the options below override them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+class State:
+    overrides: dict = {}
+
+
+def _settings():
+    from ..settings import Settings
+
+    return Settings(**State.overrides)
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from ..data import DataError, DatasetUnavailable
+    from ..llm import LLMError
+    from ..pipeline import UnknownItems, UnknownUser
+    from ..retrieval import EmbeddingError, StoreMismatch
+
+    return (DataError, DatasetUnavailable, LLMError, UnknownUser, UnknownItems, StoreMismatch, EmbeddingError)
+
+
+@contextmanager
+def _friendly_errors():
+    """Known failures print one clear message and exit 2; anything else keeps its traceback."""
+    try:
+        yield
+    except _expected_errors() as err:
+        errors.print(f"[bold red]error:[/bold red] {err}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.callback()
+def _global(
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding the datasets [env PROMPTREC_DATA_DIR].")] = None,
+    state_dir: Annotated[Optional[Path], typer.Option(help="Vector store, features and LLM cache [env PROMPTREC_STATE_DIR].")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="'ml-latest-small' or a folder of items + interactions files.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Local model: small | medium | quality | path.gguf; with --backend openai: the API model id.")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="llamacpp (in-process) or openai (any OpenAI-compatible API).")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1.")] = None,
+    chroma_url: Annotated[Optional[str], typer.Option(help="Use a Chroma server instead of the embedded store.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    overrides: dict = {}
+    for key, value in (("data_dir", data_dir), ("state_dir", state_dir), ("dataset", dataset)):
+        if value is not None:
+            overrides[key] = value
+    llm = {k: v for k, v in (("model", model), ("backend", backend), ("base_url", base_url)) if v is not None}
+    if llm:
+        from ..settings import Settings
+
+        overrides["llm"] = Settings().llm.model_copy(update=llm)
+    if chroma_url:
+        from ..settings import Settings
+
+        overrides["store"] = Settings().store.model_copy(update={"url": chroma_url})
+    State.overrides = overrides
+
+
+def _recommender(no_llm: bool = False):
+    from ..pipeline import Recommender
+
+    return Recommender(_settings(), llm=False if no_llm else None)
+
+
+@contextmanager
+def _progress():
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=errors, transient=False) as progress:
+        def start(label: str, total: int):
+            task = progress.add_task(label, total=total)
+            return lambda n: progress.advance(task, n)
+
+        yield start
+
+
+@app.command()
+def index(
+    features: Annotated[int, typer.Option(help="Extract model features for the N most popular items (-1: all; 0: none). "
+                                               "Resumable: rerun to continue.")] = 0,
+    rebuild: Annotated[bool, typer.Option(help="Drop the vector store and embed every item again.")] = False,
+) -> None:
+    """Build the item vector store from item text (and model features, if asked), with progress."""
+    with _friendly_errors():
+        rec = _recommender(no_llm=features == 0)
+        console.print(f"Indexing {rec.dataset!r}")
+        try:
+            with _progress() as progress:
+                report = rec.index(features=features, rebuild=rebuild, progress=progress)
+        except KeyboardInterrupt:
+            errors.print("Interrupted: everything finished so far is kept; run the same command to continue.")
+            raise typer.Exit(130) from None
+        console.print(f"Stored {report['stored']:,} item vectors ({report['embedded']:,} new or changed); "
+                      f"{report['with_features']:,} items have model features.")
+        if "features" in report:
+            console.print(f"Feature job: {report['features']}")
+        if rec.client is not None:
+            console.print(f"LLM: {rec.client.stats.summary()}")
+
+
+@app.command()
+def recommend(
+    user: Annotated[str, typer.Argument(help="A user id from the data.")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="How many items.")] = 10,
+    request: Annotated[Optional[str], typer.Option(help="Free text that steers the picks, e.g. 'lighter comedies'.")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Item id or title never to recommend (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the typed result as JSON.")] = False,
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="No language model: fused order, evidence explanations.")] = False,
+) -> None:
+    """Explained recommendations for a user in the data."""
+    from .render import print_result
+
+    with _friendly_errors():
+        rec = _recommender(no_llm)
+        excluded = rec.resolve_items(exclude) if exclude else []
+        result = rec.recommend(user, k=k, request=request, exclude=excluded)
+        if as_json:
+            sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        else:
+            print_result(console, result, rec.dataset.catalog)
+
+
+@app.command()
+def chat(
+    user: Annotated[Optional[str], typer.Option(help="Start with this user from the data.")] = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=50, help="Suggestions per answer.")] = 5,
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="No language model.")] = False,
+) -> None:
+    """Talk to the recommender: pick a user or describe tastes, steer, exclude, ask why. /help inside."""
+    from ..chat import HELP, ChatSession
+    from .render import print_result
+
+    with _friendly_errors():
+        rec = _recommender(no_llm)
+        session = ChatSession(rec, k=k)
+        console.print(HELP.format(k=k))
+        lines = [f"/user {user}"] if user else []
+        while True:
+            if lines:
+                line = lines.pop(0)
+            else:
+                try:
+                    line = console.input("[bold cyan]you>[/bold cyan] ")
+                except EOFError:
+                    break
+            with _friendly_errors():
+                reply = session.handle(line)
+            if reply.text:
+                console.print(reply.text, highlight=False)
+            if reply.recommendations is not None:
+                print_result(console, reply.recommendations, rec.dataset.catalog)
+            if reply.quit:
+                break
+
+
+@app.command()
+def models() -> None:
+    """List the local models promptrec knows and whether each is installed."""
+    from ..llm.resolve import PACKAGED
+
+    for alias, model in PACKAGED.items():
+        parts = model.part_paths()
+        state = "[green]installed[/green]" if parts else f"[yellow]missing[/yellow] - {model.install}"
+        console.print(f"{alias:8} {model.file_name:45} {state}")
+    console.print(json.dumps({"current": _settings().llm.model}))

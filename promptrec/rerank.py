@@ -1,0 +1,212 @@
+"""LLM rerank with explanations: the model orders the top candidates and says why, citing history.
+
+The reply is untrusted. Picks naming an unknown id, a duplicate or a history item are rejected
+(and counted); citations must be real history items. With no valid pick the fused order stands
+and the result records the fallback. The final order blends the model's order with the fused one
+(``llm_weight``: 0 = fused order only, 1 = the model's order only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from .data import Catalog
+from .knowledge import FeatureStore, feature_text
+from .llm import LLMClient
+from .prompts import as_data, load_prompt
+from .types import Candidate, UserProfile
+
+
+class Pick(BaseModel):
+    id: str = Field(max_length=8)
+    reason: str = Field(max_length=200)
+    because: list[str] = Field(default_factory=list, max_length=3)
+
+
+class RerankReply(BaseModel):
+    picks: list[Pick]
+
+
+class Explanation(BaseModel):
+    text: str
+    cited: list[str]
+    source: str = "llm"
+
+
+class RerankOutcome(BaseModel):
+    """The final order of the candidates and the model's valid explanations."""
+
+    order: list[str]
+    explanations: dict[str, Explanation] = Field(default_factory=dict)
+    valid: bool
+    error: str | None = None
+    rejected: int = 0
+    llm_order: list[str] = Field(default_factory=list, description="The model's own order (averaged over permutations).")
+
+
+def rerank_schema(candidate_keys: Sequence[str], history_keys: Sequence[str], k: int) -> dict:
+    """JSON schema that lets a grammar-constrained model emit only known ids."""
+    because = {"type": "array", "items": {"type": "string", "enum": list(history_keys)}, "minItems": 1, "maxItems": 2}
+    pick = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "enum": list(candidate_keys)},
+            "reason": {"type": "string", "minLength": 10, "maxLength": 160},
+            "because": because,
+        },
+        "required": ["id", "reason", "because"],
+    }
+    return {
+        "type": "object",
+        "properties": {"picks": {"type": "array", "items": pick, "minItems": k, "maxItems": k}},
+        "required": ["picks"],
+    }
+
+
+def blend_orders(fused: Sequence[str], llm: Sequence[str], weight: float) -> list[str]:
+    """Combine two orders by rank score: (1-w)·fused + w·model; unpicked items score 0 on the model side."""
+    depth = len(fused)
+    fused_score = {item: 1.0 - r / depth for r, item in enumerate(fused)}
+    llm_score = {item: 1.0 - r / depth for r, item in enumerate(llm)}
+    scored = [((1 - weight) * fused_score[i] + weight * llm_score.get(i, 0.0), -r, i) for r, i in enumerate(fused)]
+    return [i for _, _, i in sorted(scored, reverse=True)]
+
+
+class LLMReranker:
+    """Reorders and explains candidates with the ``rerank`` prompt.
+
+    Args:
+        client: The LLM client.
+        catalog: Item texts.
+        features: Item features, used in candidate descriptions when present.
+        llm_weight: See :func:`blend_orders`.
+        history_items: Most recent history items shown (and citable).
+        permutations: Candidate orders asked (1 = fused order; 2 adds the reversed order), averaged
+            against position bias.
+    """
+
+    template_name = "rerank"
+
+    def __init__(
+        self,
+        client: LLMClient,
+        catalog: Catalog,
+        features: FeatureStore | None = None,
+        llm_weight: float = 0.5,
+        history_items: int = 12,
+        permutations: int = 1,
+        seed: int = 0,
+    ) -> None:
+        self.client = client
+        self.catalog = catalog
+        self.features = features
+        self.llm_weight = llm_weight
+        self.history_items = history_items
+        self.permutations = permutations
+        self.seed = seed
+        self.template = load_prompt(self.template_name)
+
+    def _describe(self, item_id: str) -> str:
+        item = self.catalog[item_id]
+        return as_data(feature_text(item, self.features.get(item_id) if self.features else None), limit=240)
+
+    def _ask(self, order: list[str], history: list[str], ratings: dict[str, float], profile: str, request: str,
+             k: int, history_ids: set[str]) -> tuple[list[str], dict[str, Explanation], int, str | None]:
+        keys = {f"C{n}": item for n, item in enumerate(order, start=1)}
+        hkeys = {f"H{n}": item for n, item in enumerate(history, start=1)}
+        hist_lines = [
+            f"{key}: {self._describe(item)}" + (f" | rated {ratings[item]:g}" if item in ratings else "")
+            for key, item in hkeys.items()
+        ]
+        values = {
+            "k": str(k),
+            "profile": as_data(profile, limit=700),
+            "history": "\n".join(hist_lines),
+            "request": as_data(request, limit=300) if request else "(none)",
+            "candidates": "\n".join(f"{key}: {self._describe(item)}" for key, item in keys.items()),
+        }
+        result = self.client.generate(
+            self.template, RerankReply, values, schema=rerank_schema(list(keys), list(hkeys), k), max_tokens=60 * k + 40
+        )
+        if result.value is None:
+            return [], {}, 0, result.error
+        picked: list[str] = []
+        explanations: dict[str, Explanation] = {}
+        rejected = 0
+        for pick in result.value.picks:
+            item = keys.get(pick.id.strip())
+            if item is None or item in picked or item in history_ids:
+                rejected += 1
+                continue
+            picked.append(item)
+            cited = list(dict.fromkeys(hkeys[c] for c in pick.because if c in hkeys))
+            reason = " ".join(pick.reason.split())
+            if cited and reason:
+                explanations[item] = Explanation(text=reason, cited=cited)
+        return picked, explanations, rejected, None if picked else "no valid pick in the reply"
+
+    def rerank(
+        self,
+        candidates: Sequence[Candidate],
+        history: Sequence[str],
+        k: int,
+        profile: UserProfile | None = None,
+        request: str | None = None,
+        ratings: dict[str, float] | None = None,
+    ) -> RerankOutcome:
+        """Rerank ``candidates`` (in fused order) for a user with ``history`` (oldest first)."""
+        fused = [c.item_id for c in candidates]
+        k = min(k, len(fused))
+        if k == 0:
+            return RerankOutcome(order=fused, valid=False, error="no candidates")
+        shown_history = list(history[-self.history_items :])
+        history_ids = set(history)
+        profile_text = profile.text() if profile else "(unknown)"
+        rng = np.random.default_rng(self.seed)
+        positions: dict[str, list[int]] = {i: [] for i in fused}
+        explanations: dict[str, Explanation] = {}
+        rejected, errors, answered = 0, [], 0
+        for p in range(max(1, self.permutations)):
+            order = fused if p == 0 else (fused[::-1] if p == 1 else list(rng.permutation(fused)))
+            picked, expl, bad, error = self._ask(
+                order, shown_history, ratings or {}, profile_text, request or "", k, history_ids
+            )
+            rejected += bad
+            if error:
+                errors.append(error)
+                continue
+            answered += 1
+            for rank, item in enumerate(picked):
+                positions[item].append(rank)
+            for item in fused:
+                if item not in picked:
+                    positions[item].append(len(fused))
+            for item, explanation in expl.items():
+                explanations.setdefault(item, explanation)
+        if answered == 0:
+            return RerankOutcome(order=fused, valid=False, error="; ".join(errors), rejected=rejected)
+        mean_rank = {i: float(np.mean(r)) for i, r in positions.items()}
+        llm_order = [i for i in sorted(fused, key=lambda i: (mean_rank[i], fused.index(i))) if mean_rank[i] < len(fused)]
+        return RerankOutcome(
+            order=blend_orders(fused, llm_order, self.llm_weight),
+            explanations=explanations,
+            valid=True,
+            rejected=rejected,
+            llm_order=llm_order,
+        )
+
+
+def evidence_explanation(candidate: Candidate, catalog: Catalog) -> Explanation:
+    """A deterministic explanation from the strongest evidence behind a candidate."""
+    if candidate.evidence and candidate.evidence in catalog:
+        title = catalog[candidate.evidence].title
+        source = max(candidate.scores, key=candidate.scores.get) if candidate.scores else ""
+        if source == "embedding":
+            text = f"Close in content to {title}, which is in your history."
+        else:
+            text = f"People who liked {title}, as you did, often chose this next."
+        return Explanation(text=text, cited=[candidate.evidence], source="evidence")
+    return Explanation(text="Popular with people whose history resembles yours.", cited=[], source="evidence")

@@ -1,0 +1,99 @@
+import pytest
+
+from promptrec import Recommender, UnknownItems, UnknownUser
+from promptrec.llm import LLMCache, LLMClient, ScriptedLLM
+from promptrec.retrieval.store import make_client
+from promptrec.testing import valid_reply
+
+
+def build(settings, tiny, hash_embedder, backend, **changes):
+    settings = settings.model_copy(update=changes)
+    client = LLMClient(backend, LLMCache(settings.llm_cache_path)) if backend else False
+    return Recommender(settings, dataset=tiny, llm=client, embedder=hash_embedder,
+                       chroma_client=make_client(settings.state_dir / "chroma"))
+
+
+@pytest.fixture
+def settings(settings):
+    fusion = settings.fusion.model_copy(update={"weights": {"embedding": 0.5, "ease": 1.0, "itemknn": 0.3},
+                                                "min_item_support": 1, "params": {"ease": {"lambda_": 10.0}}})
+    rerank = settings.rerank.model_copy(update={"depth": 8, "llm_weight": 1.0})
+    return settings.model_copy(update={"fusion": fusion, "rerank": rerank})
+
+
+def test_recommend_returns_a_validated_explained_list(settings, tiny, hash_embedder):
+    backend = ScriptedLLM(default=valid_reply)
+    rec = build(settings, tiny, hash_embedder, backend)
+    result = rec.recommend("1", k=5)
+    history = set(tiny.interactions.history("1"))
+    assert len(result.items) == 5 and [r.rank for r in result.items] == [1, 2, 3, 4, 5]
+    assert not {r.item_id for r in result.items} & history
+    assert result.ordered_by == "llm_rerank" and not result.fallback
+    assert all(r.explained_by == "llm" and r.cited_history and set(r.cited_history) <= history for r in result.items)
+    assert result.profile.source == "llm"
+    assert set(result.timings) == {"profile_s", "retrieve_s", "rerank_s", "total_s"}
+
+
+def test_model_order_is_used_at_full_weight(settings, tiny, hash_embedder):
+    fused = build(settings, tiny, hash_embedder, None).recommend("1", k=8)
+    reranked = build(settings, tiny, hash_embedder, ScriptedLLM(default=valid_reply)).recommend("1", k=8)
+    assert [r.item_id for r in reranked.items] == [r.item_id for r in fused.items][::-1]
+
+
+def test_garbage_from_the_model_falls_back_to_the_fused_order(settings, tiny, hash_embedder):
+    fused = build(settings, tiny, hash_embedder, None).recommend("2", k=4)
+    rec = build(settings, tiny, hash_embedder, ScriptedLLM(default="I think you would like Star Wars!"))
+    result = rec.recommend("2", k=4)
+    assert result.fallback and result.ordered_by == "fusion" and "invalid output" in result.fallback_reason
+    assert [r.item_id for r in result.items] == [r.item_id for r in fused.items]
+    assert all(r.explained_by == "evidence" for r in result.items)
+    assert result.profile.source == "fallback"
+    assert rec.client.stats.invalid_outputs == 2
+
+
+def test_rerun_is_served_from_the_cache(settings, tiny, hash_embedder):
+    first = build(settings, tiny, hash_embedder, ScriptedLLM(default=valid_reply)).recommend("3", k=4)
+    backend = ScriptedLLM()  # no replies: any model call would fail
+    rec = build(settings, tiny, hash_embedder, backend)
+    second = rec.recommend("3", k=4)
+    assert backend.requests == [] and rec.client.stats.calls == 0 and rec.client.stats.cache_hits == 2
+    assert second.items == first.items
+
+
+def test_unknown_user_is_a_clear_error(settings, tiny, hash_embedder):
+    rec = build(settings, tiny, hash_embedder, None)
+    with pytest.raises(UnknownUser, match="unknown user '999'"):
+        rec.recommend("999")
+
+
+def test_ad_hoc_history_by_title_or_id(settings, tiny, hash_embedder):
+    rec = build(settings, tiny, hash_embedder, None)
+    result = rec.recommend_for_history(["Crime Thriller 1 (1990)", "121"], k=3)
+    assert result.user_id is None and len(result.items) == 3
+    assert all("crime" in tiny.catalog[r.item_id].fields["genres"] for r in result.items)
+    with pytest.raises(UnknownItems, match="'Nonexistent Film'"):
+        rec.recommend_for_history(["Nonexistent Film"])
+
+
+def test_request_exclude_and_like_steer_the_list(settings, tiny, hash_embedder):
+    rec = build(settings, tiny, hash_embedder, None)
+    base = rec.recommend("1", k=3)
+    excluded = rec.recommend("1", k=3, exclude=[base.items[0].item_id])
+    assert base.items[0].item_id not in {r.item_id for r in excluded.items}
+    steered = rec.recommend("1", k=3, like=["110"], request="romantic comedy")
+    assert sum("romantic" in tiny.catalog[r.item_id].fields["genres"] for r in steered.items) >= 2
+
+
+def test_without_a_model_the_list_is_fused_and_explained_from_evidence(settings, tiny, hash_embedder):
+    result = build(settings, tiny, hash_embedder, None).recommend("4", k=3)
+    assert result.ordered_by == "fusion" and not result.fallback and result.model_id is None
+    assert all(r.explained_by == "evidence" and r.cited_history for r in result.items)
+
+
+def test_index_builds_vectors_then_features_for_popular_items(settings, tiny, hash_embedder):
+    rec = build(settings, tiny, hash_embedder, ScriptedLLM(default=valid_reply))
+    report = rec.index(features=3)
+    assert report["stored"] == len(tiny.catalog) and report["with_features"] == 3
+    assert report["features"]["extracted"] == 3
+    again = rec.index(features=3)
+    assert again["features"]["already_done"] == 3 and again["embedded"] == 0

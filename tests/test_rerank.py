@@ -1,0 +1,90 @@
+import pytest
+
+from promptrec.llm import LLMClient, ScriptedLLM
+from promptrec.rerank import LLMReranker, blend_orders, evidence_explanation, rerank_schema
+from promptrec.types import Candidate
+
+
+@pytest.fixture
+def candidates(tiny):
+    ids = ["110", "111", "112", "113"]
+    return [Candidate(item_id=i, title=tiny.catalog[i].title, fused=1.0 - n / 10, evidence="120",
+                      scores={"ease": 1.0}) for n, i in enumerate(ids)]
+
+
+HISTORY = ["120", "121", "122"]
+
+
+def reply(*picks):
+    return {"picks": [{"id": p, "reason": "Close to what you watched.", "because": ["H3"]} for p in picks]}
+
+
+def run(tiny, candidates, answer, weight=1.0, k=3, permutations=1):
+    backend = ScriptedLLM(*answer) if isinstance(answer, list) else ScriptedLLM(default=answer)
+    reranker = LLMReranker(LLMClient(backend), tiny.catalog, llm_weight=weight, permutations=permutations)
+    return reranker.rerank(candidates, HISTORY, k=k), backend
+
+
+def test_valid_picks_set_the_order_and_explanations(tiny, candidates):
+    outcome, backend = run(tiny, candidates, reply("C3", "C1", "C4"))
+    assert outcome.valid and outcome.order == ["112", "110", "113", "111"]
+    assert outcome.explanations["112"].cited == ["122"]
+    prompt = backend.requests[0].messages[1]["content"]
+    assert "C1: Romantic Comedy 1" in prompt and "H3: Crime Thriller 3" in prompt
+
+
+def test_unknown_duplicate_and_history_ids_are_rejected(tiny, candidates):
+    outcome, _ = run(tiny, candidates, reply("C9", "C2", "C2", "H1"))
+    assert outcome.valid and outcome.rejected == 3
+    assert outcome.order[0] == "111"
+
+
+def test_citations_must_be_real_history(tiny, candidates):
+    answer = {"picks": [{"id": "C2", "reason": "Like your favourite.", "because": ["H9"]}]}
+    outcome, _ = run(tiny, candidates, answer)
+    assert outcome.valid and "111" not in outcome.explanations
+
+
+def test_no_valid_pick_is_a_fallback_with_the_fused_order(tiny, candidates):
+    outcome, _ = run(tiny, candidates, reply("C7", "H2"))
+    assert not outcome.valid and outcome.order == [c.item_id for c in candidates]
+    assert outcome.error == "no valid pick in the reply" and outcome.rejected == 2
+
+
+def test_weight_zero_keeps_the_fused_order(tiny, candidates):
+    outcome, _ = run(tiny, candidates, reply("C4", "C3", "C2"), weight=0.0)
+    assert outcome.valid and outcome.order == [c.item_id for c in candidates]
+    assert outcome.llm_order == ["113", "112", "111"]
+
+
+def test_blend_orders():
+    fused, llm = ["a", "b", "c", "d"], ["d", "c"]
+    assert blend_orders(fused, llm, 1.0) == ["d", "c", "a", "b"]
+    assert blend_orders(fused, llm, 0.0) == fused
+    # a=.5, b=.375, c=.5*.5+.5*.75=.625, d=.5*.25+.5*1=.625; ties keep the fused order
+    assert blend_orders(fused, llm, 0.5) == ["c", "d", "a", "b"]
+
+
+def test_permutations_ask_the_reversed_order_and_average(tiny, candidates):
+    # the model always picks whatever is shown first: position bias cancels out
+    def first_shown(request):
+        enum = request.json_schema["properties"]["picks"]["items"]["properties"]["id"]["enum"]
+        return reply(*enum[:1])
+
+    outcome, backend = run(tiny, candidates, first_shown, k=1, permutations=2)
+    assert len(backend.requests) == 2
+    second = backend.requests[1].messages[1]["content"]
+    assert second.index("Romantic Comedy 4") < second.index("Romantic Comedy 1")
+    assert outcome.llm_order == ["110", "113"]
+
+
+def test_schema_allows_only_known_ids():
+    schema = rerank_schema(["C1", "C2"], ["H1"], 2)
+    pick = schema["properties"]["picks"]["items"]["properties"]
+    assert pick["id"]["enum"] == ["C1", "C2"] and pick["because"]["items"]["enum"] == ["H1"]
+    assert schema["properties"]["picks"]["minItems"] == 2
+
+
+def test_evidence_explanation_cites_the_evidence(tiny, candidates):
+    explanation = evidence_explanation(candidates[0], tiny.catalog)
+    assert explanation.cited == ["120"] and "Crime Thriller 1" in explanation.text
