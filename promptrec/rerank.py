@@ -111,12 +111,13 @@ class LLMReranker:
 
     def _describe(self, item_id: str) -> str:
         item = self.catalog[item_id]
-        return as_data(feature_text(item, self.features.get(item_id) if self.features else None), limit=240)
+        return as_data(feature_text(item, self.features.get(item_id) if self.features else None), limit=200)
 
     def _ask(self, order: list[str], history: list[str], ratings: dict[str, float], profile: str, request: str,
-             k: int, history_ids: set[str]) -> tuple[list[str], dict[str, Explanation], int, str | None]:
+             k: int, history_ids: set[str], evidence: dict[str, str | None]) -> tuple[list[str], dict[str, Explanation], int, str | None]:
         keys = {f"C{n}": item for n, item in enumerate(order, start=1)}
         hkeys = {f"H{n}": item for n, item in enumerate(history, start=1)}
+        hkey_of = {item: key for key, item in hkeys.items()}
         hist_lines = [
             f"{key}: {self._describe(item)}" + (f" | rated {ratings[item]:g}" if item in ratings else "")
             for key, item in hkeys.items()
@@ -126,7 +127,11 @@ class LLMReranker:
             "profile": as_data(profile, limit=700),
             "history": "\n".join(hist_lines),
             "request": as_data(request, limit=300) if request else "(none)",
-            "candidates": "\n".join(f"{key}: {self._describe(item)}" for key, item in keys.items()),
+            "candidates": "\n".join(
+                f"{key}: {self._describe(item)}"
+                + (f" [related to {hkey_of[evidence[item]]}]" if evidence.get(item) in hkey_of else "")
+                for key, item in keys.items()
+            ),
         }
         result = self.client.generate(
             self.template, RerankReply, values, schema=rerank_schema(list(keys), list(hkeys), k), max_tokens=60 * k + 40
@@ -162,8 +167,10 @@ class LLMReranker:
         k = min(k, len(fused))
         if k == 0:
             return RerankOutcome(order=fused, valid=False, error="no candidates")
-        shown_history = list(history[-self.history_items :])
         history_ids = set(history)
+        evidence = {c.item_id: c.evidence for c in candidates}
+        recent = set(history[-self.history_items :]) | {e for e in evidence.values() if e in history_ids}
+        shown_history = [item for item in history if item in recent]
         profile_text = profile.text() if profile else "(unknown)"
         rng = np.random.default_rng(self.seed)
         positions: dict[str, list[int]] = {i: [] for i in fused}
@@ -172,7 +179,7 @@ class LLMReranker:
         for p in range(max(1, self.permutations)):
             order = fused if p == 0 else (fused[::-1] if p == 1 else list(rng.permutation(fused)))
             picked, expl, bad, error = self._ask(
-                order, shown_history, ratings or {}, profile_text, request or "", k, history_ids
+                order, shown_history, ratings or {}, profile_text, request or "", k, history_ids, evidence
             )
             rejected += bad
             if error:

