@@ -1,0 +1,36 @@
+"""eval/classic_baselines.py end to end on a tiny ratings file."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+from promptrec.collab.testing import synthetic_interactions
+
+SCRIPT = Path(__file__).resolve().parents[2] / "eval" / "classic_baselines.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("classic_baselines", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_script_prints_both_stages_and_writes_json(tmp_path, capsys):
+    frame = synthetic_interactions(n_users=50, n_items=30, length=12)
+    ratings = tmp_path / "ratings.csv"
+    frame.rename(columns={"user_id": "userId", "item_id": "movieId"})[
+        ["userId", "movieId", "rating", "timestamp"]
+    ].to_csv(ratings, index=False)
+    out = tmp_path / "table.json"
+    assert (
+        load_script().main(["--ratings", str(ratings), "--tune", "--folds", "2", "--out", str(out)])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "Protocol A: 50 users, 30 items, 600 interactions" in printed
+    assert "| TunedBlend | test |" in printed and "| Pop | valid |" in printed
+    payload = json.loads(out.read_text())
+    models = {(row["model"], row["stage"]) for row in payload["rows"]}
+    assert ("ClassicBlend", "test") in models and ("EASE(200)", "valid") in models
+    assert payload["selection"]["normalization"] in ("zscore", "minmax")
