@@ -102,7 +102,8 @@ class Recommender:
     def collab(self) -> CollaborativeModel:
         fusion = self.settings.fusion
         scorers = build_scorers(fusion)
-        return CollaborativeModel(scorers, fusion.min_item_support).fit(self.dataset.interactions)
+        model = CollaborativeModel(scorers, fusion.min_item_support)
+        return model.fit_cached(self.dataset.interactions, self.settings.dataset_state_dir)
 
     @cached_property
     def retriever(self) -> CandidateRetriever:

@@ -54,15 +54,15 @@ class FusionSettings(BaseModel):
     """How candidate sources are combined: R = g(U, C)."""
 
     weights: dict[str, float] = Field(
-        default_factory=lambda: {"embedding": 0.2, "ease": 1.0, "itemknn": 0.3, "popularity": 0.1},
+        default_factory=lambda: {"embedding": 0.2, "classic": 1.0},
         description="Weight of each per-user normalised score; 0 switches a source off.",
     )
     params: dict[str, dict[str, Any]] = Field(
-        default_factory=lambda: {"ease": {"lambda_": 200.0}},
-        description="Hyperparameters per collaborative scorer, by source name.",
+        default_factory=dict,
+        description="Hyperparameters per single collaborative scorer, by source name (e.g. ease: {lambda_: 300}).",
     )
     candidate_depth: int = Field(200, description="Candidates taken from each source before fusion.")
-    min_item_support: int = Field(2, description="Items with fewer interactions get no collaborative score.")
+    min_item_support: int = Field(5, description="Items with fewer interactions get no collaborative score.")
     recency_half_life: float = Field(20.0, description="History positions until an item's weight halves.")
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "ItemVectorStore",
     "MiniLMEmbedder",
     "StoreMismatch",
+    "CLASSIC",
     "build_scorers",
     "fuse",
     "make_embedder",
@@ -31,31 +32,35 @@ __all__ = [
 ]
 
 
+CLASSIC = "classic"
+
+
 def scorer_registry() -> dict[str, type[ItemScorer]]:
-    """Every collaborative scorer class, by its ``name``."""
-    import importlib
-    import pkgutil
+    """Every single collaborative scorer class, by its ``name``."""
+    from ..collab import COMPONENTS
 
-    from .. import collab
-    from ..collab.base import ItemScorer
-
-    registry: dict[str, type[ItemScorer]] = {}
-    for module in pkgutil.iter_modules(collab.__path__):
-        namespace = importlib.import_module(f"{collab.__name__}.{module.name}")
-        for value in vars(namespace).values():
-            if isinstance(value, type) and issubclass(value, ItemScorer) and "name" in vars(value):
-                registry[value.name] = value
-    return registry
+    return dict(COMPONENTS)
 
 
 def build_scorers(fusion: FusionSettings) -> dict[str, ItemScorer]:
-    """Unfitted scorers for every source with a non-zero fusion weight (``embedding`` aside)."""
+    """Unfitted scorers for every source with a non-zero fusion weight (``embedding`` aside).
+
+    ``classic`` is the validation-tuned blend of order-aware classic scorers
+    (:func:`promptrec.collab.classic_blend`); other names are single scorers built with
+    ``fusion.params[name]``.
+    """
+    from ..collab import classic_blend
+
     registry = scorer_registry()
     scorers = {}
     for name, weight in fusion.weights.items():
         if name == EMBEDDING or weight == 0:
             continue
-        if name not in registry:
-            raise ValueError(f"unknown fusion source {name!r}; known: {', '.join(sorted([EMBEDDING, *registry]))}")
-        scorers[name] = registry[name](**fusion.params.get(name, {}))
+        if name == CLASSIC:
+            scorers[name] = classic_blend()
+        elif name in registry:
+            scorers[name] = registry[name](**fusion.params.get(name, {}))
+        else:
+            known = ", ".join(sorted([EMBEDDING, CLASSIC, *registry]))
+            raise ValueError(f"unknown fusion source {name!r}; known: {known}")
     return scorers

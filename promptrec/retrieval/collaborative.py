@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from ..collab.base import ItemScorer
@@ -42,6 +47,34 @@ class CollaborativeModel:
         matrix.data[:] = 1.0
         for scorer in self.scorers.values():
             scorer.fit(matrix, seqs, tims)
+        return self
+
+    def fingerprint(self, log: InteractionLog) -> str:
+        """Names the fitted state: the data, the scorers' configurations and the support threshold."""
+        data = pd.util.hash_pandas_object(log.frame, index=False).to_numpy()
+        digest = hashlib.sha256(data.tobytes())
+        digest.update(repr(sorted((n, repr(s)) for n, s in self.scorers.items())).encode())
+        digest.update(str(self.min_support).encode())
+        return digest.hexdigest()[:16]
+
+    def fit_cached(self, log: InteractionLog, folder: Path) -> CollaborativeModel:
+        """Fit, or load the same fit from ``folder`` (written atomically after a fit)."""
+        path = Path(folder) / f"collab-{self.fingerprint(log)}.pkl"
+        if path.exists():
+            try:
+                with path.open("rb") as handle:
+                    return pickle.load(handle)
+            except (pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+                path.unlink()
+        self.fit(log)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with tmp.open("wb") as handle:
+            pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(path)
+        for old in path.parent.glob("collab-*.pkl"):
+            if old != path:
+                old.unlink(missing_ok=True)
         return self
 
     def encode(self, history: Sequence[str], times: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
