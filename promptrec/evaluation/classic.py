@@ -8,7 +8,7 @@ import numpy as np
 
 from promptrec.collab import ItemScorer, WeightedBlend, blend_scores
 
-from .metrics import DEFAULT_KS, evaluate_rankings, rank_of_target
+from .metrics import DEFAULT_KS, evaluate_rankings, rank_of_target, top_k
 from .splits import LeaveLastOutSplit, Stage
 
 __all__ = ["classic_table", "evaluate_scorer", "evaluate_scores", "fit_and_score", "format_table"]
@@ -38,10 +38,13 @@ def fit_and_score(
 def evaluate_scores(
     scores: np.ndarray, split: LeaveLastOutSplit, stage: Stage, ks: Sequence[int] = DEFAULT_KS
 ) -> dict[str, float]:
-    """Protocol A metrics of full score rows (history items excluded from the ranking)."""
+    """Protocol A metrics of full score rows (history items excluded from the ranking), with the
+    catalog coverage and mean popularity rank of the top-10 lists."""
     histories, _ = split.sequences(stage)
     ranks = rank_of_target(scores, split.targets(stage), exclude=histories)
-    return evaluate_rankings(ranks, ks)
+    lists = top_k(scores, 10, exclude=histories)
+    popularity = np.asarray(split.fit_matrix(stage).sum(axis=0)).ravel()
+    return evaluate_rankings(ranks, ks, rec_lists=lists, n_items=split.n_items, popularity_counts=popularity)
 
 
 def evaluate_scorer(

@@ -70,24 +70,25 @@ class CandidateRetriever:
             total = total + self.request_weight * self.embedder.embed([request])[0]
         return normalize(total) if np.any(total) else None
 
-    def retrieve(
+    def pool(
         self,
         history: Sequence[str],
         times: Sequence[int] | None = None,
-        depth: int = 20,
         request: str | None = None,
         exclude: Sequence[str] = (),
-    ) -> list[Candidate]:
-        """The ``depth`` best candidates by fused score; history and ``exclude`` items never appear."""
+        every_source: bool = False,
+    ) -> tuple[list[str], dict[str, np.ndarray]]:
+        """Pool the top ``pool_depth`` items of each source (with a non-zero weight, or of every
+        source), leaving out history and ``exclude``; return them with every source's raw scores."""
         banned = set(history) | set(exclude)
         query = self.query_vector(history, request)
         pool: dict[str, None] = {}
-        if query is not None and self.weights.get(EMBEDDING, 0) > 0:
+        if query is not None and (every_source or self.weights.get(EMBEDDING, 0) > 0):
             for item, _ in self.store.query(query, self.pool_depth, banned):
                 pool[item] = None
         cf_scores = self.collab.score(history, times) if self.collab is not None else {}
         for name, scores in cf_scores.items():
-            if self.weights.get(name, 0) <= 0:
+            if not every_source and self.weights.get(name, 0) <= 0:
                 continue
             taken = 0
             for idx in np.argsort(-scores, kind="stable"):
@@ -98,25 +99,48 @@ class CandidateRetriever:
                     if taken >= self.pool_depth:
                         break
         items = list(pool)
-        if not items:
-            return []
         sources: dict[str, np.ndarray] = {}
-        if query is not None:
+        if items and query is not None:
             vectors = self.store.vectors(items)
             sources[EMBEDDING] = np.array([float(vectors[i] @ query) if i in vectors else np.nan for i in items])
         for name, scores in cf_scores.items():
-            sources[name] = np.array(
-                [scores[self.collab.index[i]] if i in self.collab.index else np.nan for i in items]
-            )
+            if items:
+                sources[name] = np.array(
+                    [scores[self.collab.index[i]] if i in self.collab.index else np.nan for i in items]
+                )
+        return items, sources
+
+    def retrieve(
+        self,
+        history: Sequence[str],
+        times: Sequence[int] | None = None,
+        depth: int = 20,
+        request: str | None = None,
+        exclude: Sequence[str] = (),
+        evidence_for: int | None = None,
+    ) -> list[Candidate]:
+        """The ``depth`` best candidates by fused score; history and ``exclude`` items never appear.
+
+        Args:
+            evidence_for: Find the supporting history item for this many top candidates (all by default).
+        """
+        items, sources = self.pool(history, times, request, exclude)
+        if not items:
+            return []
         fused, normalised = fuse(sources, self.weights)
         order = np.argsort(-fused, kind="stable")[:depth]
-        return [self._candidate(items[n], fused[n], {s: float(v[n]) for s, v in normalised.items()}, history, times)
-                for n in order]
+        limit = depth if evidence_for is None else evidence_for
+        return [
+            self._candidate(items[n], fused[n], {s: float(v[n]) for s, v in normalised.items()}, history, times,
+                            with_evidence=rank < limit)
+            for rank, n in enumerate(order)
+        ]
 
-    def _candidate(self, item: str, fused: float, scores: dict[str, float], history, times) -> Candidate:
+    def _candidate(self, item: str, fused: float, scores: dict[str, float], history, times,
+                   with_evidence: bool = True) -> Candidate:
         contributions = {s: self.weights.get(s, 0) * v for s, v in scores.items()}
         evidence = None
-        for source in sorted(contributions, key=contributions.get, reverse=True):
+        for source in sorted(contributions, key=contributions.get, reverse=True) if with_evidence else ():
             evidence = self._evidence(source, item, history, times)
             if evidence:
                 break

@@ -31,22 +31,22 @@ class HashEmbedder:
         return normalize(out)
 
 
-def tiny_dataset(n_users: int = 30, seed: int = 0) -> Dataset:
-    """A synthetic catalog of 3 genres x 8 items and users who mostly stay in one genre,
+def tiny_dataset(n_users: int = 30, seed: int = 0, items_per_genre: int = 8) -> Dataset:
+    """A synthetic catalog of 3 genres x ``items_per_genre`` items and users who mostly stay in one genre,
     consuming items in order (so transitions carry signal)."""
     rng = np.random.default_rng(seed)
     genres = ["space adventure", "romantic comedy", "crime thriller"]
     items = [
         Item(item_id=str(100 + g * 10 + n), title=f"{genre.title()} {n + 1} ({1990 + n})",
              fields={"genres": genre.replace(" ", ", ")})
-        for g, genre in enumerate(genres) for n in range(8)
+        for g, genre in enumerate(genres) for n in range(items_per_genre)
     ]
     rows = []
     for user in range(n_users):
         g = user % 3
-        start = int(rng.integers(0, 3))
+        start = int(rng.integers(0, max(3, items_per_genre - 5)))
         chosen = [100 + g * 10 + n for n in range(start, start + 5)]
-        other = 100 + ((g + 1) % 3) * 10 + int(rng.integers(0, 8))
+        other = 100 + ((g + 1) % 3) * 10 + int(rng.integers(0, items_per_genre))  # ids unique up to 10 per genre
         chosen.insert(2, other)
         for t, item in enumerate(chosen):
             rows.append((str(user + 1), str(item), 1_000_000 + user * 1000 + t * 10, float(rng.integers(3, 6))))

@@ -1,0 +1,151 @@
+"""Protocol A for the product's own stages, on the same split as the classic baselines:
+embedding-only retrieval, fused retrieval, and fused retrieval + LLM rerank.
+
+Each stage is evaluated through the library code the product runs (:class:`CandidateRetriever`,
+:class:`LLMReranker`), fitted only on the data available at that stage.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data import Catalog, Dataset, InteractionLog
+from ..retrieval import CandidateRetriever, CollaborativeModel, ItemVectorStore, build_scorers, fuse
+from ..settings import FusionSettings
+from .metrics import evaluate_rankings
+from .splits import LeaveLastOutSplit, Stage
+
+
+def split_catalog(split: LeaveLastOutSplit, dataset: Dataset) -> Catalog:
+    """The split's items (the 5-core catalog) with their texts."""
+    return Catalog(dataset.catalog[i] for i in split.items)
+
+
+def stage_log(split: LeaveLastOutSplit, stage: Stage) -> InteractionLog:
+    """Every user's history available at ``stage`` as an interaction log (targets left out)."""
+    users, items, times = [], [], []
+    for u, user in enumerate(split.users):
+        history = split.history(u, stage)
+        users += [user] * len(history)
+        items += [split.items[i] for i in history]
+        times += split.history_times(u, stage).tolist()
+    frame = pd.DataFrame({"user_id": users, "item_id": items, "timestamp": times, "rating": np.nan})
+    return InteractionLog(frame)
+
+
+def index_split_items(store: ItemVectorStore, catalog: Catalog) -> int:
+    """Embed the split's items from their raw text (unchanged items are skipped)."""
+    return store.upsert([(item.item_id, item.text(), {"title": item.title}) for item in catalog])
+
+
+class StageWorld:
+    """The product's retrieval for one stage: a collaborative model fitted on that stage's data and
+    the item store, by user index of the split.
+
+    Args:
+        split: The Protocol A split.
+        stage: ``valid`` (fit on train) or ``test`` (fit on train + validation items).
+        catalog: The split's items.
+        store: Vectors of the split's items.
+        embedder: The store's embedder.
+        fusion: Fusion configuration (weights, pool depth, recency half-life).
+        cache_dir: Where the fitted collaborative model is cached.
+    """
+
+    def __init__(self, split: LeaveLastOutSplit, stage: Stage, catalog: Catalog, store: ItemVectorStore,
+                 embedder, fusion: FusionSettings, cache_dir: Path) -> None:
+        self.split = split
+        self.stage = stage
+        self.catalog = catalog
+        self.fusion = fusion
+        log = stage_log(split, stage)
+        collab = CollaborativeModel(build_scorers(fusion), min_support=1).fit_cached(log, Path(cache_dir) / stage)
+        self.retriever = CandidateRetriever(store, embedder, catalog, collab, fusion.weights,
+                                            pool_depth=fusion.candidate_depth, half_life=fusion.recency_half_life)
+
+    def history(self, u: int) -> tuple[list[str], list[int]]:
+        return [self.split.items[i] for i in self.split.history(u, self.stage)], \
+            self.split.history_times(u, self.stage).tolist()
+
+    def target(self, u: int) -> str:
+        return self.split.items[int(self.split.targets(self.stage)[u])]
+
+    def with_weights(self, weights: Mapping[str, float]) -> StageWorld:
+        """The same world with other fusion weights (the fitted models are shared)."""
+        other = object.__new__(StageWorld)
+        other.__dict__.update(self.__dict__)
+        other.retriever = CandidateRetriever(
+            self.retriever.store, self.retriever.embedder, self.catalog, self.retriever.collab, weights,
+            pool_depth=self.retriever.pool_depth, half_life=self.retriever.half_life,
+        )
+        return other
+
+
+def rank_of(item: str, ranked: Sequence[str]) -> float:
+    try:
+        return float(list(ranked).index(item))
+    except ValueError:
+        return np.inf
+
+
+def retrieval_lists(world: StageWorld, users: Sequence[int], depth: int = 100,
+                    progress=None) -> tuple[list[list[str]], list[float]]:
+    """Each user's ranked list from the world's retriever, and the seconds each took."""
+    lists, seconds = [], []
+    for u in users:
+        history, times = world.history(u)
+        start = time.perf_counter()
+        lists.append([c.item_id for c in world.retriever.retrieve(history, times, depth=depth, evidence_for=0)])
+        seconds.append(time.perf_counter() - start)
+        if progress:
+            progress(1)
+    return lists, seconds
+
+
+def list_metrics(world: StageWorld, users: Sequence[int], lists: Sequence[Sequence[str]],
+                 popularity: np.ndarray | None = None, k: int = 10) -> dict[str, float]:
+    """Protocol A metrics of ranked item-id lists (targets not in a list count as misses)."""
+    index = world.split.item_index
+    ranks = np.array([rank_of(world.target(u), ranked) for u, ranked in zip(users, lists)])
+    recs = [np.array([index[i] for i in ranked[:k]], dtype=np.int64) for ranked in lists]
+    return evaluate_rankings(ranks, rec_lists=recs, n_items=world.split.n_items, popularity_counts=popularity)
+
+
+def collect_pools(world: StageWorld, users: Sequence[int], progress=None) -> list[tuple[list[str], dict[str, np.ndarray]]]:
+    """Every user's candidate pool with every source's raw scores, for fast weight selection."""
+    pools = []
+    for u in users:
+        history, times = world.history(u)
+        pools.append(world.retriever.pool(history, times, every_source=True))
+        if progress:
+            progress(1)
+    return pools
+
+
+def pool_ranks(pools, targets: Sequence[str], weights: Mapping[str, float]) -> np.ndarray:
+    """Target ranks after fusing each pool with ``weights``."""
+    ranks = np.full(len(pools), np.inf)
+    for n, ((items, sources), target) in enumerate(zip(pools, targets)):
+        if target not in items:
+            continue
+        fused, _ = fuse(sources, weights)
+        order = np.argsort(-fused, kind="stable")
+        position = int(np.nonzero(np.array(items)[order] == target)[0][0])
+        ranks[n] = position
+    return ranks
+
+
+def select_weights(pools, targets: Sequence[str], grid: Sequence[Mapping[str, float]],
+                   k: int = 10) -> tuple[dict[str, float], list[dict]]:
+    """The weights in ``grid`` with the best N@k on these (validation) pools; ties go to the earlier entry."""
+    rows = []
+    for weights in grid:
+        metrics = evaluate_rankings(pool_ranks(pools, targets, weights), ks=(k,))
+        rows.append({"weights": dict(weights), f"N@{k}": metrics[f"N@{k}"], f"R@{k}": metrics[f"R@{k}"]})
+    best = max(range(len(rows)), key=lambda n: (rows[n][f"N@{k}"], -n))
+    return dict(grid[best]), rows

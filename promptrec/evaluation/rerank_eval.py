@@ -1,0 +1,164 @@
+"""Protocol A for the LLM rerank stage: per-user records (resumable), then metrics for any
+blend weight, chosen on validation and read once on test."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from ..data import Dataset
+from ..knowledge import UserProfiler
+from ..llm import LLMClient
+from ..rerank import LLMReranker, blend_orders
+from .metrics import evaluate_rankings
+from .product import StageWorld, rank_of
+
+
+class RerankRecord(BaseModel):
+    """What the rerank stage did for one user at one stage."""
+
+    user: str
+    stage: str
+    target: str
+    fused: list[str] = Field(description="The fused top-D the model saw, in fused order.")
+    fused_rank: float = Field(description="The target's rank in the fused list (inf when absent).")
+    llm_order: list[str] = Field(default_factory=list)
+    valid: bool
+    error: str | None = None
+    rejected: int = 0
+    llm_explained: dict[str, list[str]] = Field(default_factory=dict, description="item -> cited history ids")
+    evidence: dict[str, str | None] = Field(default_factory=dict)
+    profile_source: str | None = None
+    seconds: float
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class RecordLog:
+    """Append-only JSONL of records, one line per user; a rerun skips users already done."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def load(self) -> dict[str, RerankRecord]:
+        records: dict[str, RerankRecord] = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    record = RerankRecord.model_validate_json(line)
+                except ValueError:
+                    continue  # a line cut short by an interruption
+                records[record.user] = record
+        return records
+
+    def append(self, record: RerankRecord) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as handle:
+            handle.write(record.model_dump_json() + "\n")
+
+
+def run_rerank(world: StageWorld, users: Sequence[int], client: LLMClient, dataset: Dataset, log: RecordLog,
+               depth: int = 20, k: int = 10, profile_budget: int | None = 500, history_items: int = 12,
+               progress: Callable[[int], None] | None = None) -> list[RerankRecord]:
+    """Rerank each user's fused top-``depth`` with the model; records are appended as they finish."""
+    done = log.load()
+    reranker = LLMReranker(client, world.catalog, None, llm_weight=1.0, history_items=history_items)
+    profiler = UserProfiler(client, world.catalog, profile_budget) if profile_budget else None
+    out = []
+    for u in users:
+        user = world.split.users[u]
+        if user in done and done[user].stage == world.stage:
+            out.append(done[user])
+            if progress:
+                progress(1)
+            continue
+        history, times = world.history(u)
+        before = client.stats.model_copy(deep=True)
+        start = time.perf_counter()
+        full = world.retriever.retrieve(history, times, depth=100, evidence_for=depth)
+        candidates = full[:depth]
+        ratings = {i: r for i, r in dataset.interactions.ratings(user).items() if i in set(history)}
+        profile = profiler.profile(history, ratings) if profiler else None
+        outcome = reranker.rerank(candidates, history, k, profile.profile if profile else None, None, ratings)
+        seconds = time.perf_counter() - start
+        target = world.target(u)
+        record = RerankRecord(
+            user=user, stage=world.stage, target=target, fused=[c.item_id for c in candidates],
+            fused_rank=rank_of(target, [c.item_id for c in full]), llm_order=outcome.llm_order,
+            valid=outcome.valid, error=outcome.error, rejected=outcome.rejected,
+            llm_explained={i: e.cited for i, e in outcome.explanations.items()},
+            evidence={c.item_id: c.evidence for c in candidates},
+            profile_source=profile.source if profile else None, seconds=seconds,
+            calls=client.stats.calls - before.calls,
+            prompt_tokens=client.stats.prompt_tokens - before.prompt_tokens,
+            completion_tokens=client.stats.completion_tokens - before.completion_tokens,
+        )
+        log.append(record)
+        out.append(record)
+        if progress:
+            progress(1)
+    return out
+
+
+def final_order(record: RerankRecord, weight: float) -> list[str]:
+    return blend_orders(record.fused, record.llm_order, weight) if record.valid else list(record.fused)
+
+
+def final_rank(record: RerankRecord, weight: float) -> float:
+    rank = rank_of(record.target, final_order(record, weight))
+    return rank if np.isfinite(rank) else record.fused_rank
+
+
+def rerank_metrics(records: Sequence[RerankRecord], weight: float, k: int = 10,
+                   item_index: dict[str, int] | None = None, n_items: int | None = None,
+                   popularity: np.ndarray | None = None) -> dict[str, float]:
+    """Ranking metrics with blend ``weight``, plus grounding, validity and cost figures
+    (coverage and popularity rank of the top-k lists when ``item_index`` is given)."""
+    ranks = np.array([final_rank(r, weight) for r in records])
+    lists = None
+    if item_index is not None:
+        lists = [np.array([item_index[i] for i in final_order(r, weight)[:k]], dtype=np.int64) for r in records]
+    out = evaluate_rankings(ranks, rec_lists=lists, n_items=n_items, popularity_counts=popularity)
+    grounded = llm_explained = shown = 0
+    for record in records:
+        for item in final_order(record, weight)[:k]:
+            shown += 1
+            if record.llm_explained.get(item):
+                grounded += 1
+                llm_explained += 1
+            elif record.evidence.get(item):
+                grounded += 1
+    seconds = sorted(r.seconds for r in records)
+    out.update({
+        "grounding_rate": grounded / shown if shown else float("nan"),
+        "llm_explained_rate": llm_explained / shown if shown else float("nan"),
+        "fallback_rate": float(np.mean([not r.valid for r in records])),
+        "rerank_invalid_rate": float(np.mean([not r.valid and "invalid" in (r.error or "") or
+                                              r.error == "no valid pick in the reply" for r in records])),
+        "rejected_picks_per_user": float(np.mean([r.rejected for r in records])),
+        "profile_invalid_rate": float(np.mean([r.profile_source == "fallback" for r in records])),
+        "llm_calls": int(sum(r.calls for r in records)),
+        "prompt_tokens": int(sum(r.prompt_tokens for r in records)),
+        "completion_tokens": int(sum(r.completion_tokens for r in records)),
+        "latency_p50_s": statistics.median(seconds),
+        "latency_p95_s": float(np.percentile(seconds, 95)),
+    })
+    return out
+
+
+def select_llm_weight(records: Sequence[RerankRecord], grid: Sequence[float] = tuple(np.round(np.linspace(0, 1, 11), 2)),
+                      k: int = 10) -> tuple[float, list[dict]]:
+    """The blend weight with the best N@k on these (validation) records; ties go to the smaller weight."""
+    rows = []
+    for w in grid:
+        metrics = rerank_metrics(records, float(w), k)
+        rows.append({"llm_weight": float(w), f"N@{k}": metrics[f"N@{k}"], f"R@{k}": metrics[f"R@{k}"]})
+    best = max(rows, key=lambda row: (row[f"N@{k}"], -row["llm_weight"]))
+    return best["llm_weight"], rows
+
