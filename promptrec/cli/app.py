@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from contextlib import contextmanager
@@ -183,8 +182,9 @@ def models() -> None:
     """List the local models promptrec knows and whether each is installed."""
     from ..llm.resolve import PACKAGED
 
+    settings = _settings()
     for alias, model in PACKAGED.items():
         parts = model.part_paths()
         state = "[green]installed[/green]" if parts else f"[yellow]missing[/yellow] - {model.install}"
-        console.print(f"{alias:8} {model.file_name:45} {state}")
-    console.print(json.dumps({"current": _settings().llm.model}))
+        console.print(f"{alias:8} {model.file_name:45} {state}", highlight=False)
+    console.print(f"in use: backend {settings.llm.backend}, model {settings.llm.model}", highlight=False)

@@ -86,3 +86,10 @@ def test_chat_describing_tastes_without_a_user(folder):
     result = invoke(folder, "chat", "--no-llm", "--k", "2", input=script)
     assert result.exit_code == 0, result.output
     assert "Recommendations for your history" in result.output and "Crime Thriller" in result.output
+
+
+def test_models_lists_the_packaged_models():
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    assert "small" in result.output and "SmolLM2-135M-Instruct.Q4_1.gguf" in result.output and "installed" in result.output
+    assert "in use: backend llamacpp, model quality" in result.output
