@@ -12,7 +12,16 @@ from ..data import Catalog, Dataset, InteractionLog, Item, LoadReport
 from ..llm.fake import ScriptedLLM
 from ..retrieval.embeddings import normalize
 
-__all__ = ["HashEmbedder", "ScriptedLLM", "dataset_slice", "tiny_dataset", "valid_reply", "write_dataset_folder"]
+__all__ = [
+    "HashEmbedder",
+    "LocalServer",
+    "ScriptedLLM",
+    "dataset_slice",
+    "free_port",
+    "tiny_dataset",
+    "valid_reply",
+    "write_dataset_folder",
+]
 
 
 class HashEmbedder:
@@ -97,3 +106,52 @@ def write_dataset_folder(dataset: Dataset, folder) -> None:
     rows = [{"item_id": i.item_id, "title": i.title, **i.fields} for i in dataset.catalog]
     pd.DataFrame(rows).to_csv(folder / "items.csv", index=False)
     dataset.interactions.frame.to_csv(folder / "interactions.csv", index=False)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalServer:
+    """Runs a server command on loopback until its health URL answers 200; stops it on exit.
+
+    Raises RuntimeError with the end of the server's log when it exits or never gets ready.
+    """
+
+    def __init__(self, command: list[str], health_url: str, log_path, timeout: float = 60.0) -> None:
+        self.command, self.health_url, self.log_path, self.timeout = command, health_url, log_path, timeout
+
+    def __enter__(self) -> LocalServer:
+        import subprocess
+        import time
+
+        import httpx
+
+        self._log = open(self.log_path, "w+")  # noqa: SIM115 - closed in __exit__
+        self._proc = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.time() + self.timeout
+        while time.time() < deadline:
+            if self._proc.poll() is not None:
+                self._log.seek(0)
+                raise RuntimeError(f"{self.command[0]} exited: {self._log.read()[-2000:]}")
+            try:
+                if httpx.get(self.health_url, timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.__exit__()
+        raise RuntimeError(f"{self.command[0]} did not answer {self.health_url} within {self.timeout:.0f} s")
+
+    def __exit__(self, *exc) -> None:
+        self._proc.terminate()
+        try:
+            self._proc.wait(10)
+        except Exception:
+            self._proc.kill()
+        self._log.close()

@@ -4,6 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from promptrec.cli import app
+from promptrec.testing import write_dataset_folder
 
 runner = CliRunner()
 
@@ -11,10 +12,7 @@ runner = CliRunner()
 @pytest.fixture
 def folder(tmp_path, tiny):
     """The tiny dataset written as a custom dataset folder (items.csv + interactions.csv)."""
-    rows = ["item_id,title,genres"] + [f'{i.item_id},"{i.title}","{i.fields["genres"]}"' for i in tiny.catalog]
-    (tmp_path / "items.csv").write_text("\n".join(rows) + "\n")
-    frame = tiny.interactions.frame
-    frame.to_csv(tmp_path / "interactions.csv", index=False)
+    write_dataset_folder(tiny, tmp_path)
     return tmp_path
 
 

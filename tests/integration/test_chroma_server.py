@@ -1,44 +1,26 @@
 """The item store against a real Chroma server (``chroma run``) instead of the embedded one."""
 
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from promptrec.retrieval import ItemVectorStore, StoreMismatch
 from promptrec.retrieval.store import make_client
-from promptrec.testing import HashEmbedder
+from promptrec.testing import HashEmbedder, LocalServer, free_port
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    log = (tmp_path_factory.mktemp("chroma") / "log.txt").open("w")
-    proc = subprocess.Popen([chroma, "run", "--path", str(tmp_path_factory.mktemp("db")), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    command = [chroma, "run", "--path", str(tmp_path_factory.mktemp("db")), "--host", "127.0.0.1", "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("chroma server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with LocalServer(command, f"{url}/api/v2/heartbeat", tmp_path_factory.mktemp("chroma") / "log.txt"):
+        yield url
 
 
 def test_store_works_against_a_chroma_server(chroma_url, tiny):

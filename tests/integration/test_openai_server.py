@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 
 from promptrec.data import load_dataset
@@ -15,6 +11,7 @@ from promptrec.knowledge import UserProfiler
 from promptrec.llm import LLMClient, resolve_gguf
 from promptrec.llm.langchain_backend import LangChainBackend
 from promptrec.llm.openai_backend import OpenAIBackend
+from promptrec.testing import LocalServer, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -22,32 +19,12 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     model = resolve_gguf("small", tmp_path_factory.mktemp("models"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = (tmp_path_factory.mktemp("server") / "server.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smol", "--verbose", "false"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"llama_cpp.server exited: {log.read()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/v1/models", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("llama_cpp.server did not start within 60 s")
-    yield f"{url}/v1"
-    proc.terminate()
-    proc.wait(10)
+    port = free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+               "--port", str(port), "--n_ctx", "2048", "--model_alias", "smol", "--verbose", "false"]
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with LocalServer(command, f"http://127.0.0.1:{port}/v1/models", log):
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.fixture(scope="module")
