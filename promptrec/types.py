@@ -68,7 +68,7 @@ class Recommendation(BaseModel):
     item_id: str
     title: str
     rank: int
-    score: float
+    score: float = Field(description="The fused retrieval score; when the model reorders, rank follows the model.")
     explanation: str
     cited_history: list[str] = Field(default_factory=list, description="History item ids the explanation cites.")
     explained_by: Literal["llm", "evidence"]
