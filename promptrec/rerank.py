@@ -20,9 +20,18 @@ from .prompts import as_data, load_prompt
 from .types import Candidate, UserProfile
 
 
+REASON_MAX_CHARS = 120
+
+
+def reply_budget(k: int) -> int:
+    """Tokens allowed for a reply of ``k`` picks: enough for every reason at its maximum length,
+    so a valid reply is never cut short (a cut-off reply is invalid JSON)."""
+    return k * (REASON_MAX_CHARS + 40) + 40
+
+
 class Pick(BaseModel):
     id: str = Field(max_length=8)
-    reason: str = Field(max_length=200)
+    reason: str = Field(max_length=REASON_MAX_CHARS + 40)
     because: list[str] = Field(default_factory=list, max_length=3)
 
 
@@ -54,7 +63,7 @@ def rerank_schema(candidate_keys: Sequence[str], history_keys: Sequence[str], k:
         "type": "object",
         "properties": {
             "id": {"type": "string", "enum": list(candidate_keys)},
-            "reason": {"type": "string", "minLength": 10, "maxLength": 160},
+            "reason": {"type": "string", "minLength": 10, "maxLength": REASON_MAX_CHARS},
             "because": because,
         },
         "required": ["id", "reason", "because"],
@@ -134,7 +143,7 @@ class LLMReranker:
             ),
         }
         result = self.client.generate(
-            self.template, RerankReply, values, schema=rerank_schema(list(keys), list(hkeys), k), max_tokens=60 * k + 40
+            self.template, RerankReply, values, schema=rerank_schema(list(keys), list(hkeys), k), max_tokens=reply_budget(k)
         )
         if result.value is None:
             return [], {}, 0, result.error

@@ -96,3 +96,10 @@ def test_schema_allows_only_known_ids():
 def test_evidence_explanation_cites_the_evidence(tiny, candidates):
     explanation = evidence_explanation(candidates[0], tiny.catalog)
     assert explanation.cited == ["120"] and "Crime Thriller 1" in explanation.text
+
+
+def test_reply_budget_fits_k_reasons_at_full_length(tiny, candidates):
+    from promptrec.rerank import REASON_MAX_CHARS, reply_budget
+
+    _, backend = run(tiny, candidates, reply("C1", "C2", "C3"))
+    assert backend.requests[0].max_tokens == reply_budget(3) >= 3 * REASON_MAX_CHARS

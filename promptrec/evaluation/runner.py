@@ -18,6 +18,7 @@ from ..data import load_dataset
 from ..llm import LLMCache, LLMClient, make_backend
 from ..llm.resolve import file_sha256
 from ..prompts import load_prompt
+from ..rerank import REASON_MAX_CHARS, reply_budget
 from ..retrieval import EMBEDDING, ItemVectorStore, make_embedder
 from ..retrieval.store import make_client as make_chroma_client
 from ..settings import FusionSettings, Settings
@@ -130,6 +131,7 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path, progr
         fingerprint = hashlib.sha256(json.dumps([
             client.model_id, weights, config.rerank_depth, config.rerank_k, config.profile_budget,
             config.history_items, [load_prompt(n).hash for n in ("user_profile", "rerank")],
+            reply_budget(config.rerank_k), REASON_MAX_CHARS,
         ], sort_keys=True).encode()).hexdigest()[:12]
         for stage, world in worlds.items():
             t0 = time.perf_counter()
