@@ -44,7 +44,9 @@ def chart(rows: Sequence[dict], path: Path, split: str = "test") -> None:
     fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.3 * len(chosen) + 3), 5.5), sharey=False)
     for ax, metric in zip(axes, ("N@10", "R@10")):
         values = [r["metrics"][metric] for r in chosen]
-        bars = ax.bar(range(len(values)), values, color=["#8da0cb" if "LLM" not in n else "#fc8d62" for n in names])
+        colors = ["#fc8d62" if ("rerank" in r["name"] or "LLM order" in r["name"]) else
+                  "#66c2a5" if r["name"].startswith(("Fused", "Embedding")) else "#8da0cb" for r in chosen]
+        bars = ax.bar(range(len(values)), values, color=colors)
         ax.bar_label(bars, fmt="%.3f", fontsize=7)
         ax.set_xticks(range(len(values)), names, rotation=60, ha="right", fontsize=7)
         ax.set_title(f"{metric} on the {split} split (Protocol A)")
