@@ -55,7 +55,7 @@ class UserProfiler:
 
     template_name = "user_profile"
 
-    def __init__(self, client: LLMClient | None, catalog: Catalog, token_budget: int = 900, max_tokens: int = 260):
+    def __init__(self, client: LLMClient | None, catalog: Catalog, token_budget: int = 500, max_tokens: int = 420):
         self.client = client
         self.catalog = catalog
         self.token_budget = token_budget

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -95,7 +96,8 @@ class LLMClient:
                 self.cache.put(key, self.model_id, template.hash, response)
         self.stats.add(response)
         try:
-            value = output.model_validate_json(response.text)
+            # strict=False lets a raw newline or tab inside a string through; the schema still decides
+            value = output.model_validate(json.loads(response.text, strict=False))
             if check is not None:
                 check(value)
         except (ValidationError, ValueError) as err:

@@ -65,3 +65,8 @@ def test_backend_failure_is_an_error_not_an_exception():
 def test_missing_placeholder_raises():
     with pytest.raises(KeyError):
         TEMPLATE.render()
+
+
+def test_a_raw_newline_inside_a_string_is_accepted():
+    result = LLMClient(ScriptedLLM('{"answer": "two\nlines"}')).generate(TEMPLATE, Reply, {"name": "x"})
+    assert result.value.answer == "two\nlines"
