@@ -105,7 +105,7 @@ class ItemFeatureExtractor:
 
     template_name = "item_features"
 
-    def __init__(self, client: LLMClient, store: FeatureStore, max_tokens: int = 220) -> None:
+    def __init__(self, client: LLMClient, store: FeatureStore, max_tokens: int = 320) -> None:
         self.client = client
         self.store = store
         self.max_tokens = max_tokens
