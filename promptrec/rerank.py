@@ -138,7 +138,8 @@ class LLMReranker:
             "request": as_data(request, limit=300) if request else "(none)",
             "candidates": "\n".join(
                 f"{key}: {self._describe(item)}"
-                + (f" [related to {hkey_of[evidence[item]]}]" if evidence.get(item) in hkey_of else "")
+                + (f" [related to {hkey_of[evidence[item]]}: {as_data(self.catalog[evidence[item]].title, 80)}]"
+                   if evidence.get(item) in hkey_of else "")
                 for key, item in keys.items()
             ),
         }

@@ -31,7 +31,7 @@ def test_valid_picks_set_the_order_and_explanations(tiny, candidates):
     assert outcome.explanations["112"].cited == ["122"]
     prompt = backend.requests[0].messages[1]["content"]
     assert "C1: Romantic Comedy 1" in prompt and "H3: Crime Thriller 3" in prompt
-    assert "[related to H1]" in prompt  # the candidate's evidence is shown, so the model can cite it
+    assert "[related to H1: Crime Thriller 1 (1990)]" in prompt  # the evidence is shown, so the model can cite it
 
 
 def test_evidence_outside_the_recent_window_is_still_shown(tiny, candidates):

@@ -14,7 +14,7 @@ from ..types import ProfileResult, UserProfile
 def history_line(catalog: Catalog, item_id: str, rating: float | None) -> str:
     item = catalog.get(item_id)
     text = as_data(item.text() if item else item_id, limit=160)
-    return f"- {text}" + (f" | rated {rating:g}" if rating is not None else "")
+    return f"- {text}" + (f" | {rating:g}/5" if rating is not None else "")
 
 
 def _field_values(catalog: Catalog, item_ids: Sequence[str]) -> Counter:

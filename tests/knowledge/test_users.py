@@ -21,7 +21,7 @@ def test_ratings_reach_the_prompt(tiny):
     backend = ScriptedLLM(default=PROFILE)
     history = tiny.interactions.history("2")
     UserProfiler(LLMClient(backend), tiny.catalog).profile(history, {history[-1]: 1.5})
-    assert "rated 1.5" in backend.requests[0].messages[1]["content"]
+    assert "| 1.5/5" in backend.requests[0].messages[1]["content"]
 
 
 def test_invalid_reply_falls_back_to_the_evidence_profile(tiny):
