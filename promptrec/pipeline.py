@@ -198,12 +198,13 @@ class Recommender:
         explanations: dict = {}
         ordered_by, fallback, reason, rejected = "fusion", False, None, 0
         if self.reranker and candidates:
+            weight = self.settings.rerank.request_llm_weight if request else self.reranker.llm_weight
             outcome = self.reranker.rerank(candidates, history, k, profile.profile if profile else None,
-                                           request, ratings)
+                                           request, ratings, llm_weight=weight)
             rejected = outcome.rejected
             if outcome.valid:
                 order, explanations = outcome.order, outcome.explanations
-                ordered_by = "llm_rerank" if self.reranker.llm_weight > 0 else "fusion"
+                ordered_by = "llm_rerank" if weight > 0 else "fusion"
             else:
                 fallback, reason = True, outcome.error
         items = []

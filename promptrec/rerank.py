@@ -171,8 +171,12 @@ class LLMReranker:
         profile: UserProfile | None = None,
         request: str | None = None,
         ratings: dict[str, float] | None = None,
+        llm_weight: float | None = None,
     ) -> RerankOutcome:
-        """Rerank ``candidates`` (in fused order) for a user with ``history`` (oldest first)."""
+        """Rerank ``candidates`` (in fused order) for a user with ``history`` (oldest first).
+
+        ``llm_weight`` overrides the reranker's own weight for this call (e.g. for a typed request).
+        """
         fused = [c.item_id for c in candidates]
         k = min(k, len(fused))
         if k == 0:
@@ -208,7 +212,7 @@ class LLMReranker:
         mean_rank = {i: float(np.mean(r)) for i, r in positions.items()}
         llm_order = [i for i in sorted(fused, key=lambda i: (mean_rank[i], fused.index(i))) if mean_rank[i] < len(fused)]
         return RerankOutcome(
-            order=blend_orders(fused, llm_order, self.llm_weight),
+            order=blend_orders(fused, llm_order, self.llm_weight if llm_weight is None else llm_weight),
             explanations=explanations,
             valid=True,
             rejected=rejected,

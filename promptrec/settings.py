@@ -54,8 +54,9 @@ class FusionSettings(BaseModel):
     """How candidate sources are combined: R = g(U, C)."""
 
     weights: dict[str, float] = Field(
-        default_factory=lambda: {"embedding": 0.2, "classic": 1.0},
-        description="Weight of each per-user normalised score; 0 switches a source off.",
+        default_factory=lambda: {"embedding": 0.02, "classic": 1.0},
+        description="Weight of each per-user normalised score; 0 switches a source off. "
+        "Default chosen on validation by eval/run.py.",
     )
     params: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -79,10 +80,18 @@ class RerankSettings(BaseModel):
     enabled: bool = True
     depth: int = Field(15, description="How many fused candidates the model sees.")
     llm_weight: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="1 = the model's order alone, 0 = the fused order alone (the model then only explains). "
+        "Default chosen on validation by eval/run.py: the local models did not beat the fused order.",
+    )
+    request_llm_weight: float = Field(
         0.5,
         ge=0.0,
         le=1.0,
-        description="1 = the model's order alone, 0 = the fused order alone (the model then only explains).",
+        description="The model's share of the order when the user typed a request (chat, request=...): "
+        "the fused order cannot read a request, so the model's reading of it counts.",
     )
     history_items: int = Field(12, description="Recent history items shown to the model for citing.")
     permutations: int = Field(1, ge=1, description="Candidate orders asked and averaged (2 adds the reverse order).")

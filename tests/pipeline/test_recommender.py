@@ -97,3 +97,18 @@ def test_index_builds_vectors_then_features_for_popular_items(settings, tiny, ha
     assert report["features"]["extracted"] == 3
     again = rec.index(features=3)
     assert again["features"]["already_done"] == 3 and again["embedded"] == 0
+
+
+def test_default_weight_keeps_fused_order_and_a_request_lets_the_model_reorder(settings, tiny, hash_embedder):
+    rerank = settings.rerank.model_copy(update={"llm_weight": 0.0, "request_llm_weight": 1.0})
+    settings = settings.model_copy(update={"rerank": rerank})
+    fused = build(settings, tiny, hash_embedder, None).recommend("1", k=8)
+    rec = build(settings, tiny, hash_embedder, ScriptedLLM(default=valid_reply))
+    plain = rec.recommend("1", k=8)
+    assert plain.ordered_by == "fusion" and not plain.fallback
+    assert [r.item_id for r in plain.items] == [r.item_id for r in fused.items]
+    assert all(r.explained_by == "llm" for r in plain.items)
+    steered_fused = build(settings, tiny, hash_embedder, None).recommend("1", k=8, request="something lighter")
+    steered = rec.recommend("1", k=8, request="something lighter")
+    assert steered.ordered_by == "llm_rerank"
+    assert [r.item_id for r in steered.items] == [r.item_id for r in steered_fused.items][::-1]
