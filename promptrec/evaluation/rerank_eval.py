@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..data import Dataset
 from ..knowledge import UserProfiler
@@ -21,6 +21,8 @@ from .product import StageWorld, rank_of
 
 class RerankRecord(BaseModel):
     """What the rerank stage did for one user at one stage."""
+
+    model_config = ConfigDict(ser_json_inf_nan="constants")  # fused_rank may be inf: keep it in JSON
 
     user: str
     stage: str
@@ -39,6 +41,11 @@ class RerankRecord(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
+    @field_validator("fused_rank", mode="before")
+    @classmethod
+    def _absent_is_inf(cls, value):
+        return float("inf") if value is None else value  # files written before inf was kept as Infinity
+
 
 class RecordLog:
     """Append-only JSONL of records, one line per user; a rerun skips users already done."""
@@ -49,18 +56,28 @@ class RecordLog:
     def load(self) -> dict[str, RerankRecord]:
         records: dict[str, RerankRecord] = {}
         if self.path.exists():
-            for line in self.path.read_text().splitlines():
+            lines = self.path.read_text().splitlines()
+            for number, line in enumerate(lines, start=1):
                 try:
                     record = RerankRecord.model_validate_json(line)
-                except ValueError:
-                    continue  # a line cut short by an interruption
+                except ValueError as error:
+                    if number == len(lines):
+                        continue  # the last line cut short by an interruption: that user is redone
+                    raise ValueError(f"{self.path}:{number}: unreadable record ({error}); "
+                                     "delete the line or the file to redo those users") from error
                 records[record.user] = record
         return records
 
     def append(self, record: RerankRecord) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as handle:
-            handle.write(record.model_dump_json() + "\n")
+        with self.path.open("a+b") as handle:
+            size = handle.seek(0, 2)
+            if size:
+                handle.seek(0)
+                data = handle.read()
+                if not data.endswith(b"\n"):  # a line cut short by an interruption: drop it
+                    handle.truncate(data.rfind(b"\n") + 1)
+            handle.write(record.model_dump_json().encode() + b"\n")
 
 
 def run_rerank(world: StageWorld, users: Sequence[int], client: LLMClient, dataset: Dataset, log: RecordLog,

@@ -117,3 +117,25 @@ def test_report_files(tmp_path):
     text = paths["md"].read_text()
     assert "| A | test | 3 |" in text and "grounding_rate" in text and "Choices made on validation" in text
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_record_log_keeps_absent_targets_and_survives_a_cut_line(tmp_path):
+    from promptrec.evaluation.rerank_eval import RerankRecord
+
+    path = tmp_path / "r.jsonl"
+    log = RecordLog(path)
+    missed = RerankRecord(user="7", stage="test", target="x", fused=["a", "b"], fused_rank=float("inf"),
+                          valid=True, seconds=1.0)
+    log.append(missed)
+    assert log.load()["7"].fused_rank == float("inf")  # a target outside the list is not a redo next time
+    with path.open("a") as handle:
+        handle.write('{"user": "8", "stage": "te')  # interrupted mid-line
+    assert set(log.load()) == {"7"}
+    log.append(missed.model_copy(update={"user": "8"}))
+    assert set(log.load()) == {"7", "8"} and len(path.read_text().splitlines()) == 2
+    legacy = missed.model_dump_json().replace('"fused_rank":Infinity', '"fused_rank":null')
+    path.write_text(legacy + "\nnot json\n" + missed.model_dump_json() + "\n")
+    with pytest.raises(ValueError, match=r"r\.jsonl:2: unreadable record"):
+        log.load()
+    path.write_text(legacy + "\n")
+    assert log.load()["7"].fused_rank == float("inf")
