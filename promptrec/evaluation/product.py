@@ -75,13 +75,13 @@ class StageWorld:
     def target(self, u: int) -> str:
         return self.split.items[int(self.split.targets(self.stage)[u])]
 
-    def with_weights(self, weights: Mapping[str, float]) -> StageWorld:
-        """The same world with other fusion weights (the fitted models are shared)."""
+    def with_weights(self, weights: Mapping[str, float], pool_depth: int | None = None) -> StageWorld:
+        """The same world with other fusion weights and pool depth (the fitted models are shared)."""
         other = object.__new__(StageWorld)
         other.__dict__.update(self.__dict__)
         other.retriever = CandidateRetriever(
             self.retriever.store, self.retriever.embedder, self.catalog, self.retriever.collab, weights,
-            pool_depth=self.retriever.pool_depth, half_life=self.retriever.half_life,
+            pool_depth=pool_depth or self.retriever.pool_depth, half_life=self.retriever.half_life,
         )
         return other
 
@@ -140,12 +140,40 @@ def pool_ranks(pools, targets: Sequence[str], weights: Mapping[str, float]) -> n
     return ranks
 
 
+def restrict_pool(items: Sequence[str], sources: Mapping[str, np.ndarray], weights: Mapping[str, float],
+                  depth: int | None) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The pool the product builds at pool depth ``depth`` from a deeper pool collected with
+    ``every_source=True``: the top ``depth`` of each source with a non-zero weight (``None``: as collected)."""
+    if depth is None:
+        return list(items), dict(sources)
+    keep = np.zeros(len(items), dtype=bool)
+    for name, weight in weights.items():
+        if weight > 0 and name in sources:
+            scores = np.nan_to_num(np.asarray(sources[name], dtype=np.float64), nan=-np.inf)
+            top = np.argsort(-scores, kind="stable")[:depth]
+            keep[top[np.isfinite(scores[top])]] = True  # an item a source cannot score is not in its top
+    index = np.flatnonzero(keep)
+    return [items[i] for i in index], {name: np.asarray(s)[index] for name, s in sources.items()}
+
+
+def select_fusion(pools, targets: Sequence[str], grid: Sequence[Mapping[str, float]],
+                  depths: Sequence[int | None] = (None,), k: int = 10) -> tuple[dict[str, float], int | None, list[dict]]:
+    """The (weights, pool depth) with the best N@k on these (validation) pools; ties go to the earlier
+    entry (depths outer, weights inner). ``None`` as a depth uses the pools as collected."""
+    rows, choices = [], []
+    for depth in depths:
+        for weights in grid:
+            restricted = [restrict_pool(items, sources, weights, depth) for items, sources in pools]
+            metrics = evaluate_rankings(pool_ranks(restricted, targets, weights), ks=(k,))
+            rows.append({"weights": dict(weights), "pool_depth": depth,
+                         f"N@{k}": metrics[f"N@{k}"], f"R@{k}": metrics[f"R@{k}"]})
+            choices.append((dict(weights), depth))
+    best = max(range(len(rows)), key=lambda n: (rows[n][f"N@{k}"], -n))
+    return choices[best][0], choices[best][1], rows
+
+
 def select_weights(pools, targets: Sequence[str], grid: Sequence[Mapping[str, float]],
                    k: int = 10) -> tuple[dict[str, float], list[dict]]:
     """The weights in ``grid`` with the best N@k on these (validation) pools; ties go to the earlier entry."""
-    rows = []
-    for weights in grid:
-        metrics = evaluate_rankings(pool_ranks(pools, targets, weights), ks=(k,))
-        rows.append({"weights": dict(weights), f"N@{k}": metrics[f"N@{k}"], f"R@{k}": metrics[f"R@{k}"]})
-    best = max(range(len(rows)), key=lambda n: (rows[n][f"N@{k}"], -n))
-    return dict(grid[best]), rows
+    weights, _, rows = select_fusion(pools, targets, grid, (None,), k)
+    return weights, rows

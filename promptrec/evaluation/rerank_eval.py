@@ -48,7 +48,7 @@ class RerankRecord(BaseModel):
 
 
 class RecordLog:
-    """Append-only JSONL of records, one line per user; a rerun skips users already done."""
+    """Append-only JSONL of records, one line per user; a rerun skips users already done (the last line of a user wins)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -83,31 +83,36 @@ class RecordLog:
 def run_rerank(world: StageWorld, users: Sequence[int], client: LLMClient, dataset: Dataset, log: RecordLog,
                depth: int = 20, k: int = 10, profile_budget: int | None = 500, history_items: int = 12,
                progress: Callable[[int], None] | None = None) -> list[RerankRecord]:
-    """Rerank each user's fused top-``depth`` with the model; records are appended as they finish."""
+    """Rerank each user's fused top-``depth`` with the model; records are appended as they finish.
+
+    A user already in ``log`` is not redone when the model would see the same fused list again.
+    """
     done = log.load()
     reranker = LLMReranker(client, world.catalog, None, llm_weight=1.0, history_items=history_items)
     profiler = UserProfiler(client, world.catalog, profile_budget) if profile_budget else None
     out = []
     for u in users:
         user = world.split.users[u]
-        if user in done and done[user].stage == world.stage:
-            out.append(done[user])
-            if progress:
-                progress(1)
-            continue
         history, times = world.history(u)
-        before = client.stats.model_copy(deep=True)
         start = time.perf_counter()
         full = world.retriever.retrieve(history, times, depth=100, evidence_for=depth)
         candidates = full[:depth]
+        target = world.target(u)
+        fused, fused_rank = [c.item_id for c in candidates], rank_of(target, [c.item_id for c in full])
+        kept = done.get(user)
+        if kept and kept.stage == world.stage and kept.fused == fused and kept.fused_rank == fused_rank:
+            out.append(kept)  # the model saw exactly this list: nothing to redo
+            if progress:
+                progress(1)
+            continue
+        before = client.stats.model_copy(deep=True)
         ratings = {i: r for i, r in dataset.interactions.ratings(user).items() if i in set(history)}
         profile = profiler.profile(history, ratings) if profiler else None
         outcome = reranker.rerank(candidates, history, k, profile.profile if profile else None, None, ratings)
         seconds = time.perf_counter() - start
-        target = world.target(u)
         record = RerankRecord(
-            user=user, stage=world.stage, target=target, fused=[c.item_id for c in candidates],
-            fused_rank=rank_of(target, [c.item_id for c in full]), llm_order=outcome.llm_order,
+            user=user, stage=world.stage, target=target, fused=fused, fused_rank=fused_rank,
+            llm_order=outcome.llm_order,
             valid=outcome.valid, error=outcome.error, rejected=outcome.rejected,
             llm_explained={i: e.cited for i, e in outcome.explanations.items()},
             evidence={c.item_id: c.evidence for c in candidates},

@@ -24,7 +24,7 @@ from ..retrieval.store import make_client as make_chroma_client
 from ..settings import FusionSettings, Settings
 from .classic import classic_table
 from .product import (StageWorld, collect_pools, index_split_items, list_metrics, retrieval_lists,
-                      select_weights, split_catalog)
+                      select_fusion, split_catalog)
 from .rerank_eval import RecordLog, rerank_metrics, run_rerank, select_llm_weight
 from .splits import protocol_a_split
 from .tuning import validation_folds
@@ -42,7 +42,8 @@ class EvalConfig(BaseModel):
                                            description="Embedding weights tried on validation (classic blend = 1).")
     folds: int = Field(3, description="Validation folds for the fusion weights (each holds out an earlier item).")
     retrieval_users: int | None = Field(None, description="Seeded sample for the retrieval stages (None: all users).")
-    pool_depth: int = 200
+    pool_depths: list[int] = Field(default_factory=lambda: [50, 100, 200],
+                                   description="Candidate pool depths (top-N per source) tried on validation.")
     llm_model: str | None = Field(None, description="Local model for the rerank stage (None: no LLM stage).")
     llm_users: int = Field(50, description="Seeded sample of users for the LLM stage (per split).")
     rerank_depth: int = 20
@@ -87,7 +88,7 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path, progr
     t0 = time.perf_counter()
     index_split_items(store, catalog)
     timings["index_s"] = time.perf_counter() - t0
-    fusion = FusionSettings(weights={EMBEDDING: 1.0, "classic": 1.0}, candidate_depth=config.pool_depth)
+    fusion = FusionSettings(weights={EMBEDDING: 1.0, "classic": 1.0}, candidate_depth=max(config.pool_depths))
     worlds = {s: StageWorld(split, s, catalog, store, embedder, fusion, runs_dir / "collab") for s in ("valid", "test")}
     popularity = {s: np.asarray(split.fit_matrix(s).sum(axis=0)).ravel() for s in ("valid", "test")}
     everyone = (list(range(split.n_users)) if config.retrieval_users is None
@@ -103,22 +104,22 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path, progr
         pools += collect_pools(world, fold_users, bar(f"validation pools, fold {n + 1}", len(fold_users)))
         targets += [world.target(u) for u in fold_users]
     grid = [{EMBEDDING: w, "classic": 1.0} for w in config.embedding_weights]
-    weights, tried = select_weights(pools, targets, grid)
-    selection["fusion_weights"] = {"chosen": weights, "folds": config.folds, "targets": len(targets),
-                                   "tried_on_validation": tried}
-    say(f"fusion weights chosen on validation: {weights}")
+    weights, pool_depth, tried = select_fusion(pools, targets, grid, sorted(config.pool_depths))
+    selection["fusion_weights"] = {"chosen": weights, "pool_depth": pool_depth, "folds": config.folds,
+                                   "targets": len(targets), "tried_on_validation": tried}
+    say(f"fusion weights and pool depth chosen on validation: {weights}, top {pool_depth} per source")
     timings["fusion_selection_s"] = time.perf_counter() - t0
 
     for stage, world in worlds.items():
         for name, w in (("Embedding only (Chroma)", {EMBEDDING: 1.0}), ("Fused retrieval", weights)):
             t0 = time.perf_counter()
-            lists, secs = retrieval_lists(world.with_weights(w), everyone, 100, bar(f"{name} [{stage}]", len(everyone)))
+            lists, secs = retrieval_lists(world.with_weights(w, pool_depth), everyone, 100, bar(f"{name} [{stage}]", len(everyone)))
             metrics = list_metrics(world, everyone, lists, popularity[stage])
-            depth = config.rerank_depth  # the ceiling the rerank works under
-            metrics["recall_at_rerank_depth"] = float(np.mean([world.target(u) in lst[:depth]
+            ceiling = config.rerank_depth  # the ceiling the rerank works under
+            metrics["recall_at_rerank_depth"] = float(np.mean([world.target(u) in lst[:ceiling]
                                                                for u, lst in zip(everyone, lists)]))
             metrics.update({"latency_p50_s": float(np.median(secs)), "latency_p95_s": float(np.percentile(secs, 95))})
-            rows.append(_row(name, stage, metrics, weights=w))
+            rows.append(_row(name, stage, metrics, weights=w, pool_depth=pool_depth))
             timings[f"{name} [{stage}]_s"] = time.perf_counter() - t0
 
     meta: dict = {}
@@ -136,7 +137,7 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path, progr
         for stage, world in worlds.items():
             t0 = time.perf_counter()
             log = RecordLog(runs_dir / "rerank-records" / f"{fingerprint}-{stage}.jsonl")
-            records[stage] = run_rerank(world.with_weights(weights), users, client, dataset, log, config.rerank_depth,
+            records[stage] = run_rerank(world.with_weights(weights, pool_depth), users, client, dataset, log, config.rerank_depth,
                                         config.rerank_k, config.profile_budget, config.history_items,
                                         bar(f"LLM rerank [{stage}]", len(users)))
             timings[f"llm_rerank [{stage}]_s"] = time.perf_counter() - t0
@@ -144,7 +145,7 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path, progr
         selection["llm_weight"] = {"chosen": llm_weight, "tried_on_validation": tried}
         say(f"LLM blend weight chosen on validation: {llm_weight}")
         for stage in ("valid", "test"):
-            fused_world = worlds[stage].with_weights(weights)
+            fused_world = worlds[stage].with_weights(weights, pool_depth)
             lists, _ = retrieval_lists(fused_world, users, 100)
             sampled = list_metrics(worlds[stage], users, lists, popularity[stage])
             rows.append(_row("Fused retrieval (LLM users)", stage, sampled))

@@ -139,3 +139,53 @@ def test_record_log_keeps_absent_targets_and_survives_a_cut_line(tmp_path):
         log.load()
     path.write_text(legacy + "\n")
     assert log.load()["7"].fused_rank == float("inf")
+
+
+@pytest.mark.parametrize("depth", [5, 12])
+def test_a_restricted_deep_pool_is_the_pool_the_product_builds_at_that_depth(worlds, split, depth):
+    from promptrec.evaluation.product import restrict_pool
+
+    world = worlds["test"]
+    users = list(range(split.n_users))
+    deep = collect_pools(world, users)  # every source, depth 30
+    shallow = world.with_weights(world.fusion.weights, pool_depth=depth)
+    for u, (items, sources) in zip(users, deep):
+        history, times = world.history(u)
+        product_items, _ = shallow.retriever.pool(history, times)
+        restricted, _ = restrict_pool(items, sources, world.fusion.weights, depth)
+        assert set(restricted) == set(product_items)
+    targets = [world.target(u) for u in users]
+    restricted_pools = [restrict_pool(i, s, world.fusion.weights, depth) for i, s in deep]
+    lists, _ = retrieval_lists(shallow, users, depth=60)
+    direct = np.array([rank_of(t, lst) for t, lst in zip(targets, lists)])
+    assert np.array_equal(pool_ranks(restricted_pools, targets, world.fusion.weights), direct)
+
+
+def test_pool_depth_and_weights_are_selected_together(worlds, split):
+    from promptrec.evaluation.product import select_fusion
+
+    world = worlds["valid"]
+    users = list(range(split.n_users))
+    pools = collect_pools(world, users)
+    targets = [world.target(u) for u in users]
+    grid = [{"embedding": 1.0, "ease": 0.0}, {"embedding": 0.1, "ease": 1.0}]
+    weights, depth, rows = select_fusion(pools, targets, grid, depths=(3, 30))
+    assert len(rows) == 4 and {r["pool_depth"] for r in rows} == {3, 30}
+    chosen = next(r for r in rows if (r["weights"], r["pool_depth"]) == (weights, depth))
+    assert chosen["N@10"] == max(r["N@10"] for r in rows)
+    embedding_only = {r["pool_depth"]: r["R@10"] for r in rows if r["weights"]["ease"] == 0.0}
+    assert embedding_only[3] <= embedding_only[30]  # a 3-item pool holds a subset of the top 10
+
+
+def test_a_record_is_redone_when_the_model_would_see_another_list(worlds, tiny, tmp_path):
+    log = RecordLog(tmp_path / "r.jsonl")
+    users = list(range(6))
+    first = run_rerank(worlds["test"], users, LLMClient(ScriptedLLM(default=valid_reply)), tiny, log,
+                       depth=6, k=3, profile_budget=0)
+    other = worlds["test"].with_weights({"embedding": 1.0})
+    client = LLMClient(ScriptedLLM(default=valid_reply))
+    second = run_rerank(other, users, client, tiny, log, depth=6, k=3, profile_budget=0)
+    changed = sum(a.fused != b.fused or a.fused_rank != b.fused_rank for a, b in zip(first, second))
+    assert changed > 0 and client.stats.calls == changed
+    assert [r.fused for r in second] == [[c.item_id for c in other.retriever.retrieve(*other.history(u), depth=6)]
+                                         for u in users]

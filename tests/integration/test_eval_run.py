@@ -12,6 +12,7 @@ pytestmark = pytest.mark.integration
 def test_protocol_a_small_run_and_identical_cached_rerun(tmp_path):
     settings = Settings(state_dir=tmp_path / "state")
     config = EvalConfig(name="ci", classic=False, folds=1, retrieval_users=25, embedding_weights=[0.0, 0.1],
+                        pool_depths=[20, 50],
                         llm_model="small", llm_users=2, rerank_depth=8, rerank_k=5, profile_budget=150)
     first = run_protocol_a(config, settings, tmp_path / "runs", say=lambda line: None)
     names = {(row["name"], row["split"]) for row in first["rows"]}
@@ -28,6 +29,8 @@ def test_protocol_a_small_run_and_identical_cached_rerun(tmp_path):
     assert meta["llm"]["model_file"] == "SmolLM2-135M-Instruct.Q4_1.gguf" and len(meta["llm"]["model_sha256"]) == 64
     assert meta["llm"]["stats_this_run"]["calls"] >= 4 and set(meta["prompt_hashes"]) >= {"rerank", "user_profile"}
     assert 0.0 <= first["selection"]["llm_weight"]["chosen"] <= 1.0
+    fusion = first["selection"]["fusion_weights"]
+    assert fusion["pool_depth"] in (20, 50) and len(fusion["tried_on_validation"]) == 4
 
     # a rerun without the per-user records is served entirely from the LLM cache
     for records in (tmp_path / "runs" / "rerank-records").glob("*.jsonl"):
