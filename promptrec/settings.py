@@ -62,7 +62,7 @@ class FusionSettings(BaseModel):
         default_factory=dict,
         description="Hyperparameters per single collaborative scorer, by source name (e.g. ease: {lambda_: 300}).",
     )
-    candidate_depth: int = Field(200, description="Candidates taken from each source before fusion.")
+    candidate_depth: int = Field(100, description="Candidates taken from each source before fusion (chosen on validation).")
     min_item_support: int = Field(5, description="Items with fewer interactions get no collaborative score.")
     recency_half_life: float = Field(20.0, description="History positions until an item's weight halves.")
 
