@@ -99,7 +99,7 @@ def test_index_builds_vectors_then_features_for_popular_items(settings, tiny, ha
     assert again["features"]["already_done"] == 3 and again["embedded"] == 0
 
 
-def test_default_weight_keeps_fused_order_and_a_request_lets_the_model_reorder(settings, tiny, hash_embedder):
+def test_weight_zero_keeps_fused_order_and_a_request_lets_the_model_reorder(settings, tiny, hash_embedder):
     rerank = settings.rerank.model_copy(update={"llm_weight": 0.0, "request_llm_weight": 1.0})
     settings = settings.model_copy(update={"rerank": rerank})
     fused = build(settings, tiny, hash_embedder, None).recommend("1", k=8)
