@@ -56,6 +56,17 @@ class RerankOutcome(BaseModel):
     llm_order: list[str] = Field(default_factory=list, description="The model's own order (averaged over permutations).")
 
 
+def finish_sentence(text: str) -> str:
+    """A reason cut off by the length limit, ended at its last whole clause (or word, with '…')."""
+    text = " ".join(text.split())
+    if not text or text[-1] in ".!?)…" or text[-2:] in {'."', ".'", '!"', '?"'}:
+        return text
+    cut = max(text.rfind(", "), text.rfind("; "), text.rfind(": "), text.rfind(" - "))
+    if cut >= len(text) // 2:
+        return text[:cut].rstrip(" ,;:-") + "."
+    return text.rsplit(" ", 1)[0].rstrip(" ,;:-") + "…" if " " in text else text
+
+
 def rerank_schema(candidate_keys: Sequence[str], history_keys: Sequence[str], k: int) -> dict:
     """JSON schema that lets a grammar-constrained model emit only known ids."""
     because = {"type": "array", "items": {"type": "string", "enum": list(history_keys)}, "minItems": 1, "maxItems": 2}
@@ -158,7 +169,7 @@ class LLMReranker:
                 continue
             picked.append(item)
             cited = list(dict.fromkeys(hkeys[c] for c in pick.because if c in hkeys))
-            reason = " ".join(pick.reason.split())
+            reason = finish_sentence(pick.reason)
             if cited and reason:
                 explanations[item] = Explanation(text=reason, cited=cited)
         return picked, explanations, rejected, None if picked else "no valid pick in the reply"

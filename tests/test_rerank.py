@@ -103,3 +103,15 @@ def test_reply_budget_fits_k_reasons_at_full_length(tiny, candidates):
 
     _, backend = run(tiny, candidates, reply("C1", "C2", "C3"))
     assert backend.requests[0].max_tokens == reply_budget(3) >= 3 * REASON_MAX_CHARS
+
+
+@pytest.mark.parametrize("reason, shown", [
+    ("Shares the comedy of your 20 Dates (1998), and it'", "Shares the comedy of your 20 Dates (1998)."),
+    ("A heist film like Heat (1995).", "A heist film like Heat (1995)."),
+    ("Like   Heat\n(1995)", "Like Heat (1995)"),
+    ("Another crime drama with a slow burn and a great cast of charact", "Another crime drama with a slow burn and a great cast of…"),
+])
+def test_a_reason_cut_by_the_length_limit_ends_at_a_whole_clause(reason, shown):
+    from promptrec.rerank import finish_sentence
+
+    assert finish_sentence(reason) == shown
