@@ -63,3 +63,14 @@ def as_data(text: str, limit: int = 600) -> str:
     text = " ".join(str(text).split())
     text = text.replace("<", "‹").replace(">", "›")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def finish_sentence(text: str) -> str:
+    """A reason cut off by the length limit, ended at its last whole clause (or word, with '…')."""
+    text = " ".join(text.split())
+    if not text or text[-1] in ".!?)…" or text[-2:] in {'."', ".'", '!"', '?"'}:
+        return text
+    cut = max(text.rfind(", "), text.rfind("; "), text.rfind(": "), text.rfind(" - "))
+    if cut >= len(text) // 2:
+        return text[:cut].rstrip(" ,;:-") + "."
+    return text.rsplit(" ", 1)[0].rstrip(" ,;:-") + "…" if " " in text else text

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from .data import Catalog
 from .knowledge import FeatureStore, feature_text
 from .llm import LLMClient
-from .prompts import as_data, load_prompt
+from .prompts import as_data, finish_sentence, load_prompt
 from .types import Candidate, UserProfile
 
 
@@ -54,17 +54,6 @@ class RerankOutcome(BaseModel):
     error: str | None = None
     rejected: int = 0
     llm_order: list[str] = Field(default_factory=list, description="The model's own order (averaged over permutations).")
-
-
-def finish_sentence(text: str) -> str:
-    """A reason cut off by the length limit, ended at its last whole clause (or word, with '…')."""
-    text = " ".join(text.split())
-    if not text or text[-1] in ".!?)…" or text[-2:] in {'."', ".'", '!"', '?"'}:
-        return text
-    cut = max(text.rfind(", "), text.rfind("; "), text.rfind(": "), text.rfind(" - "))
-    if cut >= len(text) // 2:
-        return text[:cut].rstrip(" ,;:-") + "."
-    return text.rsplit(" ", 1)[0].rstrip(" ,;:-") + "…" if " " in text else text
 
 
 def rerank_schema(candidate_keys: Sequence[str], history_keys: Sequence[str], k: int) -> dict:

@@ -112,6 +112,6 @@ def test_reply_budget_fits_k_reasons_at_full_length(tiny, candidates):
     ("Another crime drama with a slow burn and a great cast of charact", "Another crime drama with a slow burn and a great cast of…"),
 ])
 def test_a_reason_cut_by_the_length_limit_ends_at_a_whole_clause(reason, shown):
-    from promptrec.rerank import finish_sentence
+    from promptrec.prompts import finish_sentence
 
     assert finish_sentence(reason) == shown

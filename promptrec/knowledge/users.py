@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from ..data import Catalog
 from ..llm import LLMClient
-from ..prompts import as_data, load_prompt
+from ..prompts import as_data, finish_sentence, load_prompt
 from ..types import ProfileResult, UserProfile
 
 
@@ -92,4 +92,5 @@ class UserProfiler:
                 profile=evidence_profile(self.catalog, history, ratings), source="fallback",
                 history_used=len(kept), history_tokens=tokens, error=result.error,
             )
-        return ProfileResult(profile=result.value, source="llm", history_used=len(kept), history_tokens=tokens)
+        profile = result.value.model_copy(update={"summary": finish_sentence(result.value.summary)})
+        return ProfileResult(profile=profile, source="llm", history_used=len(kept), history_tokens=tokens)
