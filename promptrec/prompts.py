@@ -66,7 +66,7 @@ def as_data(text: str, limit: int = 600) -> str:
 
 
 def finish_sentence(text: str) -> str:
-    """A reason cut off by the length limit, ended at its last whole clause (or word, with '…')."""
+    """Model text cut off by a schema length limit, ended at its last whole clause (or word, with '…')."""
     text = " ".join(text.split())
     if not text or text[-1] in ".!?)…" or text[-2:] in {'."', ".'", '!"', '?"'}:
         return text

@@ -71,12 +71,11 @@ class RecordLog:
     def append(self, record: RerankRecord) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a+b") as handle:
-            size = handle.seek(0, 2)
-            if size:
-                handle.seek(0)
-                data = handle.read()
-                if not data.endswith(b"\n"):  # a line cut short by an interruption: drop it
-                    handle.truncate(data.rfind(b"\n") + 1)
+            if handle.seek(0, 2):
+                handle.seek(-1, 2)
+                if handle.read(1) != b"\n":  # a line cut short by an interruption: drop it
+                    handle.seek(0)
+                    handle.truncate(handle.read().rfind(b"\n") + 1)
             handle.write(record.model_dump_json().encode() + b"\n")
 
 
