@@ -112,3 +112,17 @@ def test_weight_zero_keeps_fused_order_and_a_request_lets_the_model_reorder(sett
     steered = rec.recommend("1", k=8, request="something lighter")
     assert steered.ordered_by == "llm_rerank"
     assert [r.item_id for r in steered.items] == [r.item_id for r in steered_fused.items][::-1]
+
+
+def test_retrieval_works_before_features_and_items_are_re_embedded_when_they_arrive(settings, tiny, hash_embedder):
+    rec = build(settings, tiny, hash_embedder, ScriptedLLM(default=valid_reply))
+    first = rec.index(features=0)
+    assert first["embedded"] == len(tiny.catalog) and first["with_features"] == 0
+    before = rec.recommend("1", k=5)
+    assert len(before.items) == 5  # raw item text is enough to retrieve
+    popular = list(tiny.interactions.frame["item_id"].value_counts().index[:2])
+    old = rec.store.vectors(popular)
+    second = rec.index(features=2)
+    assert second["embedded"] == 2 and second["with_features"] == 2
+    new = rec.store.vectors(popular)
+    assert all(not (old[i] == new[i]).all() for i in popular)  # the feature text changed their vectors
