@@ -51,11 +51,16 @@ def test_pool_ranks_match_the_product_retriever(worlds, split):
     assert metrics["n_users"] == split.n_users and 0 <= metrics["N@10"] <= 1
 
 
-def test_weights_are_selected_by_validation_n_at_10(worlds, split):
+@pytest.fixture
+def valid_pools(worlds, split):
+    """Every user's validation pool (every source, depth 30) and target."""
     world = worlds["valid"]
     users = list(range(split.n_users))
-    pools = collect_pools(world, users)
-    targets = [world.target(u) for u in users]
+    return collect_pools(world, users), [world.target(u) for u in users]
+
+
+def test_weights_are_selected_by_validation_n_at_10(valid_pools):
+    pools, targets = valid_pools
     grid = [{"embedding": 1.0, "ease": 0.0}, {"embedding": 0.0, "ease": 1.0}]
     chosen, rows = select_weights(pools, targets, grid)
     assert chosen == max(zip(grid, rows), key=lambda pair: pair[1]["N@10"])[0]
@@ -161,13 +166,10 @@ def test_a_restricted_deep_pool_is_the_pool_the_product_builds_at_that_depth(wor
     assert np.array_equal(pool_ranks(restricted_pools, targets, world.fusion.weights), direct)
 
 
-def test_pool_depth_and_weights_are_selected_together(worlds, split):
+def test_pool_depth_and_weights_are_selected_together(valid_pools):
     from promptrec.evaluation.product import select_fusion
 
-    world = worlds["valid"]
-    users = list(range(split.n_users))
-    pools = collect_pools(world, users)
-    targets = [world.target(u) for u in users]
+    pools, targets = valid_pools
     grid = [{"embedding": 1.0, "ease": 0.0}, {"embedding": 0.1, "ease": 1.0}]
     weights, depth, rows = select_fusion(pools, targets, grid, depths=(3, 30))
     assert len(rows) == 4 and {r["pool_depth"] for r in rows} == {3, 30}
