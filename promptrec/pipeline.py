@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 
 from .data import Dataset, load_dataset
+from .errors import UserInputError
 from .knowledge import FeatureStore, UserProfiler
 from .llm import LLMBackend, LLMClient, make_client
 from .rerank import LLMReranker, evidence_explanation
@@ -22,14 +23,14 @@ from .types import Candidate, ProfileResult, Recommendation, RecommendationList
 log = logging.getLogger(__name__)
 
 
-class UnknownUser(KeyError):
+class UnknownUser(UserInputError, KeyError):
     """A user id that is not in the interaction data."""
 
     def __str__(self) -> str:
         return str(self.args[0])
 
 
-class UnknownItems(ValueError):
+class UnknownItems(UserInputError):
     """Ad-hoc history entries that match no catalog item."""
 
 

@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ..errors import PromptrecError
+
 app = typer.Typer(
     help="promptrec: LLM-prompting recommendations, explained.\n\n"
     "Settings come from PROMPTREC_* environment variables (see the README); the options below override them.",
@@ -33,21 +35,12 @@ def _settings():
     return Settings(**State.overrides)
 
 
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    from ..data import DataError, DatasetUnavailable
-    from ..llm import LLMError
-    from ..pipeline import UnknownItems, UnknownUser
-    from ..retrieval import EmbeddingError, StoreMismatch
-
-    return (DataError, DatasetUnavailable, LLMError, UnknownUser, UnknownItems, StoreMismatch, EmbeddingError)
-
-
 @contextmanager
 def _friendly_errors():
     """Known failures print one clear message and exit 2; anything else keeps its traceback."""
     try:
         yield
-    except _expected_errors() as err:
+    except PromptrecError as err:
         errors.print(f"[bold red]error:[/bold red] {err}", highlight=False)
         raise typer.Exit(2) from None
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import errors
 
-class DataError(ValueError):
+
+class DataError(errors.DataError):
     """Input data that cannot be used, with where and why.
 
     Args:
@@ -23,5 +25,5 @@ class DataError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
-class DatasetUnavailable(RuntimeError):
+class DatasetUnavailable(errors.DataError):
     """A dataset is missing locally and could not be downloaded."""

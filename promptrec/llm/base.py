@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from ..errors import ModelError
 from .types import ChatRequest, ChatResponse
 
 
-class LLMError(RuntimeError):
+class LLMError(ModelError):
     """A backend could not produce a reply (not installed, unreachable, crashed)."""
 
 

@@ -13,10 +13,12 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import ModelError
+
 HF_REPO = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-class EmbeddingError(RuntimeError):
+class EmbeddingError(ModelError):
     """The embedding model or its tokenizer is missing."""
 
 

@@ -10,12 +10,13 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from ..errors import StoreError
 from .embeddings import Embedder
 
 log = logging.getLogger(__name__)
 
 
-class StoreMismatch(RuntimeError):
+class StoreMismatch(StoreError):
     """The collection was built with another embedder than the one in use."""
 
 
