@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm", default=None, help="model for the rerank stage: small | medium | quality | path "
                         "(default: no LLM stage)")
     parser.add_argument("--users", type=int, default=50, help="users per split for the LLM stage (seeded sample)")
+    parser.add_argument("--k", type=int, default=10, help="length of the answer the model reranks for")
     parser.add_argument("--no-profile", action="store_true", help="rerank without the user profile")
     parser.add_argument("--no-classic", action="store_true", help="skip the classic baseline rows")
     parser.add_argument("--folds", type=int, default=3, help="validation folds for the fusion weights")
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings.model_copy(update=update)
     name = args.name or default_name(args.dataset, args.llm, args.users)
     config = EvalConfig(name=name, classic=not args.no_classic, llm=bool(args.llm), llm_users=args.users,
-                        folds=args.folds)
+                        folds=args.folds, rerank_k=args.k)
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())

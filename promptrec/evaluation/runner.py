@@ -135,7 +135,7 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None
             t0 = time.perf_counter()
             lists, secs = retrieval_lists(world.with_weights(w, pool_depth), everyone, 100, bar(f"{name} [{stage}]", len(everyone)))
             metrics = list_metrics(world, everyone, lists, popularity[stage])
-            ceiling = world.engine.rerank_depth(config.rerank_k)  # the ceiling the rerank works under
+            ceiling = max(config.rerank_k, settings.rerank.depth)  # the product's rerank input: its ceiling
             metrics["recall_at_rerank_depth"] = float(np.mean([world.target(u) in lst[:ceiling]
                                                                for u, lst in zip(everyone, lists)]))
             metrics.update({"latency_p50_s": float(np.median(secs)), "latency_p95_s": float(np.percentile(secs, 95))})
