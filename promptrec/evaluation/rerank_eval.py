@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import ConfigError
 from ..records import RecordLog
 from ..rerank import blend_orders
 from .metrics import evaluate_rankings
@@ -56,7 +57,8 @@ def run_rerank(world: StageWorld, users: Sequence[int], log: RecordLog[RerankRec
     engine = world.engine
     client = engine.client
     if engine.reranker is None:
-        raise ValueError("the rerank stage needs a language model and rerank.enabled")
+        raise ConfigError("the rerank stage needs a language model (--llm MODEL) and rerank.enabled "
+                          "(PROMPTREC_RERANK__ENABLED=true)")
     depth = engine.rerank_depth(k)
     done = log.load()
     out = []
