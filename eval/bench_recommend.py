@@ -5,7 +5,9 @@ first call pays for that and is reported apart). Each timed call is for a new us
 really called (an in-memory cache is used, so earlier runs do not help); a repeated call for the
 same user is then timed too (served from the cache).
 
-    python eval/bench_recommend.py --model small --users 5
+    python eval/bench_recommend.py --model small --users 5 [--dataset NAME_OR_FOLDER]
+
+The client is the product's (make_client: configured seed and temperature), with an in-memory cache.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import statistics
 import time
 
 from promptrec import Recommender, Settings
-from promptrec.llm import LLMCache, LLMClient, make_backend
+from promptrec.llm import LLMCache, make_client
 
 
 def machine() -> str:
@@ -31,11 +33,14 @@ def main() -> None:
     parser.add_argument("--model", default="small", help="small | medium | quality | path.gguf")
     parser.add_argument("--users", type=int, default=5, help="timed users (after one warm-up user)")
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--dataset", default=None, help="dataset name or folder (default: PROMPTREC_DATASET or ml-latest-small)")
     args = parser.parse_args()
 
-    settings = Settings(llm={"model": args.model})
+    settings = Settings()
+    settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"model": args.model}),
+                                           **({"dataset": args.dataset} if args.dataset else {})})
     start = time.perf_counter()
-    client = LLMClient(make_backend(settings), LLMCache(None), seed=settings.seed)
+    client = make_client(settings, cache=LLMCache(None))
     rec = Recommender(settings, llm=client)
     users = rec.dataset.interactions.users[: args.users + 1]
     first = rec.recommend(users[0], k=args.k)
@@ -51,6 +56,7 @@ def main() -> None:
         cached.append(time.perf_counter() - t0)
     report = {
         "machine": machine(),
+        "dataset": rec.dataset.name,
         "model": client.model_id,
         "first_call_s (load + fit + first user)": round(cold, 2),
         "warm_call_median_s": round(statistics.median(warm), 2),

@@ -1,10 +1,12 @@
 """Protocol A table (validation and test) of every classic scorer and the tuned classic blend.
 
 Usage:
-    python eval/classic_baselines.py [--ratings PATH] [--tune] [--folds 3] [--out FILE.json]
+    python eval/classic_baselines.py [--dataset NAME_OR_FOLDER] [--tune] [--folds 3] [--out FILE.json]
 
-``--tune`` reruns the validation-only selection (promptrec.evaluation.tuning) and adds the
-selected blend to the table; without it the stored selection (promptrec.collab.presets) is used.
+The dataset is loaded like the product loads it: ``ml-latest-small`` from PROMPTREC_DATA_DIR by
+default, or any folder of items + interactions (CSV/JSONL/Parquet). ``--tune`` reruns the
+validation-only selection (promptrec.evaluation.tuning) and adds the selected blend to the table;
+without it the stored selection (promptrec.collab.presets) is used. See docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -16,24 +18,27 @@ from pathlib import Path
 
 from promptrec.collab import classic_scorers
 from promptrec.evaluation.classic import classic_table, format_table
-from promptrec.evaluation.splits import load_ratings_frame, protocol_a_split
+from promptrec.evaluation.source import load_source
+from promptrec.evaluation.splits import protocol_a_split
 from promptrec.evaluation.tuning import tune_classic_blend
-
-DEFAULT_RATINGS = (
-    Path(__file__).resolve().parents[1].parent / "shared/datasets/ml-latest-small/ratings.csv"
-)
+from promptrec.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ratings", type=Path, default=DEFAULT_RATINGS)
+    parser.add_argument("--dataset", default=None, help="dataset name or folder (default: PROMPTREC_DATASET or ml-latest-small)")
     parser.add_argument("--tune", action="store_true", help="rerun the validation selection")
     parser.add_argument("--folds", type=int, default=3, help="validation folds for --tune")
     parser.add_argument("--out", type=Path, help="write rows and selection as JSON")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    split = protocol_a_split(load_ratings_frame(args.ratings))
+    settings = Settings()
+    if args.dataset:
+        settings = settings.model_copy(update={"dataset": args.dataset})
+    source = load_source(settings)
+    split = protocol_a_split(source.dataset.interactions.frame)
+    print(f"{source.dataset.name} (sha256 {source.sha256[:12]})")
     print(
         f"Protocol A: {split.n_users} users, {split.n_items} items, "
         f"{split.n_interactions} interactions"
@@ -57,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows))
     print(f"wall time {wall:.1f} s")
     if args.out:
-        payload = {"protocol": "A", "rows": rows, "selection": selection, "wall_s": wall}
+        payload = {"protocol": "A", "dataset": source.meta(), "rows": rows, "selection": selection, "wall_s": wall}
         args.out.write_text(json.dumps(payload, indent=2))
     return 0
 

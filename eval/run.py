@@ -1,12 +1,16 @@
 """Protocol A evaluation of every stage, with choices made on validation and test read once.
 
-    python eval/run.py                                   # classic + retrieval stages (no LLM), ~10 min
+    python eval/run.py                                   # classic + retrieval stages (no LLM), ml-latest-small
     python eval/run.py --llm small --users 100           # + LLM rerank on 100 seeded users per split
-    python eval/run.py --llm quality --users 40 --name quality-40
+    python eval/run.py --dataset path/to/folder          # any folder of items + interactions (CSV/JSONL/Parquet)
 
-Writes eval/results/NAME.{json,md,png}. Per-user LLM records go to the runs folder
-(--runs, default STATE_DIR/eval): an interrupted run continues where it stopped, and every model
-reply is cached, so a rerun reproduces the numbers with zero model calls.
+The stages are the product's own (promptrec.engine.build_engine), configured by the same settings
+(PROMPTREC_* variables: PROMPTREC_RERANK__DEPTH, PROMPTREC_PROFILE__TOKEN_BUDGET, ...). The dataset
+is found like the product finds it (PROMPTREC_DATA_DIR for ml-latest-small). Writes
+eval/results/NAME.{json,md,png}, naming the dataset and a hash of its content. The split's vector
+store, fitted models and per-user LLM records go to STATE_DIR/eval/DATASET-HASH (or --runs): an
+interrupted run continues where it stopped, and every model reply is cached, so a rerun reproduces
+the numbers with zero model calls. See docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -25,24 +29,43 @@ from promptrec.settings import Settings
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def default_name(dataset: str | None, llm: str | None, users: int) -> str:
+    name = "protocol-a" + (f"-{Path(dataset).name}" if dataset else "")
+    return name + (f"-{Path(llm).stem}-{users}u" if llm else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--name", default=None, help="result file name (default: protocol-a[-MODEL-NUSERS])")
-    parser.add_argument("--llm", default=None, help="local model for the rerank stage: small | medium | quality | path")
+    parser.add_argument("--dataset", default=None,
+                        help="dataset name or folder of items + interactions (default: PROMPTREC_DATASET or ml-latest-small)")
+    parser.add_argument("--name", default=None, help="result file name (default: protocol-a[-DATASET][-MODEL-NUSERS])")
+    parser.add_argument("--llm", default=None, help="model for the rerank stage: small | medium | quality | path "
+                        "(default: no LLM stage)")
     parser.add_argument("--users", type=int, default=50, help="users per split for the LLM stage (seeded sample)")
+    parser.add_argument("--k", type=int, default=10, help="length of the answer the model reranks for")
     parser.add_argument("--no-profile", action="store_true", help="rerank without the user profile")
     parser.add_argument("--no-classic", action="store_true", help="skip the classic baseline rows")
+    parser.add_argument("--folds", type=int, default=3, help="validation folds for the fusion weights")
     parser.add_argument("--seed", type=int, default=None, help="root seed (default: PROMPTREC_SEED or 0)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
-    parser.add_argument("--runs", type=Path, default=None, help="folder for per-user records and eval stores")
+    parser.add_argument("--runs", type=Path, default=None,
+                        help="folder for the split's store, fitted models and LLM records (default: STATE_DIR/eval/DATASET-HASH)")
     args = parser.parse_args(argv)
 
     settings = Settings()
-    seed = settings.seed if args.seed is None else args.seed
-    name = args.name or ("protocol-a" + (f"-{Path(args.llm).stem}-{args.users}u" if args.llm else ""))
-    config = EvalConfig(name=name, seed=seed, classic=not args.no_classic, llm_model=args.llm, llm_users=args.users,
-                        profile_budget=0 if args.no_profile else 500)
-    runs = args.runs or settings.state_dir / "eval"
+    update: dict = {}
+    if args.dataset:
+        update["dataset"] = args.dataset
+    if args.seed is not None:
+        update["seed"] = args.seed
+    if args.llm:
+        update["llm"] = settings.llm.model_copy(update={"model": args.llm})
+    if args.no_profile:
+        update["profile"] = settings.profile.model_copy(update={"enabled": False})
+    settings = settings.model_copy(update=update)
+    name = args.name or default_name(args.dataset, args.llm, args.users)
+    config = EvalConfig(name=name, classic=not args.no_classic, llm=bool(args.llm), llm_users=args.users,
+                        folds=args.folds, rerank_k=args.k)
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
@@ -51,8 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             task = progress.add_task(label, total=total)
             return lambda n: progress.advance(task, n)
 
-        payload = run_protocol_a(config, settings, runs, bar, say=progress.console.print)
+        payload = run_protocol_a(config, settings, args.runs, bar, say=progress.console.print)
     paths = write_report(args.out, name, payload)
+    dataset = payload["meta"]["dataset"]
+    print(f"dataset {dataset['name']} sha256 {dataset['sha256'][:12]}")
     print(markdown_table(payload["rows"]))
     print(json.dumps(payload["selection"].get("llm_weight", {}).get("chosen")) if payload["selection"] else "")
     print(f"wall time {payload['meta']['wall_s']} s; wrote {', '.join(str(p) for p in paths.values())}")

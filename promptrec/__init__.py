@@ -25,6 +25,7 @@ _EXPORTS = {
     "UserProfile": "promptrec.types",
     "ItemFeatures": "promptrec.types",
     "Candidate": "promptrec.types",
+    "History": "promptrec.types",
 }
 
 __all__ = ["recommend", "default_recommender", *_EXPORTS]

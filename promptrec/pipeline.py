@@ -1,24 +1,26 @@
 """The one pipeline: history -> profile -> retrieve + fuse -> rerank + explain.
 
-Components never call each other; :class:`Recommender` wires them from :class:`Settings`.
+Components never call each other; :class:`Recommender` loads the data and the shared resources
+(store, features, model client) and builds its stages with :func:`promptrec.engine.build_engine`,
+the factory the evaluation uses too.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from functools import cached_property
 
 from .data import Dataset, load_dataset
+from .engine import Engine, build_engine, fit_collab, index_records, user_history
 from .errors import UserInputError
 from .knowledge import FeatureStore, UserProfiler
 from .llm import LLMBackend, LLMClient, make_client
-from .rerank import LLMReranker, evidence_explanation
-from .retrieval import CandidateRetriever, CollaborativeModel, ItemVectorStore, build_scorers, make_embedder
+from .rerank import LLMReranker
+from .retrieval import CandidateRetriever, CollaborativeModel, ItemVectorStore, make_embedder
 from .retrieval.store import make_client as make_chroma_client
 from .settings import Settings
-from .types import Candidate, ProfileResult, Recommendation, RecommendationList
+from .types import History, ProfileResult, RecommendationList
 
 log = logging.getLogger(__name__)
 
@@ -101,41 +103,36 @@ class Recommender:
 
     @cached_property
     def collab(self) -> CollaborativeModel:
-        fusion = self.settings.fusion
-        scorers = build_scorers(fusion)
-        model = CollaborativeModel(scorers, fusion.min_item_support)
-        return model.fit_cached(self.dataset.interactions, self.settings.dataset_state_dir)
+        return fit_collab(self.settings.fusion, self.dataset.interactions, self.settings.dataset_state_dir)
 
     @cached_property
-    def retriever(self) -> CandidateRetriever:
+    def engine(self) -> Engine:
+        """The stages, built from the settings by the factory the evaluation uses too."""
         self.ensure_index()
-        fusion = self.settings.fusion
-        return CandidateRetriever(
-            self.store, self.embedder, self.dataset.catalog, self.collab, fusion.weights,
-            pool_depth=fusion.candidate_depth, half_life=fusion.recency_half_life,
-        )
+        return build_engine(self.settings, catalog=self.dataset.catalog, store=self.store, embedder=self.embedder,
+                            collab=self.collab, client=self.client, features=self.features, profiles=self._profiles)
 
-    @cached_property
-    def profiler(self) -> UserProfiler:
-        return UserProfiler(self.client, self.dataset.catalog, self.settings.profile.token_budget)
+    @property
+    def retriever(self) -> CandidateRetriever:
+        return self.engine.retriever
 
-    @cached_property
+    @property
+    def profiler(self) -> UserProfiler | None:
+        return self.engine.profiler
+
+    @property
     def reranker(self) -> LLMReranker | None:
-        if self.client is None or not self.settings.rerank.enabled:
-            return None
-        rerank = self.settings.rerank
-        return LLMReranker(self.client, self.dataset.catalog, self.features, rerank.llm_weight,
-                           rerank.history_items, rerank.permutations, self.settings.seed)
+        return self.engine.reranker
 
     # ----- histories -----
-    def history(self, user_id: str | int) -> tuple[list[str], list[int], dict[str, float]]:
-        """A known user's history (oldest first), timestamps and ratings. Raises UnknownUser."""
+    def history(self, user_id: str | int) -> History:
+        """A known user's history (oldest first) with timestamps and ratings. Raises UnknownUser."""
         user = str(user_id)
         log_ = self.dataset.interactions
         if not log_.has_user(user):
             sample = ", ".join(log_.users[:5])
             raise UnknownUser(f"unknown user {user!r}: not in {self.dataset.name} (user ids look like {sample}, ...)")
-        return log_.history(user), log_.timestamps(user), log_.ratings(user)
+        return user_history(log_, user)
 
     def resolve_items(self, entries: Sequence[str | int]) -> list[str]:
         """Item ids for a list of ids or titles. Raises UnknownItems naming every entry not found."""
@@ -157,71 +154,18 @@ class Recommender:
             exclude: Item ids never to recommend.
             like: Item ids to treat as the user's latest interests ("more like X").
         """
-        history, times, ratings = self.history(user_id)
-        return self._run(str(user_id), history, times, ratings, k, request, exclude, like)
+        return self._run(str(user_id), self.history(user_id), k, request, exclude, like)
 
     def recommend_for_history(self, items: Sequence[str | int], k: int = 10, request: str | None = None,
                               exclude: Sequence[str] = (), ratings: dict[str, float] | None = None) -> RecommendationList:
         """Recommendations for someone not in the data, from items (ids or titles) they liked, oldest first."""
-        history = self.resolve_items(items) if items else []
-        return self._run(None, history, None, ratings or {}, k, request, exclude, ())
+        history = History(items=self.resolve_items(items) if items else [], ratings=ratings or {})
+        return self._run(None, history, k, request, exclude, ())
 
-    def _profile(self, key: tuple, history: list[str], ratings: dict[str, float]) -> ProfileResult | None:
-        if not self.settings.profile.enabled or not history:
-            return None
-        if key not in self._profiles:
-            self._profiles[key] = self.profiler.profile(history, ratings)
-        return self._profiles[key]
-
-    def _run(self, user_id, history, times, ratings, k, request, exclude, like) -> RecommendationList:
+    def _run(self, user_id: str | None, history: History, k: int, request, exclude, like) -> RecommendationList:
         if k < 1:
             raise ValueError("k must be at least 1")
-        timings: dict[str, float] = {}
-        start = time.perf_counter()
-        profile = self._profile((user_id, tuple(history)), history, ratings) if self.client else None
-        timings["profile_s"] = time.perf_counter() - start
-        steered = [*history, *[i for i in like if i not in history]]
-        steered_times = None if times is None or like else times
-        t0 = time.perf_counter()
-        depth = max(k, self.settings.rerank.depth) if self.reranker else k
-        candidates = self.retriever.retrieve(steered, steered_times, depth, request, [*exclude, *like])
-        timings["retrieve_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        result = self._rerank_and_explain(user_id, candidates, steered, ratings, k, request, profile)
-        timings["rerank_s"] = time.perf_counter() - t0
-        timings["total_s"] = time.perf_counter() - start
-        result.timings = {n: round(v, 4) for n, v in timings.items()}
-        return result
-
-    def _rerank_and_explain(self, user_id, candidates: list[Candidate], history, ratings, k, request, profile):
-        by_id = {c.item_id: c for c in candidates}
-        order = [c.item_id for c in candidates]
-        explanations: dict = {}
-        ordered_by, fallback, reason, rejected = "fusion", False, None, 0
-        if self.reranker and candidates:
-            weight = self.settings.rerank.request_llm_weight if request else self.reranker.llm_weight
-            outcome = self.reranker.rerank(candidates, history, k, profile.profile if profile else None,
-                                           request, ratings, llm_weight=weight)
-            rejected = outcome.rejected
-            if outcome.valid:
-                order, explanations = outcome.order, outcome.explanations
-                ordered_by = "llm_rerank" if weight > 0 else "fusion"
-            else:
-                fallback, reason = True, outcome.error
-        items = []
-        for rank, item_id in enumerate(order[:k], start=1):
-            candidate = by_id[item_id]
-            explanation = explanations.get(item_id) or evidence_explanation(candidate, self.dataset.catalog)
-            items.append(Recommendation(
-                item_id=item_id, title=candidate.title, rank=rank, score=round(candidate.fused, 4),
-                explanation=explanation.text, cited_history=explanation.cited,
-                explained_by="llm" if explanation.source == "llm" else "evidence",
-            ))
-        return RecommendationList(
-            user_id=user_id, items=items, ordered_by=ordered_by, fallback=fallback, fallback_reason=reason,
-            request=request, profile=profile, rejected_picks=rejected,
-            model_id=self.client.model_id if self.client else None,
-        )
+        return self.engine.recommend(history, k, request, exclude, like, user_id=user_id)
 
     # ----- indexing -----
     def ensure_index(self) -> None:
@@ -241,12 +185,13 @@ class Recommender:
             rebuild: Drop the vector store first.
             progress: ``progress(label, total)`` returns an ``advance(n)`` callback.
         """
-        from .knowledge import ItemFeatureExtractor, feature_text
+        from .knowledge import ItemFeatureExtractor
 
         catalog = self.dataset.catalog
         if rebuild:
             self.store.client.delete_collection(self.store.name)
             self.__dict__.pop("store", None)
+            self.__dict__.pop("engine", None)
         report: dict = {"items": len(catalog)}
         if features:
             counts = self.dataset.interactions.item_counts
@@ -257,7 +202,7 @@ class Recommender:
             extractor = ItemFeatureExtractor(self.client, self.features)
             advance = progress("item features", len(chosen)) if progress else None
             report["features"] = extractor.run(chosen, advance).model_dump()
-        records = [(it.item_id, feature_text(it, self.features.get(it.item_id)), {"title": it.title}) for it in catalog]
+        records = index_records(catalog, self.features)
         advance = progress("embedding", len(records)) if progress else None
         report["embedded"] = self.store.upsert(records, progress=advance)
         report["stored"] = self.store.count()

@@ -5,6 +5,7 @@ Example: ``PROMPTREC_LLM__MODEL=small`` or ``PROMPTREC_FUSION__WEIGHTS='{"ease":
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -116,8 +117,12 @@ class Settings(BaseSettings):
 
     @property
     def dataset_state_dir(self) -> Path:
-        """State that belongs to one dataset (vectors, features)."""
-        return self.state_dir / self.dataset
+        """State that belongs to one dataset (vectors, features): ``STATE_DIR/NAME`` for a named
+        dataset, ``STATE_DIR/FOLDER-HASH`` for a dataset folder given as a path (never the folder itself)."""
+        if Path(self.dataset).name == self.dataset:
+            return self.state_dir / self.dataset
+        folder = Path(self.dataset).expanduser().resolve()
+        return self.state_dir / f"{folder.name}-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}"
 
     @property
     def llm_cache_path(self) -> Path:

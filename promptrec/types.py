@@ -1,15 +1,38 @@
 """The typed records that pass between pipeline stages.
 
-raw interactions -> ItemFeatures -> UserProfile -> Candidate -> Recommendation(List)
+raw interactions -> History -> ItemFeatures -> UserProfile -> Candidate -> Recommendation(List)
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Phrase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+
+
+class History(BaseModel):
+    """What a user did, oldest first: the input of every stage (profile, retrieval, rerank)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    items: list[str] = Field(default_factory=list, description="Item ids, oldest first, no repeats.")
+    timestamps: list[int] | None = Field(None, description="Unix seconds per item; None when unknown.")
+    ratings: dict[str, float] = Field(default_factory=dict, description="Item id -> rating, where rated.")
+
+    @model_validator(mode="after")
+    def _aligned(self) -> History:
+        if self.timestamps is not None and len(self.timestamps) != len(self.items):
+            raise ValueError(f"{len(self.items)} items but {len(self.timestamps)} timestamps")
+        return self
+
+    def steered(self, like: list[str] | tuple[str, ...]) -> History:
+        """The history with ``like`` appended as the latest interests (their time is unknown)."""
+        extra = [i for i in like if i not in self.items]
+        if not like:
+            return self
+        return History(items=[*self.items, *extra], timestamps=None, ratings=self.ratings)
 
 
 class ItemFeatures(BaseModel):

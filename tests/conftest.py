@@ -10,13 +10,11 @@ import pytest
 from promptrec.settings import Settings
 from promptrec.testing import HashEmbedder, tiny_dataset
 
-REPO = Path(__file__).resolve().parents[1]
-
-
 def data_dir() -> Path:
-    """Where ml-latest-small is: PROMPTREC_DATA_DIR, else the shared folder beside the repo."""
+    """Where ml-latest-small is, found like the product finds it: PROMPTREC_DATA_DIR, else the
+    product's default data folder."""
     env = os.environ.get("PROMPTREC_DATA_DIR")
-    return Path(env) if env else REPO.parent / "shared" / "datasets"
+    return Path(env) if env else Settings.model_fields["data_dir"].default_factory()
 
 
 @pytest.fixture(autouse=True)
@@ -47,6 +45,7 @@ def hash_embedder():
 
 @pytest.fixture(scope="session")
 def movielens():
+    """The real ml-latest-small (tests using it are marked ``integration``)."""
     from promptrec.data import load_dataset
 
     return load_dataset("ml-latest-small", data_dir(), allow_download=False)

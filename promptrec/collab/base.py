@@ -85,6 +85,16 @@ def recency_weights(length: int, half_life: float | None, context: int | None = 
     return weights
 
 
+def interaction_matrix(histories: Sequence[np.ndarray], n_items: int) -> sp.csr_matrix:
+    """Binary (users x n_items) matrix of item-index histories: 1.0 where a user has the item.
+
+    The one user x item matrix builder: the product's collaborative model and the evaluation
+    splits both fit on it."""
+    mat = weighted_history_matrix(histories, n_items, half_life=None)
+    mat.data[:] = 1.0
+    return mat
+
+
 def weighted_history_matrix(
     histories: Sequence[np.ndarray],
     n_items: int,

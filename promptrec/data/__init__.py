@@ -8,14 +8,13 @@ from . import movielens
 from .errors import DataError, DatasetUnavailable
 from .loaders import load_catalog, load_interactions
 from .readers import SUFFIXES
-from .types import Catalog, Dataset, Interaction, InteractionLog, Item, LoadReport
+from .types import Catalog, Dataset, InteractionLog, Item, LoadReport
 
 __all__ = [
     "Catalog",
     "DataError",
     "Dataset",
     "DatasetUnavailable",
-    "Interaction",
     "InteractionLog",
     "Item",
     "LoadReport",

@@ -28,15 +28,6 @@ class Item(BaseModel):
         return ". ".join(parts)
 
 
-class Interaction(BaseModel):
-    """One user-item event."""
-
-    user_id: str
-    item_id: str
-    timestamp: int
-    rating: float | None = None
-
-
 class LoadReport(BaseModel):
     """What a loader read and what it dropped on purpose, by reason."""
 

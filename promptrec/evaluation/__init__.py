@@ -1,8 +1,10 @@
-"""Evaluation under the project protocol (docs/eval-protocol.md): splits, metrics, runners.
+"""Evaluation under the project protocol (docs/evaluation.md): splits, metrics, runners.
 
 :mod:`.splits` builds Protocol A (k-core, leave-last-out) and Protocol B (sampled candidates);
 :mod:`.metrics` scores target ranks; :mod:`.classic` runs item scorers under Protocol A;
-:mod:`.tuning` selects hyperparameters and blend weights on validation folds only.
+:mod:`.tuning` selects hyperparameters and blend weights on validation folds only;
+:mod:`.product` and :mod:`.rerank_eval` measure the product's own engine (:mod:`promptrec.engine`);
+:mod:`.source` loads the dataset as the product does and names it by a content hash.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from .splits import (
     LeaveLastOutSplit,
     k_core,
     leave_last_out,
-    load_ratings_frame,
     protocol_a_split,
     sampled_candidates,
     truncate_last,
@@ -45,7 +46,6 @@ __all__ = [
     "format_table",
     "k_core",
     "leave_last_out",
-    "load_ratings_frame",
     "mean_popularity_rank",
     "mrr_at_k",
     "ndcg_at_k",

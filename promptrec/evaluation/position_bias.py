@@ -11,8 +11,11 @@ from pydantic import BaseModel
 
 from ..collab import classic_blend
 from ..data import Catalog
+from ..engine import build_reranker
+from ..knowledge import FeatureStore
 from ..llm import LLMClient
-from ..rerank import LLMReranker
+from ..records import RecordLog
+from ..settings import Settings
 from ..types import Candidate
 from .classic import fit_and_score
 from .metrics import evaluate_rankings
@@ -31,29 +34,25 @@ class BiasRecord(BaseModel):
     valid: bool
 
 
-def _records(path: Path) -> dict[tuple, BiasRecord]:
-    out = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                record = BiasRecord.model_validate_json(line)
-            except ValueError:
-                continue
-            out[(record.user, record.position, record.permutations)] = record
-    return out
+def bias_log(path: Path) -> RecordLog[BiasRecord]:
+    """The resumable record file of one position-bias run (one line per user, position, mitigation)."""
+    return RecordLog(path, BiasRecord, key=lambda r: (r.user, r.position, r.permutations))
 
 
-def run_position_bias(split: LeaveLastOutSplit, catalog: Catalog, client: LLMClient, users: Sequence[int],
-                      path: Path, positions: Sequence[int] = POSITIONS, mitigations: Sequence[int] = (1, 2),
-                      k: int = 10, seed: int = 0, history_items: int = 12,
+def run_position_bias(split: LeaveLastOutSplit, settings: Settings, catalog: Catalog, client: LLMClient,
+                      features: FeatureStore | None, users: Sequence[int], log: RecordLog[BiasRecord],
+                      positions: Sequence[int] = POSITIONS, mitigations: Sequence[int] = (1, 2), k: int = 10,
                       progress: Callable[[int], None] | None = None) -> list[BiasRecord]:
-    """Rank each user's 20 candidates with the model, the target at each of ``positions``.
+    """Rank each user's 20 candidates with the product's reranker, the target at each of ``positions``.
 
-    The negatives keep one seeded order; only the target moves. ``mitigations`` are the numbers of
-    candidate orders averaged by :class:`LLMReranker` (1 = none, 2 = the order and its reverse).
+    The reranker is the one :func:`~promptrec.engine.build_reranker` makes from ``settings.rerank``,
+    with the model's order alone (``llm_weight`` 1) and ``mitigations`` as the numbers of candidate
+    orders averaged (1 = none, 2 = the order and its reverse). The negatives keep one seeded order;
+    only the target moves.
     """
+    seed = settings.seed
     sets = sampled_candidates(split, 19, seed, "test")
-    done = _records(path)
+    done = log.load()
     rng = np.random.default_rng(seed)
     out = []
     for u in users:
@@ -62,20 +61,17 @@ def run_position_bias(split: LeaveLastOutSplit, catalog: Catalog, client: LLMCli
         negatives = [split.items[i] for i in rng.permutation(sets[u, 1:])]
         history = [split.items[i] for i in split.history(u, "test")]
         for m in mitigations:
-            reranker = LLMReranker(client, catalog, llm_weight=1.0, history_items=history_items, permutations=m,
-                                   seed=seed)
+            rerank = settings.rerank.model_copy(update={"llm_weight": 1.0, "permutations": m, "enabled": True})
+            reranker = build_reranker(rerank, client, catalog, features, seed)
             for p in positions:
                 key = (user, p, m)
                 if key not in done:
                     order = negatives[:p] + [target] + negatives[p:]
                     candidates = [Candidate(item_id=i, title=catalog[i].title) for i in order]
                     outcome = reranker.rerank(candidates, history, k)
-                    final = outcome.order
-                    rank = float(final.index(target)) if outcome.valid else float(p)
+                    rank = float(outcome.order.index(target)) if outcome.valid else float(p)
                     done[key] = BiasRecord(user=user, position=p, permutations=m, rank=rank, valid=outcome.valid)
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    with path.open("a") as handle:
-                        handle.write(done[key].model_dump_json() + "\n")
+                    log.append(done[key])
                 out.append(done[key])
                 if progress:
                     progress(1)

@@ -1,28 +1,35 @@
 """Protocol A for the product's own stages, on the same split as the classic baselines:
 embedding-only retrieval, fused retrieval, and fused retrieval + LLM rerank.
 
-Each stage is evaluated through the library code the product runs (:class:`CandidateRetriever`,
-:class:`LLMReranker`), fitted only on the data available at that stage.
+Each stage is an :class:`~promptrec.engine.Engine` built by :func:`~promptrec.engine.build_engine`
+(the factory :class:`~promptrec.pipeline.Recommender` uses) from the product's settings, embedder,
+model client and feature store, over the split's items, with collaborative models fitted only on
+the data available at that stage.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..data import Catalog, Dataset, InteractionLog
-from ..retrieval import CandidateRetriever, CollaborativeModel, ItemVectorStore, build_scorers, fuse
-from ..settings import FusionSettings
+from ..engine import Engine, build_engine, fit_collab, index_records
+from ..knowledge import FeatureStore
+from ..llm import LLMClient
+from ..retrieval import ItemVectorStore, fuse
+from ..settings import Settings
+from ..types import History
 from .metrics import evaluate_rankings
 from .splits import LeaveLastOutSplit, Stage
 
 
 def split_catalog(split: LeaveLastOutSplit, dataset: Dataset) -> Catalog:
-    """The split's items (the 5-core catalog) with their texts."""
+    """The split's items (the k-core catalog) with their texts."""
     return Catalog(dataset.catalog[i] for i in split.items)
 
 
@@ -38,52 +45,74 @@ def stage_log(split: LeaveLastOutSplit, stage: Stage) -> InteractionLog:
     return InteractionLog(frame)
 
 
-def index_split_items(store: ItemVectorStore, catalog: Catalog) -> int:
-    """Embed the split's items from their raw text (unchanged items are skipped)."""
-    return store.upsert([(item.item_id, item.text(), {"title": item.title}) for item in catalog])
+def ratings_by_user(log: InteractionLog) -> dict[str, dict[str, float]]:
+    """Every user's ratings (item id -> rating), where rated."""
+    frame = log.frame.dropna(subset=["rating"])
+    return {str(user): dict(zip(group["item_id"], group["rating"].astype(float)))
+            for user, group in frame.groupby("user_id", sort=False)}
 
 
+def index_split_items(store: ItemVectorStore, catalog: Catalog, features: FeatureStore | None = None) -> int:
+    """Embed the split's items from the texts the product embeds (unchanged items are skipped)."""
+    return store.upsert(index_records(catalog, features))
+
+
+@dataclass
+class Bench:
+    """What every stage of one evaluation shares with the product: its settings, embedder, model
+    client and feature store, plus the split's items, their store and the users' ratings."""
+
+    settings: Settings
+    catalog: Catalog
+    store: ItemVectorStore
+    embedder: object
+    client: LLMClient | None
+    features: FeatureStore | None
+    ratings: Mapping[str, Mapping[str, float]]
+
+
+@dataclass
 class StageWorld:
-    """The product's retrieval for one stage: a collaborative model fitted on that stage's data and
-    the item store, by user index of the split.
+    """The product's engine for one stage of a split, by user index.
 
-    Args:
-        split: The Protocol A split.
-        stage: ``valid`` (fit on train) or ``test`` (fit on train + validation items).
-        catalog: The split's items.
-        store: Vectors of the split's items.
-        embedder: The store's embedder.
-        fusion: Fusion configuration (weights, pool depth, recency half-life).
-        cache_dir: Where the fitted collaborative model is cached.
+    ``valid`` fits on train; ``test`` fits on train + validation items. Build it with :func:`stage_world`.
     """
 
-    def __init__(self, split: LeaveLastOutSplit, stage: Stage, catalog: Catalog, store: ItemVectorStore,
-                 embedder, fusion: FusionSettings, cache_dir: Path) -> None:
-        self.split = split
-        self.stage = stage
-        self.catalog = catalog
-        self.fusion = fusion
-        log = stage_log(split, stage)
-        collab = CollaborativeModel(build_scorers(fusion), min_support=1).fit_cached(log, Path(cache_dir) / stage)
-        self.retriever = CandidateRetriever(store, embedder, catalog, collab, fusion.weights,
-                                            pool_depth=fusion.candidate_depth, half_life=fusion.recency_half_life)
+    split: LeaveLastOutSplit
+    stage: Stage
+    engine: Engine
+    ratings: Mapping[str, Mapping[str, float]]
 
-    def history(self, u: int) -> tuple[list[str], list[int]]:
-        return [self.split.items[i] for i in self.split.history(u, self.stage)], \
-            self.split.history_times(u, self.stage).tolist()
+    @property
+    def retriever(self):
+        return self.engine.retriever
+
+    @property
+    def fusion(self):
+        return self.engine.fusion
+
+    def history(self, u: int) -> History:
+        """User ``u``'s history at this stage, with the ratings of those items."""
+        items = [self.split.items[i] for i in self.split.history(u, self.stage)]
+        rated = self.ratings.get(self.split.users[u], {})
+        return History(items=items, timestamps=self.split.history_times(u, self.stage).tolist(),
+                       ratings={i: rated[i] for i in items if i in rated})
 
     def target(self, u: int) -> str:
         return self.split.items[int(self.split.targets(self.stage)[u])]
 
     def with_weights(self, weights: Mapping[str, float], pool_depth: int | None = None) -> StageWorld:
         """The same world with other fusion weights and pool depth (the fitted models are shared)."""
-        other = object.__new__(StageWorld)
-        other.__dict__.update(self.__dict__)
-        other.retriever = CandidateRetriever(
-            self.retriever.store, self.retriever.embedder, self.catalog, self.retriever.collab, weights,
-            pool_depth=pool_depth or self.retriever.pool_depth, half_life=self.retriever.half_life,
-        )
-        return other
+        return replace(self, engine=self.engine.with_fusion(weights, pool_depth))
+
+
+def stage_world(split: LeaveLastOutSplit, stage: Stage, bench: Bench, cache_dir: Path) -> StageWorld:
+    """The engine :func:`~promptrec.engine.build_engine` makes from ``bench.settings`` for ``stage``:
+    collaborative models fitted on that stage's data (cached in ``cache_dir``/``stage``)."""
+    collab = fit_collab(bench.settings.fusion, stage_log(split, stage), Path(cache_dir) / stage)
+    engine = build_engine(bench.settings, catalog=bench.catalog, store=bench.store, embedder=bench.embedder,
+                          collab=collab, client=bench.client, features=bench.features)
+    return StageWorld(split, stage, engine, bench.ratings)
 
 
 def rank_of(item: str, ranked: Sequence[str]) -> float:
@@ -98,9 +127,9 @@ def retrieval_lists(world: StageWorld, users: Sequence[int], depth: int = 100,
     """Each user's ranked list from the world's retriever, and the seconds each took."""
     lists, seconds = [], []
     for u in users:
-        history, times = world.history(u)
+        history = world.history(u)
         start = time.perf_counter()
-        lists.append([c.item_id for c in world.retriever.retrieve(history, times, depth=depth, evidence_for=0)])
+        lists.append([c.item_id for c in world.retriever.retrieve(history, depth=depth, evidence_for=0)])
         seconds.append(time.perf_counter() - start)
         if progress:
             progress(1)
@@ -120,8 +149,7 @@ def collect_pools(world: StageWorld, users: Sequence[int], progress=None) -> lis
     """Every user's candidate pool with every source's raw scores, for fast weight selection."""
     pools = []
     for u in users:
-        history, times = world.history(u)
-        pools.append(world.retriever.pool(history, times, every_source=True))
+        pools.append(world.retriever.pool(world.history(u), every_source=True))
         if progress:
             progress(1)
     return pools

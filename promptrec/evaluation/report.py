@@ -68,8 +68,10 @@ def write_report(folder: Path, name: str, payload: dict) -> dict[str, Path]:
     paths = {ext: folder / f"{name}.{ext}" for ext in ("json", "md", "png")}
     paths["json"].write_text(json.dumps(payload, indent=2, default=str) + "\n")
     meta = payload["meta"]
-    lines = [f"# {name}", "", f"Protocol A (iterative 5-core, leave-last-out, history excluded, full ranking over "
-             f"{meta['split']['items']:,} items); seed {meta['seed']}.", "",
+    dataset = meta.get("dataset")
+    source = f"Dataset {dataset['name']} (sha256 {dataset['sha256'][:12]}). " if dataset else ""
+    lines = [f"# {name}", "", f"{source}Protocol A (iterative 5-core, leave-last-out, history excluded, full ranking "
+             f"over {meta['split']['items']:,} items); seed {meta['seed']}. See docs/evaluation.md.", "",
              markdown_table(payload["rows"]), ""]
     llm_rows = [r for r in payload["rows"] if "grounding_rate" in r["metrics"]]
     if llm_rows:

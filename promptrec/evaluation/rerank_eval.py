@@ -6,15 +6,13 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..data import Dataset
-from ..knowledge import UserProfiler
-from ..llm import LLMClient
-from ..rerank import LLMReranker, blend_orders
+from ..errors import ConfigError
+from ..records import RecordLog
+from ..rerank import blend_orders
 from .metrics import evaluate_rankings
 from .product import StageWorld, rank_of
 
@@ -41,60 +39,34 @@ class RerankRecord(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
-    @field_validator("fused_rank", mode="before")
-    @classmethod
-    def _absent_is_inf(cls, value):
-        return float("inf") if value is None else value  # files written before inf was kept as Infinity
+
+def rerank_log(path) -> RecordLog[RerankRecord]:
+    """The resumable per-user record file of one rerank run."""
+    return RecordLog(path, RerankRecord, key=lambda record: record.user)
 
 
-class RecordLog:
-    """Append-only JSONL of records, one line per user; a rerun skips users already done (the last line of a user wins)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-
-    def load(self) -> dict[str, RerankRecord]:
-        records: dict[str, RerankRecord] = {}
-        if self.path.exists():
-            lines = self.path.read_text().splitlines()
-            for number, line in enumerate(lines, start=1):
-                try:
-                    record = RerankRecord.model_validate_json(line)
-                except ValueError as error:
-                    if number == len(lines):
-                        continue  # the last line cut short by an interruption: that user is redone
-                    raise ValueError(f"{self.path}:{number}: unreadable record ({error}); "
-                                     "delete the line or the file to redo those users") from error
-                records[record.user] = record
-        return records
-
-    def append(self, record: RerankRecord) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a+b") as handle:
-            if handle.seek(0, 2):
-                handle.seek(-1, 2)
-                if handle.read(1) != b"\n":  # a line cut short by an interruption: drop it
-                    handle.seek(0)
-                    handle.truncate(handle.read().rfind(b"\n") + 1)
-            handle.write(record.model_dump_json().encode() + b"\n")
-
-
-def run_rerank(world: StageWorld, users: Sequence[int], client: LLMClient, dataset: Dataset, log: RecordLog,
-               depth: int = 20, k: int = 10, profile_budget: int | None = 500, history_items: int = 12,
+def run_rerank(world: StageWorld, users: Sequence[int], log: RecordLog[RerankRecord], k: int = 10,
                progress: Callable[[int], None] | None = None) -> list[RerankRecord]:
-    """Rerank each user's fused top-``depth`` with the model; records are appended as they finish.
+    """Rerank each user's fused candidates with the world's engine, exactly as ``recommend()`` does
+    (same candidates, profile and rerank calls); records are appended as they finish.
 
+    The engine's rerank settings give the depth the model sees; the fused rank of the target is read
+    in a deeper list (100) so a target the model never saw still counts where retrieval put it.
     A user already in ``log`` is not redone when the model would see the same fused list again.
     """
+    engine = world.engine
+    client = engine.client
+    if engine.reranker is None:
+        raise ConfigError("the rerank stage needs a language model (--llm MODEL) and rerank.enabled "
+                          "(PROMPTREC_RERANK__ENABLED=true)")
+    depth = engine.rerank_depth(k)
     done = log.load()
-    reranker = LLMReranker(client, world.catalog, None, llm_weight=1.0, history_items=history_items)
-    profiler = UserProfiler(client, world.catalog, profile_budget) if profile_budget else None
     out = []
     for u in users:
         user = world.split.users[u]
-        history, times = world.history(u)
+        history = world.history(u)
         start = time.perf_counter()
-        full = world.retriever.retrieve(history, times, depth=100, evidence_for=depth)
+        full = engine.candidates(history, k, depth=max(100, depth))
         candidates = full[:depth]
         target = world.target(u)
         fused, fused_rank = [c.item_id for c in candidates], rank_of(target, [c.item_id for c in full])
@@ -105,9 +77,8 @@ def run_rerank(world: StageWorld, users: Sequence[int], client: LLMClient, datas
                 progress(1)
             continue
         before = client.stats.model_copy(deep=True)
-        ratings = {i: r for i, r in dataset.interactions.ratings(user).items() if i in set(history)}
-        profile = profiler.profile(history, ratings) if profiler else None
-        outcome = reranker.rerank(candidates, history, k, profile.profile if profile else None, None, ratings)
+        profile = engine.profile(history)
+        outcome = engine.rerank(candidates, history, k, None, profile)
         seconds = time.perf_counter() - start
         record = RerankRecord(
             user=user, stage=world.stage, target=target, fused=fused, fused_rank=fused_rank,

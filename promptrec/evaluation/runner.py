@@ -14,18 +14,19 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from ..data import load_dataset
-from ..llm import LLMCache, LLMClient, make_backend
+from ..knowledge import FeatureStore
 from ..llm.resolve import file_sha256
+from ..pipeline import Recommender
 from ..prompts import load_prompt
 from ..rerank import REASON_MAX_CHARS, reply_budget
-from ..retrieval import EMBEDDING, ItemVectorStore, make_embedder
+from ..retrieval import CLASSIC, EMBEDDING, ItemVectorStore
 from ..retrieval.store import make_client as make_chroma_client
-from ..settings import FusionSettings, Settings
+from ..settings import Settings
 from .classic import classic_table
-from .product import (StageWorld, collect_pools, index_split_items, list_metrics, retrieval_lists,
-                      select_fusion, split_catalog)
-from .rerank_eval import RecordLog, rerank_metrics, run_rerank, select_llm_weight
+from .product import (Bench, collect_pools, index_split_items, list_metrics, ratings_by_user, retrieval_lists,
+                      select_fusion, split_catalog, stage_world)
+from .rerank_eval import rerank_log, rerank_metrics, run_rerank, select_llm_weight
+from .source import eval_state_dir, load_source
 from .splits import protocol_a_split
 from .tuning import validation_folds
 
@@ -33,23 +34,34 @@ Progress = Callable[[str, int], Callable[[int], None]]
 
 
 class EvalConfig(BaseModel):
-    """What one evaluation run does."""
+    """What one evaluation run does (the stages themselves are configured by :class:`Settings`)."""
 
     name: str = "protocol-a"
-    seed: int = 0
     classic: bool = Field(True, description="Include the classic baselines (Pop, ItemKNN, EASE, sequential, blend).")
     embedding_weights: list[float] = Field(default_factory=lambda: [0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0],
-                                           description="Embedding weights tried on validation (classic blend = 1).")
+                                           description="Embedding weights tried on validation (other sources as set).")
     folds: int = Field(3, description="Validation folds for the fusion weights (each holds out an earlier item).")
     retrieval_users: int | None = Field(None, description="Seeded sample for the retrieval stages (None: all users).")
     pool_depths: list[int] = Field(default_factory=lambda: [50, 100, 200],
                                    description="Candidate pool depths (top-N per source) tried on validation.")
-    llm_model: str | None = Field(None, description="Local model for the rerank stage (None: no LLM stage).")
+    llm: bool = Field(False, description="Run the LLM stage with the model the settings name (settings.llm).")
     llm_users: int = Field(50, description="Seeded sample of users for the LLM stage (per split).")
-    rerank_depth: int = 20
-    rerank_k: int = 10
-    profile_budget: int = Field(500, description="Token budget of the profile in the rerank prompt; 0 = no profile.")
-    history_items: int = 12
+    rerank_k: int = Field(10, description="The k of the answer the model reranks for (depth: settings.rerank.depth).")
+
+
+def eval_settings(settings: Settings, pool_depths: list[int]) -> Settings:
+    """The product's settings with the fusion the evaluation fits once and then reweights on validation:
+    every weighted collaborative source plus the embedding, at the deepest pool tried. The split is
+    already k-core, so every split item stays in the collaborative index (``min_item_support`` 1)."""
+    others = {n: w for n, w in settings.fusion.weights.items() if n != EMBEDDING and w > 0} or {CLASSIC: 1.0}
+    fusion = settings.fusion.model_copy(update={"weights": {EMBEDDING: 1.0, **others},
+                                                "candidate_depth": max(pool_depths), "min_item_support": 1})
+    return settings.model_copy(update={"fusion": fusion})
+
+
+def features_digest(features: FeatureStore) -> str:
+    """Names the item features the rerank prompt describes candidates with."""
+    return hashlib.sha256(features.path.read_bytes()).hexdigest()[:12] if features.path.exists() else "none"
 
 
 def sample_users(n_users: int, n: int, seed: int) -> list[int]:
@@ -61,17 +73,23 @@ def _row(name: str, split: str, metrics: dict, **extra) -> dict:
     return {"name": name, "split": split, "metrics": metrics, **extra}
 
 
-def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path, progress: Progress | None = None,
-                   say: Callable[[str], None] = print) -> dict:
-    """Run every stage and return the payload (rows, selections, meta) for :func:`write_report`."""
+def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None = None,
+                   progress: Progress | None = None, say: Callable[[str], None] = print) -> dict:
+    """Run every stage on ``settings.dataset`` and return the payload (rows, selections, meta) for
+    :func:`~promptrec.evaluation.report.write_report`. State (the split's store, fitted models, LLM
+    records) goes to ``runs_dir``, by default ``STATE_DIR/eval/<dataset>-<content hash>``."""
     started = time.perf_counter()
     bar = progress or (lambda label, total: (lambda n: None))
-    dataset = load_dataset("ml-latest-small", settings.data_dir, settings.download)
+    source = load_source(settings)
+    dataset = source.dataset
+    runs_dir = Path(runs_dir) if runs_dir else eval_state_dir(settings, source)
     split = protocol_a_split(dataset.interactions.frame)
-    say(f"split: {split.n_users} users, {split.n_items} items, {split.n_interactions} interactions")
+    say(f"{dataset.name} ({source.sha256[:12]}), split: {split.n_users} users, {split.n_items} items, "
+        f"{split.n_interactions} interactions")
     rows: list[dict] = []
     timings: dict[str, float] = {}
     selection: dict = {}
+    seed = settings.seed
 
     if config.classic:
         t0 = time.perf_counter()
@@ -82,28 +100,30 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path, progr
             rows.append(_row(str(row["model"]), str(row["stage"]), metrics))
         timings["classic_s"] = time.perf_counter() - t0
 
+    settings = eval_settings(settings, config.pool_depths)
+    product = Recommender(settings, dataset=dataset, llm=None if config.llm else False)
     catalog = split_catalog(split, dataset)
-    embedder = make_embedder(settings.embedding.model, settings.embedding.batch_size)
-    store = ItemVectorStore(make_chroma_client(runs_dir / "chroma"), embedder, "ml-latest-small-5core")
+    store = ItemVectorStore(make_chroma_client(runs_dir / "chroma"), product.embedder, "split-items")
     t0 = time.perf_counter()
-    index_split_items(store, catalog)
+    index_split_items(store, catalog, product.features)
     timings["index_s"] = time.perf_counter() - t0
-    fusion = FusionSettings(weights={EMBEDDING: 1.0, "classic": 1.0}, candidate_depth=max(config.pool_depths))
-    worlds = {s: StageWorld(split, s, catalog, store, embedder, fusion, runs_dir / "collab") for s in ("valid", "test")}
+    bench = Bench(settings, catalog, store, product.embedder, product.client, product.features,
+                  ratings_by_user(dataset.interactions))
+    worlds = {s: stage_world(split, s, bench, runs_dir / "collab") for s in ("valid", "test")}
     popularity = {s: np.asarray(split.fit_matrix(s).sum(axis=0)).ravel() for s in ("valid", "test")}
     everyone = (list(range(split.n_users)) if config.retrieval_users is None
-                else sample_users(split.n_users, config.retrieval_users, config.seed))
+                else sample_users(split.n_users, config.retrieval_users, seed))
 
     # fusion weights: chosen on validation pools of several folds (none touches a test item)
     t0 = time.perf_counter()
     pools, targets = [], []
     for n, fold in enumerate(validation_folds(split, config.folds)):
-        world = worlds["valid"] if n == 0 else StageWorld(fold, "valid", catalog, store, embedder, fusion,
-                                                            runs_dir / "collab" / f"fold{n}")
+        world = worlds["valid"] if n == 0 else stage_world(fold, "valid", bench, runs_dir / "collab" / f"fold{n}")
         fold_users = [u for u in range(fold.n_users) if fold.users[u] in {split.users[v] for v in everyone}]
         pools += collect_pools(world, fold_users, bar(f"validation pools, fold {n + 1}", len(fold_users)))
         targets += [world.target(u) for u in fold_users]
-    grid = [{EMBEDDING: w, "classic": 1.0} for w in config.embedding_weights]
+    others = {n: w for n, w in settings.fusion.weights.items() if n != EMBEDDING}
+    grid = [{EMBEDDING: w, **others} for w in config.embedding_weights]
     weights, pool_depth, tried = select_fusion(pools, targets, grid, sorted(config.pool_depths))
     selection["fusion_weights"] = {"chosen": weights, "pool_depth": pool_depth, "folds": config.folds,
                                    "targets": len(targets), "tried_on_validation": tried}
@@ -115,7 +135,7 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path, progr
             t0 = time.perf_counter()
             lists, secs = retrieval_lists(world.with_weights(w, pool_depth), everyone, 100, bar(f"{name} [{stage}]", len(everyone)))
             metrics = list_metrics(world, everyone, lists, popularity[stage])
-            ceiling = config.rerank_depth  # the ceiling the rerank works under
+            ceiling = max(config.rerank_k, settings.rerank.depth)  # the product's rerank input: its ceiling
             metrics["recall_at_rerank_depth"] = float(np.mean([world.target(u) in lst[:ceiling]
                                                                for u, lst in zip(everyone, lists)]))
             metrics.update({"latency_p50_s": float(np.median(secs)), "latency_p95_s": float(np.percentile(secs, 95))})
@@ -123,22 +143,19 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path, progr
             timings[f"{name} [{stage}]_s"] = time.perf_counter() - t0
 
     meta: dict = {}
-    if config.llm_model:
-        llm_settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"model": config.llm_model})})
-        backend = make_backend(llm_settings)
-        client = LLMClient(backend, LLMCache(settings.llm_cache_path), seed=config.seed)
-        users = sample_users(split.n_users, config.llm_users, config.seed)
+    if config.llm:
+        client = product.client
+        users = sample_users(split.n_users, config.llm_users, seed)
         records = {}
         fingerprint = hashlib.sha256(json.dumps([
-            client.model_id, weights, config.rerank_depth, config.rerank_k, config.profile_budget,
-            config.history_items, [load_prompt(n).hash for n in ("user_profile", "rerank")],
-            reply_budget(config.rerank_k), REASON_MAX_CHARS,
+            client.model_id, client.temperature, seed, weights, pool_depth, config.rerank_k,
+            settings.rerank.model_dump(), settings.profile.model_dump(), features_digest(product.features),
+            [load_prompt(n).hash for n in ("user_profile", "rerank")], reply_budget(config.rerank_k), REASON_MAX_CHARS,
         ], sort_keys=True).encode()).hexdigest()[:12]
         for stage, world in worlds.items():
             t0 = time.perf_counter()
-            log = RecordLog(runs_dir / "rerank-records" / f"{fingerprint}-{stage}.jsonl")
-            records[stage] = run_rerank(world.with_weights(weights, pool_depth), users, client, dataset, log, config.rerank_depth,
-                                        config.rerank_k, config.profile_budget, config.history_items,
+            log = rerank_log(runs_dir / "rerank-records" / f"{fingerprint}-{stage}.jsonl")
+            records[stage] = run_rerank(world.with_weights(weights, pool_depth), users, log, config.rerank_k,
                                         bar(f"LLM rerank [{stage}]", len(users)))
             timings[f"llm_rerank [{stage}]_s"] = time.perf_counter() - t0
         llm_weight, tried = select_llm_weight(records["valid"])
@@ -153,23 +170,29 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path, progr
             rows.append(_row(f"Fused + LLM rerank (w={llm_weight})", stage,
                              rerank_metrics(records[stage], llm_weight, **extra)))
             rows.append(_row("LLM order alone (w=1)", stage, rerank_metrics(records[stage], 1.0, **extra)))
-        model_path = getattr(backend, "model_path", None)
+        model_path = getattr(client.backend, "model_path", None)
         meta["llm"] = {
             "model_id": client.model_id,
             "model_file": model_path.name if model_path else None,
             "model_sha256": file_sha256(model_path) if model_path else None,
             "temperature": client.temperature,
+            "seed": client.seed,
             "users_per_split": len(users),
-            "rerank_depth": config.rerank_depth,
+            "rerank": settings.rerank.model_dump(),
+            "profile": settings.profile.model_dump(),
+            "item_features": len(product.features),
             "stats_this_run": client.stats.summary(),
         }
     meta.update({
         "protocol": "A",
+        "dataset": source.meta(),
         "split": {"users": split.n_users, "items": split.n_items, "interactions": split.n_interactions},
-        "seed": config.seed,
+        "seed": seed,
         "config": config.model_dump(),
-        "embedder": embedder.name,
+        "fusion_fitted": settings.fusion.model_dump(),
+        "embedder": product.embedder.name,
         "prompt_hashes": {n: load_prompt(n).hash for n in ("user_profile", "rerank", "item_features")},
+        "state_dir": runs_dir.name,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the end",
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "wall_s": round(time.perf_counter() - started, 1),
@@ -177,4 +200,4 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path, progr
     return {"rows": rows, "selection": selection, "meta": meta}
 
 
-__all__ = ["EvalConfig", "run_protocol_a", "sample_users"]
+__all__ = ["EvalConfig", "eval_settings", "run_protocol_a", "sample_users"]

@@ -1,61 +1,36 @@
-"""Data splits of the evaluation protocol (docs/eval-protocol.md).
+"""Data splits of the evaluation protocol (docs/evaluation.md).
 
 Protocol A: iterative k-core, then leave-last-out per user in (timestamp, item id) order.
 Protocol B: the test (or validation) target plus uniformly sampled unseen items.
 
-Interactions are a DataFrame with columns ``user_id`` (str), ``item_id`` (str),
-``timestamp`` (int, unix seconds) and ``rating`` (float, may be NaN).
+Interactions are the frame of the product's :class:`~promptrec.data.InteractionLog` (loaded by
+:func:`promptrec.data.load_dataset`): ``user_id`` (str), ``item_id`` (str), ``timestamp`` (int,
+unix seconds) and ``rating`` (float, may be NaN).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..collab.base import interaction_matrix
+
 __all__ = [
-    "INTERACTION_COLUMNS",
     "LeaveLastOutSplit",
     "Stage",
     "id_sort_key",
     "k_core",
     "leave_last_out",
-    "load_ratings_frame",
-    "histories_to_matrix",
     "protocol_a_split",
     "sampled_candidates",
     "truncate_last",
 ]
 
 Stage = Literal["valid", "test"]
-INTERACTION_COLUMNS = ("user_id", "item_id", "timestamp", "rating")
-
-
-def load_ratings_frame(path: str | Path) -> pd.DataFrame:
-    """Read a MovieLens ``ratings.csv`` into the interaction frame.
-
-    Args:
-        path: Path to a CSV with columns ``userId,movieId,rating,timestamp``.
-
-    Returns:
-        DataFrame with ``user_id`` and ``item_id`` as str, ``timestamp`` as int64 and
-        ``rating`` as float64, in file order.
-    """
-    raw = pd.read_csv(path, dtype={"userId": str, "movieId": str})
-    return pd.DataFrame(
-        {
-            "user_id": raw["userId"].astype(str),
-            "item_id": raw["movieId"].astype(str),
-            "timestamp": raw["timestamp"].astype(np.int64),
-            "rating": raw["rating"].astype(np.float64),
-        }
-    )
-
-
 def _check_frame(df: pd.DataFrame) -> None:
     missing = [c for c in ("user_id", "item_id", "timestamp") if c not in df.columns]
     if missing:
@@ -187,18 +162,7 @@ class LeaveLastOutSplit:
             CSR matrix of float64 ones, shape (n_users, n_items).
         """
         histories, _ = self.sequences(stage)
-        return histories_to_matrix(histories, self.n_items)
-
-
-def histories_to_matrix(histories: list[np.ndarray], n_items: int) -> sp.csr_matrix:
-    """Binary CSR matrix (len(histories) x n_items) from item-index histories."""
-    lengths = np.array([len(h) for h in histories], dtype=np.int64)
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    indices = np.concatenate(histories).astype(np.int64) if len(histories) else np.zeros(0, int)
-    mat = sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(histories), n_items))
-    mat.sum_duplicates()
-    mat.data[:] = 1.0
-    return mat
+        return interaction_matrix(histories, self.n_items)
 
 
 def _check_stage(stage: str) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from ..data import Catalog
 from ..llm import LLMClient
 from ..prompts import as_data, finish_sentence, load_prompt
-from ..types import ProfileResult, UserProfile
+from ..types import History, ProfileResult, UserProfile
 
 
 def history_line(catalog: Catalog, item_id: str, rating: float | None) -> str:
@@ -75,8 +75,9 @@ class UserProfiler:
             used += cost
         return kept[::-1], used
 
-    def profile(self, history: Sequence[str], ratings: dict[str, float] | None = None) -> ProfileResult:
-        ratings = ratings or {}
+    def profile(self, user: History) -> ProfileResult:
+        """The profile of ``user``'s history (the most recent items that fit the token budget)."""
+        history, ratings = user.items, user.ratings
         lines = [history_line(self.catalog, i, ratings.get(i)) for i in history]
         kept, tokens = self.fit_budget(lines)
         if self.client is None:

@@ -48,11 +48,12 @@ def make_backend(settings: Settings) -> LLMBackend:
     return LlamaCppBackend(path, n_ctx=llm.n_ctx, n_threads=llm.n_threads, seed=settings.seed)
 
 
-def make_client(settings: Settings, backend: LLMBackend | None = None) -> LLMClient:
-    """A cached client over ``backend`` (or the one the settings name)."""
+def make_client(settings: Settings, backend: LLMBackend | None = None, cache: LLMCache | None = None) -> LLMClient:
+    """A cached client over ``backend`` (or the one the settings name), with the configured seed and
+    temperature; ``cache`` replaces the persistent reply cache (e.g. ``LLMCache(None)``, in memory)."""
     return LLMClient(
         backend or make_backend(settings),
-        LLMCache(settings.llm_cache_path),
+        cache if cache is not None else LLMCache(settings.llm_cache_path),
         seed=settings.seed,
         temperature=settings.llm.temperature,
     )

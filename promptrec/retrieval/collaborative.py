@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from ..collab.base import ItemScorer
+from ..collab.base import ItemScorer, interaction_matrix
 from ..data import InteractionLog
 
 
@@ -41,10 +40,7 @@ class CollaborativeModel:
             keep = [(self.index[i], t) for i, t in zip(history, stamps) if i in self.index]
             seqs.append(np.array([i for i, _ in keep], dtype=np.int64))
             tims.append(np.array([t for _, t in keep], dtype=np.int64))
-        rows = np.repeat(np.arange(len(seqs)), [len(s) for s in seqs])
-        cols = np.concatenate(seqs) if seqs else np.array([], dtype=np.int64)
-        matrix = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(seqs), len(self.items)))
-        matrix.data[:] = 1.0
+        matrix = interaction_matrix(seqs, len(self.items))
         for scorer in self.scorers.values():
             scorer.fit(matrix, seqs, tims)
         return self

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..collab.base import recency_weights
 from ..data import Catalog
-from ..types import Candidate
+from ..types import Candidate, History
 from .collaborative import CollaborativeModel
 from .embeddings import Embedder, normalize
 from .fusion import fuse
@@ -72,14 +72,14 @@ class CandidateRetriever:
 
     def pool(
         self,
-        history: Sequence[str],
-        times: Sequence[int] | None = None,
+        user: History,
         request: str | None = None,
         exclude: Sequence[str] = (),
         every_source: bool = False,
     ) -> tuple[list[str], dict[str, np.ndarray]]:
         """Pool the top ``pool_depth`` items of each source (with a non-zero weight, or of every
         source), leaving out history and ``exclude``; return them with every source's raw scores."""
+        history, times = user.items, user.timestamps
         banned = set(history) | set(exclude)
         query = self.query_vector(history, request)
         pool: dict[str, None] = {}
@@ -112,8 +112,7 @@ class CandidateRetriever:
 
     def retrieve(
         self,
-        history: Sequence[str],
-        times: Sequence[int] | None = None,
+        user: History,
         depth: int = 20,
         request: str | None = None,
         exclude: Sequence[str] = (),
@@ -124,7 +123,8 @@ class CandidateRetriever:
         Args:
             evidence_for: Find the supporting history item for this many top candidates (all by default).
         """
-        items, sources = self.pool(history, times, request, exclude)
+        items, sources = self.pool(user, request, exclude)
+        history, times = user.items, user.timestamps
         if not items:
             return []
         fused, normalised = fuse(sources, self.weights)

@@ -38,6 +38,8 @@ class ChromaEmbeddingFunction:
 
     @staticmethod
     def build_from_config(config: dict) -> ChromaEmbeddingFunction:
+        # Chroma calls this when it reopens a persistent collection (it warns without it); the
+        # store then passes its own embedder, so this one is never used to embed.
         from .embeddings import make_embedder
 
         return ChromaEmbeddingFunction(make_embedder("minilm-int8"))
@@ -152,10 +154,6 @@ class ItemVectorStore:
             return {}
         got = self.collection.get(ids=list(item_ids), include=["embeddings"])
         return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
-
-    def all_vectors(self) -> tuple[list[str], np.ndarray]:
-        got = self.collection.get(include=["embeddings"])
-        return list(got["ids"]), np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
 
     def query(self, vector: np.ndarray, n: int, exclude: set[str] = frozenset()) -> list[tuple[str, float]]:
         """The ``n`` nearest items by cosine similarity, leaving out ``exclude``."""

@@ -3,6 +3,7 @@ import pytest
 from promptrec.data import DatasetUnavailable, load_dataset, movielens
 
 
+@pytest.mark.integration  # the real dataset, found through PROMPTREC_DATA_DIR
 def test_ml_latest_small_loads_with_tags_as_text(movielens):
     assert len(movielens.catalog) == 9742
     assert len(movielens.interactions) == 100836

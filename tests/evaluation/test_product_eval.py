@@ -1,18 +1,21 @@
 """The product stages under Protocol A, on the tiny synthetic dataset with fakes."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from promptrec.evaluation.position_bias import run_position_bias, summarize
-from promptrec.evaluation.product import (StageWorld, collect_pools, index_split_items, list_metrics, pool_ranks,
-                                          rank_of, retrieval_lists, select_weights, split_catalog, stage_log)
+from promptrec.evaluation.position_bias import bias_log, run_position_bias, summarize
+from promptrec.evaluation.product import (Bench, collect_pools, index_split_items, list_metrics, pool_ranks, rank_of,
+                                          ratings_by_user, retrieval_lists, select_weights, split_catalog, stage_log,
+                                          stage_world)
 from promptrec.evaluation.report import write_report
-from promptrec.evaluation.rerank_eval import RecordLog, final_rank, rerank_metrics, run_rerank, select_llm_weight
+from promptrec.evaluation.rerank_eval import final_rank, rerank_log, rerank_metrics, run_rerank, select_llm_weight
 from promptrec.evaluation.splits import protocol_a_split
 from promptrec.llm import LLMClient, ScriptedLLM
 from promptrec.retrieval import ItemVectorStore
 from promptrec.retrieval.store import make_client
-from promptrec.settings import FusionSettings
+from promptrec.settings import FusionSettings, ProfileSettings, Settings
 from promptrec.testing import tiny_dataset, valid_reply
 
 
@@ -22,13 +25,27 @@ def split(tiny):
 
 
 @pytest.fixture
-def worlds(split, tiny, hash_embedder, tmp_path):
+def bench(split, tiny, hash_embedder, settings, tmp_path):
     catalog = split_catalog(split, tiny)
     store = ItemVectorStore(make_client(tmp_path / "c"), hash_embedder, "items")
     index_split_items(store, catalog)
     fusion = FusionSettings(weights={"embedding": 0.3, "ease": 1.0}, params={"ease": {"lambda_": 10.0}},
-                            candidate_depth=30)
-    return {s: StageWorld(split, s, catalog, store, hash_embedder, fusion, tmp_path / "collab") for s in ("valid", "test")}
+                            candidate_depth=30, min_item_support=1)
+    return Bench(settings.model_copy(update={"fusion": fusion}), catalog, store, hash_embedder, None, None,
+                 ratings_by_user(tiny.interactions))
+
+
+@pytest.fixture
+def worlds(split, bench, tmp_path):
+    return {s: stage_world(split, s, bench, tmp_path / "collab") for s in ("valid", "test")}
+
+
+def llm_world(split, bench, stage, client, tmp_path, depth, profile_budget=0):
+    """A stage world whose engine has ``client``, the rerank at ``depth`` and a profile of ``profile_budget`` tokens."""
+    settings = bench.settings.model_copy(update={
+        "rerank": bench.settings.rerank.model_copy(update={"depth": depth}),
+        "profile": ProfileSettings(enabled=profile_budget > 0, token_budget=profile_budget or 1)})
+    return stage_world(split, stage, replace(bench, settings=settings, client=client), tmp_path / "collab")
 
 
 def test_stage_logs_hold_no_target(split):
@@ -67,18 +84,18 @@ def test_weights_are_selected_by_validation_n_at_10(valid_pools):
     assert len(rows) == 2 and all("R@10" in r for r in rows)
 
 
-def test_rerank_records_resume_and_blend(worlds, split, tiny, tmp_path):
-    world = worlds["test"]
+def test_rerank_records_resume_and_blend(split, bench, tmp_path):
     users = [0, 1, 2]
-    log = RecordLog(tmp_path / "r.jsonl")
+    log = rerank_log(tmp_path / "r.jsonl")
     client = LLMClient(ScriptedLLM(default=valid_reply))
-    records = run_rerank(world, users, client, tiny, log, depth=6, k=3, profile_budget=100)
+    world = llm_world(split, bench, "test", client, tmp_path, depth=6, profile_budget=100)
+    records = run_rerank(world, users, log, k=3)
     assert len(records) == 3 and all(r.valid and r.calls == 2 for r in records)
     for r in records:
         assert final_rank(r, 0.0) == r.fused_rank  # weight 0 keeps the fused order
         assert r.llm_order == r.fused[::-1][:3]     # the scripted model reverses
     silent = LLMClient(ScriptedLLM())               # any call would fail
-    again = run_rerank(world, users, silent, tiny, log, depth=6, k=3, profile_budget=100)
+    again = run_rerank(llm_world(split, bench, "test", silent, tmp_path, depth=6, profile_budget=100), users, log, k=3)
     assert [r.model_dump() for r in again] == [r.model_dump() for r in records] and silent.stats.calls == 0
     metrics = rerank_metrics(records, 0.0)
     assert metrics["grounding_rate"] > 0 and metrics["fallback_rate"] == 0 and metrics["llm_calls"] == 6
@@ -86,13 +103,27 @@ def test_rerank_records_resume_and_blend(worlds, split, tiny, tmp_path):
     assert rows[0]["llm_weight"] == 0.0 and weight in [r["llm_weight"] for r in rows]
 
 
-def test_a_harmful_model_gets_weight_zero(worlds, tiny, tmp_path):
-    world = worlds["valid"]
-    records = run_rerank(world, list(range(12)), LLMClient(ScriptedLLM(default=valid_reply)), tiny,
-                         RecordLog(tmp_path / "r.jsonl"), depth=8, k=8, profile_budget=0)
+def test_a_harmful_model_gets_weight_zero(split, bench, tiny, tmp_path):
+    users = list(range(12))
+    targets = {tiny.catalog[split.items[split.valid_target[u]]].title for u in users}
+
+    def demote_the_target(request):  # a model that always puts the user's next item last
+        schema = request.json_schema["properties"]["picks"]
+        keys, history = schema["items"]["properties"]["id"]["enum"], schema["items"]["properties"]["because"]["items"]["enum"]
+        prompt = "\n".join(m["content"] for m in request.messages)
+        line = {key: next(row for row in prompt.splitlines() if row.startswith(f"{key}: ")) for key in keys}
+        bad = [key for key in keys if any(title in line[key] for title in targets)]
+        order = [key for key in keys if key not in bad] + bad
+        return {"picks": [{"id": key, "reason": "Chosen for you.", "because": history[-1:]}
+                          for key in order[:schema["minItems"]]]}
+
+    world = llm_world(split, bench, "valid", LLMClient(ScriptedLLM(default=demote_the_target)), tmp_path, depth=8)
+    records = run_rerank(world, users, rerank_log(tmp_path / "r.jsonl"), k=8)
+    assert all(r.valid for r in records)
     fused = rerank_metrics(records, 0.0)["N@10"]
+    assert rerank_metrics(records, 1.0)["N@10"] < fused  # the model really hurts
     weight, _ = select_llm_weight(records)
-    assert rerank_metrics(records, weight)["N@10"] >= fused  # never below the retrieval it reranks
+    assert weight == 0.0
 
 
 def test_position_bias_is_measured_and_mitigated(tmp_path):
@@ -105,8 +136,9 @@ def test_position_bias_is_measured_and_mitigated(tmp_path):
     tiny = tiny_dataset(items_per_genre=10)
     split = protocol_a_split(tiny.interactions.frame, k=1)
     client = LLMClient(ScriptedLLM(default=first_shown))
-    records = run_position_bias(split, split_catalog(split, tiny), client, [0, 1], tmp_path / "b.jsonl",
-                                positions=(0, 19), k=10)
+    settings = Settings(state_dir=tmp_path / "state")
+    records = run_position_bias(split, settings, split_catalog(split, tiny), client, None, [0, 1],
+                                bias_log(tmp_path / "b.jsonl"), positions=(0, 19), k=10)
     summary = summarize(records)
     plain, mitigated = summary["permutations=1"], summary["permutations=2"]
     assert plain["N@10_by_target_position"][0] == 1.0 and plain["N@10_by_target_position"][19] == 0.0
@@ -124,26 +156,14 @@ def test_report_files(tmp_path):
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
 
 
-def test_record_log_keeps_absent_targets_and_survives_a_cut_line(tmp_path):
+def test_rerank_records_keep_a_target_outside_the_list(tmp_path):
     from promptrec.evaluation.rerank_eval import RerankRecord
 
-    path = tmp_path / "r.jsonl"
-    log = RecordLog(path)
+    log = rerank_log(tmp_path / "r.jsonl")
     missed = RerankRecord(user="7", stage="test", target="x", fused=["a", "b"], fused_rank=float("inf"),
                           valid=True, seconds=1.0)
     log.append(missed)
     assert log.load()["7"].fused_rank == float("inf")  # a target outside the list is not a redo next time
-    with path.open("a") as handle:
-        handle.write('{"user": "8", "stage": "te')  # interrupted mid-line
-    assert set(log.load()) == {"7"}
-    log.append(missed.model_copy(update={"user": "8"}))
-    assert set(log.load()) == {"7", "8"} and len(path.read_text().splitlines()) == 2
-    legacy = missed.model_dump_json().replace('"fused_rank":Infinity', '"fused_rank":null')
-    path.write_text(legacy + "\nnot json\n" + missed.model_dump_json() + "\n")
-    with pytest.raises(ValueError, match=r"r\.jsonl:2: unreadable record"):
-        log.load()
-    path.write_text(legacy + "\n")
-    assert log.load()["7"].fused_rank == float("inf")
 
 
 @pytest.mark.parametrize("depth", [5, 12])
@@ -155,8 +175,7 @@ def test_a_restricted_deep_pool_is_the_pool_the_product_builds_at_that_depth(wor
     deep = collect_pools(world, users)  # every source, depth 30
     shallow = world.with_weights(world.fusion.weights, pool_depth=depth)
     for u, (items, sources) in zip(users, deep):
-        history, times = world.history(u)
-        product_items, _ = shallow.retriever.pool(history, times)
+        product_items, _ = shallow.retriever.pool(world.history(u))
         restricted, _ = restrict_pool(items, sources, world.fusion.weights, depth)
         assert set(restricted) == set(product_items)
     targets = [world.target(u) for u in users]
@@ -179,15 +198,15 @@ def test_pool_depth_and_weights_are_selected_together(valid_pools):
     assert embedding_only[3] <= embedding_only[30]  # a 3-item pool holds a subset of the top 10
 
 
-def test_a_record_is_redone_when_the_model_would_see_another_list(worlds, tiny, tmp_path):
-    log = RecordLog(tmp_path / "r.jsonl")
+def test_a_record_is_redone_when_the_model_would_see_another_list(split, bench, tmp_path):
+    log = rerank_log(tmp_path / "r.jsonl")
     users = list(range(6))
-    first = run_rerank(worlds["test"], users, LLMClient(ScriptedLLM(default=valid_reply)), tiny, log,
-                       depth=6, k=3, profile_budget=0)
-    other = worlds["test"].with_weights({"embedding": 1.0})
+    world = llm_world(split, bench, "test", LLMClient(ScriptedLLM(default=valid_reply)), tmp_path, depth=6)
+    first = run_rerank(world, users, log, k=3)
     client = LLMClient(ScriptedLLM(default=valid_reply))
-    second = run_rerank(other, users, client, tiny, log, depth=6, k=3, profile_budget=0)
+    other = llm_world(split, bench, "test", client, tmp_path, depth=6).with_weights({"embedding": 1.0})
+    second = run_rerank(other, users, log, k=3)
     changed = sum(a.fused != b.fused or a.fused_rank != b.fused_rank for a, b in zip(first, second))
     assert changed > 0 and client.stats.calls == changed
-    assert [r.fused for r in second] == [[c.item_id for c in other.retriever.retrieve(*other.history(u), depth=6)]
+    assert [r.fused for r in second] == [[c.item_id for c in other.retriever.retrieve(other.history(u), depth=6)]
                                          for u in users]

@@ -1,20 +1,18 @@
-"""The reference figures of docs/eval-protocol.md, reproduced on the real ml-latest-small."""
-
-from pathlib import Path
+"""The reference figures of docs/evaluation.md, reproduced on the real ml-latest-small."""
 
 import pytest
 
 from promptrec.collab import EASE, ItemKNN, Popularity, Transition
 from promptrec.evaluation.classic import evaluate_scorer
-from promptrec.evaluation.splits import load_ratings_frame, protocol_a_split
+from promptrec.evaluation.splits import protocol_a_split
 
-RATINGS = Path(__file__).resolve().parents[2].parent / "shared/datasets/ml-latest-small/ratings.csv"
+pytestmark = pytest.mark.integration  # the real dataset, found through PROMPTREC_DATA_DIR
 TOLERANCE = 0.002
 
 
 @pytest.fixture(scope="module")
-def split():
-    return protocol_a_split(load_ratings_frame(RATINGS))
+def split(movielens):
+    return protocol_a_split(movielens.interactions.frame)
 
 
 @pytest.mark.parametrize(

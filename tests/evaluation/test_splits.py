@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,22 +5,19 @@ import pytest
 from promptrec.evaluation.splits import (
     k_core,
     leave_last_out,
-    load_ratings_frame,
     protocol_a_split,
     sampled_candidates,
     truncate_last,
 )
-
-RATINGS = Path(__file__).resolve().parents[2].parent / "shared/datasets/ml-latest-small/ratings.csv"
-
 
 def frame(rows):
     return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"])
 
 
 @pytest.fixture(scope="module")
-def movielens_split():
-    return protocol_a_split(load_ratings_frame(RATINGS))
+def movielens_split(movielens):
+    """Protocol A on the real ml-latest-small, loaded by the product's loader (PROMPTREC_DATA_DIR)."""
+    return protocol_a_split(movielens.interactions.frame)
 
 
 def test_k_core_is_iterative():
@@ -95,6 +90,7 @@ def test_history_matrix_and_sequences_by_stage():
         split.history(0, "train")
 
 
+@pytest.mark.integration
 def test_protocol_a_sizes_on_ml_latest_small(movielens_split):
     s = movielens_split
     assert (s.n_users, s.n_items, s.n_interactions) == (610, 3650, 90274)
@@ -104,14 +100,16 @@ def test_protocol_a_sizes_on_ml_latest_small(movielens_split):
     assert np.all(s.valid_time <= s.test_time)
 
 
-def test_load_ratings_frame_types():
-    df = load_ratings_frame(RATINGS)
+@pytest.mark.integration
+def test_the_product_loader_gives_the_split_its_frame(movielens):
+    df = movielens.interactions.frame
     assert list(df.columns) == ["user_id", "item_id", "timestamp", "rating"]
     assert len(df) == 100_836
     assert isinstance(df["user_id"].iloc[0], str) and isinstance(df["item_id"].iloc[0], str)
     assert df["timestamp"].dtype == np.int64
 
 
+@pytest.mark.integration
 def test_sampled_candidates_are_unseen_distinct_and_seeded(movielens_split):
     s = movielens_split
     cands = sampled_candidates(s, n_negatives=19, seed=0)
@@ -127,6 +125,7 @@ def test_sampled_candidates_are_unseen_distinct_and_seeded(movielens_split):
     assert valid.shape == (610, 6) and np.array_equal(valid[:, 0], s.valid_target)
 
 
+@pytest.mark.integration
 def test_truncate_last_shifts_targets_back(movielens_split):
     s = movielens_split
     one = truncate_last(s, 1)

@@ -1,41 +1,75 @@
-"""The whole evaluation path in a small configuration: real data, real SmolLM2, real Chroma."""
+"""The whole evaluation path on a dataset folder, as CI runs it: `eval/run.py --dataset` in a real
+subprocess on a small synthetic folder, with the real MiniLM embedder, a real Chroma store and the
+LLM stage with the real SmolLM2 on 2 users; then a rerun served entirely from the reply cache."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from promptrec.evaluation.report import write_report
-from promptrec.evaluation.runner import EvalConfig, run_protocol_a
-from promptrec.settings import Settings
+from promptrec.evaluation.source import dataset_digest
+from promptrec.testing import tiny_dataset, write_dataset_folder
 
 pytestmark = pytest.mark.integration
 
+REPO = Path(__file__).resolve().parents[2]
 
-def test_protocol_a_small_run_and_identical_cached_rerun(tmp_path):
-    settings = Settings(state_dir=tmp_path / "state")
-    config = EvalConfig(name="ci", classic=False, folds=1, retrieval_users=25, embedding_weights=[0.0, 0.1],
-                        pool_depths=[20, 50],
-                        llm_model="small", llm_users=2, rerank_depth=8, rerank_k=5, profile_budget=150)
-    first = run_protocol_a(config, settings, tmp_path / "runs", say=lambda line: None)
+
+def run_eval(folder: Path, state: Path, out: Path) -> dict:
+    env = {**os.environ, "PROMPTREC_STATE_DIR": str(state), "PROMPTREC_RERANK__DEPTH": "5",
+           "PROMPTREC_PROFILE__TOKEN_BUDGET": "100", "PROMPTREC_LLM__TEMPERATURE": "0.2"}
+    done = subprocess.run(
+        [sys.executable, str(REPO / "eval" / "run.py"), "--dataset", str(folder), "--llm", "small", "--users", "2",
+         "--folds", "1", "--k", "3", "--name", "ci", "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=600, cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((out / "ci.json").read_text())
+
+
+def test_eval_run_on_a_dataset_folder_and_identical_cached_rerun(tmp_path):
+    data = tiny_dataset(n_users=60, items_per_genre=8)
+    folder = tmp_path / "tiny-movies"
+    write_dataset_folder(data, folder)
+    state = tmp_path / "state"
+    first = run_eval(folder, state, tmp_path / "results")
+
+    meta = first["meta"]
+    assert meta["dataset"]["name"] == "tiny-movies" and meta["dataset"]["interactions"] == len(data.interactions)
+    from promptrec.data import load_folder
+
+    assert meta["dataset"]["sha256"] == dataset_digest(load_folder(folder))
+    assert f"Dataset tiny-movies (sha256 {meta['dataset']['sha256'][:12]})" in (tmp_path / "results" / "ci.md").read_text()
     names = {(row["name"], row["split"]) for row in first["rows"]}
     for split in ("valid", "test"):
-        assert ("Embedding only (Chroma)", split) in names and ("Fused retrieval", split) in names
-        assert ("Fused retrieval (LLM users)", split) in names and ("LLM order alone (w=1)", split) in names
+        assert ("ClassicBlend", split) in names and ("Embedding only (Chroma)", split) in names
+        assert ("Fused retrieval", split) in names and ("LLM order alone (w=1)", split) in names
     rerank = [r for r in first["rows"] if r["name"].startswith("Fused + LLM rerank")]
     assert len(rerank) == 2 and all(r["metrics"]["n_users"] == 2 for r in rerank)
     for row in rerank:
         for key in ("N@10", "R@10", "grounding_rate", "fallback_rate", "rerank_invalid_rate", "latency_p95_s",
                     "llm_calls", "prompt_tokens", "completion_tokens"):
             assert key in row["metrics"]
-    meta = first["meta"]
-    assert meta["llm"]["model_file"] == "SmolLM2-135M-Instruct.Q4_1.gguf" and len(meta["llm"]["model_sha256"]) == 64
-    assert meta["llm"]["stats_this_run"]["calls"] >= 4 and set(meta["prompt_hashes"]) >= {"rerank", "user_profile"}
+    llm = meta["llm"]
+    assert llm["model_file"] == "SmolLM2-135M-Instruct.Q4_1.gguf" and len(llm["model_sha256"]) == 64
+    assert llm["temperature"] == 0.2 and llm["rerank"]["depth"] == 5 and llm["profile"]["token_budget"] == 100
+    assert llm["stats_this_run"]["calls"] >= 4 and set(meta["prompt_hashes"]) >= {"rerank", "user_profile"}
     assert 0.0 <= first["selection"]["llm_weight"]["chosen"] <= 1.0
-    fusion = first["selection"]["fusion_weights"]
-    assert fusion["pool_depth"] in (20, 50) and len(fusion["tried_on_validation"]) == 4
+
+    # the eval's state is ours, under the state dir, keyed by the dataset's content
+    runs = state / "eval" / f"tiny-movies-{meta['dataset']['sha256'][:12]}"
+    assert meta["state_dir"] == runs.name and (runs / "chroma").is_dir() and (runs / "collab").is_dir()
+    records = sorted((runs / "rerank-records").glob("*.jsonl"))
+    assert len(records) == 2 and not any(p.name.startswith(".") for p in folder.iterdir() if p.is_dir())
+    assert sorted(p.name for p in folder.iterdir()) == ["interactions.csv", "items.csv"]  # nothing written there
 
     # a rerun without the per-user records is served entirely from the LLM cache
-    for records in (tmp_path / "runs" / "rerank-records").glob("*.jsonl"):
-        records.unlink()
-    second = run_protocol_a(config, settings, tmp_path / "runs", say=lambda line: None)
+    for path in records:
+        path.unlink()
+    second = run_eval(folder, state, tmp_path / "results")
     assert second["meta"]["llm"]["stats_this_run"]["calls"] == 0
     cost = ("latency", "llm_calls", "_tokens")  # what this run spent differs; every quality figure must not
 
@@ -44,6 +78,4 @@ def test_protocol_a_small_run_and_identical_cached_rerun(tmp_path):
 
     assert quality(second["rows"]) == quality(first["rows"])
     assert all(r["metrics"]["llm_calls"] == 0 for r in second["rows"] if "llm_calls" in r["metrics"])
-
-    paths = write_report(tmp_path / "results", "ci", first)
-    assert all(p.exists() and p.stat().st_size > 0 for p in paths.values())
+    assert (tmp_path / "results" / "ci.png").stat().st_size > 0

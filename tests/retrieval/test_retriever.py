@@ -3,6 +3,7 @@ import pytest
 from promptrec.collab.neighbors import EASE, ItemKNN
 from promptrec.retrieval import CandidateRetriever, CollaborativeModel, ItemVectorStore
 from promptrec.retrieval.store import make_client
+from promptrec.types import History
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ def retriever(tmp_path, tiny, hash_embedder):
 
 def test_candidates_never_include_history_or_exclusions(retriever, tiny):
     history = tiny.interactions.history("1")
-    out = retriever.retrieve(history, depth=8, exclude=["105"])
+    out = retriever.retrieve(History(items=history), depth=8, exclude=["105"])
     ids = [c.item_id for c in out]
     assert len(ids) == 8 == len(set(ids))
     assert not set(ids) & (set(history) | {"105"})
@@ -27,14 +28,14 @@ def test_candidates_never_include_history_or_exclusions(retriever, tiny):
 
 def test_candidates_follow_the_users_genre_and_cite_history(retriever, tiny):
     history = tiny.interactions.history("1")  # a space-adventure fan
-    top = retriever.retrieve(history, depth=3)
+    top = retriever.retrieve(History(items=history), depth=3)
     genres = [tiny.catalog[c.item_id].fields["genres"] for c in top]
     assert genres[0] == "space, adventure" and genres.count("space, adventure") >= 2, genres
     assert all(c.evidence in history for c in top)
 
 
 def test_a_request_steers_a_cold_start(retriever, tiny):
-    top = retriever.retrieve([], depth=3, request="crime thriller")
+    top = retriever.retrieve(History(), depth=3, request="crime thriller")
     assert top and all("crime" in tiny.catalog[c.item_id].fields["genres"] for c in top)
 
 
@@ -42,5 +43,5 @@ def test_embedding_only_when_no_collaborative_model(tmp_path, tiny, hash_embedde
     store = ItemVectorStore(make_client(tmp_path / "c"), hash_embedder, "items")
     store.upsert([(i.item_id, i.text(), {}) for i in tiny.catalog])
     only = CandidateRetriever(store, hash_embedder, tiny.catalog, None, {"embedding": 1.0})
-    out = only.retrieve(tiny.interactions.history("2"), depth=4)
+    out = only.retrieve(History(items=tiny.interactions.history("2")), depth=4)
     assert len(out) == 4 and set(out[0].scores) == {"embedding"}

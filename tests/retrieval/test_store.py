@@ -37,8 +37,10 @@ def test_unchanged_text_is_not_embedded_again(client, tiny, hash_embedder):
 def test_vectors_survive_reopening(tmp_path, tiny, hash_embedder):
     ItemVectorStore(make_client(tmp_path / "c"), hash_embedder, "items").upsert(records(tiny.catalog))
     store = ItemVectorStore(make_client(tmp_path / "c"), hash_embedder, "items")
-    ids, vectors = store.all_vectors()
-    assert len(ids) == len(tiny.catalog) and vectors.shape == (len(ids), hash_embedder.dimension)
+    found = store.vectors([item.item_id for item in tiny.catalog])  # reopened without Chroma rebuilding our embedder
+    assert store.count() == len(found) == len(tiny.catalog)
+    vectors = np.stack(list(found.values()))
+    assert vectors.shape == (len(found), hash_embedder.dimension)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
