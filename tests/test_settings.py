@@ -85,3 +85,16 @@ def test_a_section_built_alone_is_a_config_error_too():
 
 def test_config_error_is_still_a_value_error():
     assert issubclass(ConfigError, ValueError)
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"bogus": 1}, "bogus: unknown setting; known: lambda_"),
+    ({"lambda_": -5}, "lambda_ = -5: Input should be greater than 0"),
+])
+def test_bad_scorer_hyperparameters_are_a_config_error(params, expected):
+    from promptrec.retrieval import build_scorers
+
+    fusion = FusionSettings(weights={"ease": 1.0}, params={"ease": params})
+    with pytest.raises(ConfigError) as err:
+        build_scorers(fusion)
+    assert str(err.value).startswith("invalid setting PROMPTREC_FUSION__PARAMS (ease): ") and expected in str(err.value)
