@@ -25,6 +25,11 @@ _WHY = re.compile(r"^why(?: did you (?:suggest|recommend|pick)| is| was)?\s+(?P<
 _EXCLUDE = re.compile(r"^(?:exclude|not|no more|no|without|skip|hide)\s+(?P<title>.+?)\.?$", re.I)
 
 
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts '²' and other digits int() refuses."""
+    return text.isascii() and text.isdigit() and len(text) <= 6
+
+
 @dataclass
 class ChatReply:
     """What the session answers: text, and the recommendations when there are new ones."""
@@ -93,7 +98,7 @@ class ChatSession:
         if command == "why":
             return self._why(arg)
         if command == "k":
-            if not arg.isdigit() or not 1 <= int(arg) <= 50:
+            if not _is_number(arg) or not 1 <= int(arg) <= 50:
                 return ChatReply("Usage: /k N with N from 1 to 50")
             self.k = int(arg)
             return self._recommend(None)
@@ -116,7 +121,7 @@ class ChatSession:
             return ChatReply("Nothing suggested yet.")
         what = what.strip().lstrip("#")
         chosen = None
-        if what.isdigit() and 1 <= int(what) <= len(self.last.items):
+        if _is_number(what) and 1 <= int(what) <= len(self.last.items):
             chosen = self.last.items[int(what) - 1]
         else:
             found = self.recommender.dataset.catalog.find(what)
