@@ -11,7 +11,6 @@ from filelock import FileLock, Timeout
 from pydantic import BaseModel, ValidationError
 
 from ..data import Item
-from ..errors import StoreError
 from ..llm import LLMClient
 from ..prompts import as_data, load_prompt
 from ..types import ItemFeatures
@@ -128,14 +127,14 @@ class ItemFeatureExtractor:
         """Extract features for every item without a record; safe to interrupt and rerun.
 
         Raises:
-            StoreError: when another process is writing the same store.
+            RuntimeError: when another process is writing the same store.
         """
         report = ExtractionReport(requested=len(items))
         lock = FileLock(str(self.store.path) + ".lock")
         try:
             lock.acquire(timeout=1)
         except Timeout:
-            raise StoreError(f"another promptrec process is writing {self.store.path}; wait for it to finish") from None
+            raise RuntimeError(f"another promptrec process is writing {self.store.path}; wait for it to finish") from None
         try:
             for item in items:
                 if item.item_id in self.store:

@@ -82,14 +82,8 @@ def make_client(path: Path | None = None, url: str | None = None):
             ) from None
     if path is None:
         return chromadb.EphemeralClient(settings=chroma_settings)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-    except Exception as err:  # a folder that cannot be created or a store that cannot be opened
-        raise StoreError(
-            f"cannot open the vector store in {path} ({type(err).__name__}: {err}). Check that the folder is "
-            "writable, or move it away to rebuild it with 'promptrec index'"
-        ) from None
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
 class ItemVectorStore:
