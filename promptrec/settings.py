@@ -181,7 +181,8 @@ class RerankSettings(Section):
 class Settings(BaseSettings):
     """Everything configurable, read from the environment (``PROMPTREC_*``) or passed in."""
 
-    model_config = SettingsConfigDict(env_prefix="PROMPTREC_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PROMPTREC_", env_nested_delimiter="__", extra="ignore",
+                                      allow_inf_nan=False)
 
     data_dir: Path = Field(default_factory=lambda: _cache_home() / "datasets")
     state_dir: Path = Field(default_factory=_cache_home, description="Vector store, item features, LLM cache.")
