@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .inputs import valid_text
 from .pipeline import Recommender, UnknownItems, UnknownUser
 from .types import RecommendationList
 
@@ -52,7 +53,7 @@ class ChatSession:
     last: RecommendationList | None = None
 
     def handle(self, line: str) -> ChatReply:
-        line = line.strip()
+        line = valid_text(line).strip()
         if not line:
             return ChatReply("Say what you are in the mood for, or /help.")
         if line.startswith("/"):

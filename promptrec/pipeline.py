@@ -6,11 +6,11 @@ Components never call each other; :class:`Recommender` wires them from :class:`S
 from __future__ import annotations
 
 import logging
-import numbers
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 
+from . import inputs
 from .data import Dataset, load_dataset
 from .errors import UserInputError
 from .knowledge import FeatureStore, UserProfiler
@@ -33,42 +33,6 @@ class UnknownUser(UserInputError, KeyError):
 
 class UnknownItems(UserInputError):
     """Ad-hoc history entries that match no catalog item."""
-
-
-def _user_id(value: object) -> str:
-    """A user id as text without surrounding spaces; an empty one is refused."""
-    if value is None or isinstance(value, bool) or not isinstance(value, (str, numbers.Integral)):
-        raise UserInputError(f"a user id is text or a whole number, not {type(value).__name__}")
-    user = str(value).strip()
-    if not user:
-        raise UserInputError("the user id is empty; give a user id from the data")
-    return user
-
-
-def _entries(value: object, what: str) -> list[str]:
-    """A list of item ids/titles: one string (or number) is one entry, never a run of characters."""
-    if value is None:
-        return []
-    if isinstance(value, (str, numbers.Integral)) and not isinstance(value, bool):
-        value = [value]
-    if isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
-        raise UserInputError(f"{what} is a list of item ids or titles, not {type(value).__name__}")
-    entries = [str(entry).strip() for entry in value]
-    return [entry for entry in entries if entry]
-
-
-def _k(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise UserInputError(f"k must be a whole number of at least 1, got {value!r}")
-    return int(value)
-
-
-def _request(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise UserInputError(f"the request is free text, not {type(value).__name__}")
-    return value.strip() or None
 
 
 class Recommender:
@@ -194,9 +158,9 @@ class Recommender:
             exclude: Item ids never to recommend.
             like: Item ids to treat as the user's latest interests ("more like X").
         """
-        user = _user_id(user_id)
-        k, request = _k(k), _request(request)
-        exclude, like = _entries(exclude, "exclude"), _entries(like, "like")
+        user = inputs.user_id(user_id)
+        k, request = inputs.top_k(k), inputs.request_text(request)
+        exclude, like = inputs.item_entries(exclude, "exclude"), inputs.item_entries(like, "like")
         history, times, ratings = self.history(user)
         return self._run(user, history, times, ratings, k, request, exclude, like)
 
@@ -206,8 +170,8 @@ class Recommender:
 
         ``items`` is a list; one string is taken as one item (id or title).
         """
-        k, request, exclude = _k(k), _request(request), _entries(exclude, "exclude")
-        entries = _entries(items, "items")
+        k, request = inputs.top_k(k), inputs.request_text(request)
+        exclude, entries = inputs.item_entries(exclude, "exclude"), inputs.item_entries(items, "items")
         history = self.resolve_items(entries) if entries else []
         return self._run(None, history, None, ratings or {}, k, request, exclude, ())
 
@@ -219,7 +183,7 @@ class Recommender:
         return self._profiles[key]
 
     def _run(self, user_id, history, times, ratings, k, request, exclude, like) -> RecommendationList:
-        k = _k(k)
+        k = inputs.top_k(k)
         timings: dict[str, float] = {}
         start = time.perf_counter()
         profile = self._profile((user_id, tuple(history)), history, ratings) if self.client else None

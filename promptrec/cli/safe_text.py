@@ -24,12 +24,15 @@ _SEQUENCES = re.compile(
 # Remaining C0/C1 controls except tab and newline, DEL, and the bidirectional overrides and
 # isolates that make text display in another order than it is stored.
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Lone surrogates (from undecodable input, or a model's "\ud800" JSON escape) cannot be written to a
+# UTF-8 terminal: shown as the replacement character.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def clean(text: object) -> str:
     """``text`` as a string without terminal escape sequences or control characters (tab and
-    newline kept)."""
-    return _CONTROLS.sub("", _SEQUENCES.sub("", str(text)))
+    newline kept), and with lone surrogates replaced."""
+    return _SURROGATES.sub("\ufffd", _CONTROLS.sub("", _SEQUENCES.sub("", str(text))))
 
 
 def one_line(text: object) -> str:

@@ -34,3 +34,13 @@ def test_a_request_with_markup_is_kept_literally(session):
     reply = session.handle("[/dim] comedies [link=http://evil]x[/link]")
     assert reply.recommendations is not None
     assert reply.recommendations.request == "[/dim] comedies [link=http://evil]x[/link]"
+
+
+def test_undecodable_bytes_in_a_chat_line_become_replacement_characters(session):
+    """stdin decodes bytes that are not UTF-8 as lone surrogates, which the embedder's tokenizer
+    refuses with a TypeError; the session makes them U+FFFD first."""
+    session.handle("/user 1")
+    reply = session.handle("\udcff\udcfe comedies")
+    assert reply.recommendations is not None
+    assert reply.recommendations.request == "\ufffd\ufffd comedies"
+    assert "\udcff" not in reply.recommendations.model_dump_json()

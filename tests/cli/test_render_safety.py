@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from promptrec.cli.render import print_result
-from promptrec.cli.safe_text import clean, one_line
+from promptrec.cli.safe_text import clean, one_line, plain
 from promptrec.data import Catalog, Item
 from promptrec.types import ProfileResult, Recommendation, RecommendationList, UserProfile
 
@@ -88,3 +88,10 @@ def test_clean_removes_escapes_and_controls(text, expected):
 
 def test_one_line_joins_lines():
     assert one_line("first\nsecond\r\n  third\x1b[2J") == "first second third"
+
+
+def test_lone_surrogates_are_shown_as_replacement_characters():
+    console, out = forced_colour_console()
+    console.print(plain("model said \ud800 and \udcff"))
+    assert "model said \ufffd and \ufffd" in out.getvalue()
+    out.getvalue().encode("utf-8")  # writable to a UTF-8 terminal

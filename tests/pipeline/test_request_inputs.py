@@ -72,3 +72,10 @@ def test_a_mapping_is_not_a_list_of_items(rec):
 def test_feature_extraction_without_a_model_is_a_user_input_error(rec):
     with pytest.raises(UserInputError, match="needs a language model"):
         rec.index(features=2)
+
+
+def test_lone_surrogates_in_a_request_or_entry_become_replacement_characters(rec):
+    result = rec.recommend("1", k=3, request="\udcff comedies")
+    assert result.request == "\ufffd comedies"
+    result = rec.recommend_for_history(["Crime Thriller 1 (1990)"], k=3, request="\ud800x")
+    assert result.request == "\ufffdx"
