@@ -49,3 +49,14 @@ def test_every_family_member_is_a_promptrec_error_and_keeps_its_builtin_base():
     for cls, base in ((DataError, ValueError), (ModelError, RuntimeError), (StoreError, RuntimeError),
                       (ConfigError, ValueError), (UserInputError, ValueError)):
         assert issubclass(cls, PromptrecError) and issubclass(cls, base)
+
+
+def test_log_lines_lose_escape_sequences():
+    import logging
+
+    from promptrec.cli.app import _PlainFormatter
+
+    record = logging.LogRecord("promptrec.llm", logging.WARNING, __file__, 1, "model call failed: %s",
+                               ("\x1b]8;;http://evil\x07click\x1b]8;;\x07 \x1b[5mblink",), None)
+    line = _PlainFormatter("%(levelname)s %(name)s: %(message)s").format(record)
+    assert line == "WARNING promptrec.llm: model call failed: click blink"

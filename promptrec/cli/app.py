@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from ..errors import PromptrecError
-from .safe_text import one_line, plain
+from .safe_text import clean, one_line, plain
 
 app = typer.Typer(
     help="promptrec: LLM-prompting recommendations, explained.\n\n"
@@ -35,6 +35,13 @@ def _settings():
     from ..settings import Settings
 
     return Settings(**State.overrides)
+
+
+class _PlainFormatter(logging.Formatter):
+    """Log lines may quote untrusted text (a server's error body): escape sequences are removed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean(super().format(record))
 
 
 @contextmanager
@@ -61,7 +68,9 @@ def _global(
     chroma_url: Annotated[Optional[str], typer.Option(help="Use a Chroma server instead of the embedded store.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PlainFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     overrides: dict = {}
     for key, value in (("data_dir", data_dir), ("state_dir", state_dir), ("dataset", dataset)):
         if value is not None:
