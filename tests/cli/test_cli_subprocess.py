@@ -125,3 +125,13 @@ def test_config_error_bad_backend_option(folder):
 def test_user_input_error_with_markup_in_the_user_id(folder):
     result = run_failing("--dataset", str(folder), "recommend", "[/dim][link=http://evil.example]x", "--no-llm")
     assert_one_error_line(result, "unknown user '[/dim][link=http://evil.example]x'")
+
+
+def test_dropped_rows_are_reported_once(tmp_path):
+    tiny = tiny_dataset()
+    write_dataset_folder(tiny, tmp_path)
+    with (tmp_path / "interactions.csv").open("a") as out:
+        out.write("1,99999,5,3.0\n")  # an item that is not in the catalog
+    result = run("--dataset", str(tmp_path), "recommend", "1", "--no-llm", "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("dropped 1 rows with item ids not in the catalog") == 1, result.stderr
