@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .inputs import valid_text
 from .pipeline import Recommender, UnknownItems, UnknownUser
 from .types import RecommendationList
 
@@ -23,6 +24,11 @@ Anything else is a request that steers the suggestions, e.g. "more like Toy Stor
 _MORE_LIKE = re.compile(r"^(?:show me |give me |something |anything )?(?:more |something )?like (?P<title>.+?)(?:,? but (?P<rest>.+))?$", re.I)
 _WHY = re.compile(r"^why(?: did you (?:suggest|recommend|pick)| is| was)?\s+(?P<what>.+?)\??$", re.I)
 _EXCLUDE = re.compile(r"^(?:exclude|not|no more|no|without|skip|hide)\s+(?P<title>.+?)\.?$", re.I)
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts '²' and other digits int() refuses."""
+    return text.isascii() and text.isdigit() and len(text) <= 6
 
 
 @dataclass
@@ -47,7 +53,7 @@ class ChatSession:
     last: RecommendationList | None = None
 
     def handle(self, line: str) -> ChatReply:
-        line = line.strip()
+        line = valid_text(line).strip()
         if not line:
             return ChatReply("Say what you are in the mood for, or /help.")
         if line.startswith("/"):
@@ -93,7 +99,7 @@ class ChatSession:
         if command == "why":
             return self._why(arg)
         if command == "k":
-            if not arg.isdigit() or not 1 <= int(arg) <= 50:
+            if not _is_number(arg) or not 1 <= int(arg) <= 50:
                 return ChatReply("Usage: /k N with N from 1 to 50")
             self.k = int(arg)
             return self._recommend(None)
@@ -116,7 +122,7 @@ class ChatSession:
             return ChatReply("Nothing suggested yet.")
         what = what.strip().lstrip("#")
         chosen = None
-        if what.isdigit() and 1 <= int(what) <= len(self.last.items):
+        if _is_number(what) and 1 <= int(what) <= len(self.last.items):
             chosen = self.last.items[int(what) - 1]
         else:
             found = self.recommender.dataset.catalog.find(what)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .data import Catalog, InteractionLog
+from .errors import UserInputError
 from .knowledge import FeatureStore, UserProfiler, feature_text
 from .llm import LLMClient
 from .rerank import LLMReranker, RerankOutcome, evidence_explanation
@@ -126,7 +127,7 @@ class Engine:
                   like: Sequence[str] = (), user_id: str | None = None) -> RecommendationList:
         """Top-``k`` explained recommendations for ``history``; ``like`` items count as the latest interests."""
         if k < 1:
-            raise ValueError("k must be at least 1")
+            raise UserInputError("k must be at least 1")
         timings: dict[str, float] = {}
         start = time.perf_counter()
         profile = self.profile(history, (user_id, tuple(history.items)))

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from functools import cached_property
 
+from . import inputs
 from .data import Dataset, load_dataset
 from .engine import Engine, build_engine, fit_collab, index_records, user_history
 from .errors import UserInputError
@@ -154,18 +155,24 @@ class Recommender:
             exclude: Item ids never to recommend.
             like: Item ids to treat as the user's latest interests ("more like X").
         """
-        return self._run(str(user_id), self.history(user_id), k, request, exclude, like)
+        user = inputs.user_id(user_id)
+        k, request = inputs.top_k(k), inputs.request_text(request)
+        exclude, like = inputs.item_entries(exclude, "exclude"), inputs.item_entries(like, "like")
+        return self._run(user, self.history(user), k, request, exclude, like)
 
     def recommend_for_history(self, items: Sequence[str | int], k: int = 10, request: str | None = None,
                               exclude: Sequence[str] = (), ratings: dict[str, float] | None = None) -> RecommendationList:
-        """Recommendations for someone not in the data, from items (ids or titles) they liked, oldest first."""
-        history = History(items=self.resolve_items(items) if items else [], ratings=ratings or {})
+        """Recommendations for someone not in the data, from items (ids or titles) they liked, oldest first.
+
+        ``items`` is a list; one string is taken as one item (id or title).
+        """
+        k, request = inputs.top_k(k), inputs.request_text(request)
+        exclude, entries = inputs.item_entries(exclude, "exclude"), inputs.item_entries(items, "items")
+        history = History(items=self.resolve_items(entries) if entries else [], ratings=ratings or {})
         return self._run(None, history, k, request, exclude, ())
 
     def _run(self, user_id: str | None, history: History, k: int, request, exclude, like) -> RecommendationList:
-        if k < 1:
-            raise ValueError("k must be at least 1")
-        return self.engine.recommend(history, k, request, exclude, like, user_id=user_id)
+        return self.engine.recommend(history, inputs.top_k(k), request, exclude, like, user_id=user_id)
 
     # ----- indexing -----
     def ensure_index(self) -> None:
@@ -198,7 +205,8 @@ class Recommender:
             ranked = sorted(catalog, key=lambda it: (-int(counts.get(it.item_id, 0)), it.item_id))
             chosen = ranked if features < 0 else ranked[:features]
             if self.client is None:
-                raise RuntimeError("feature extraction needs a language model")
+                raise UserInputError("feature extraction needs a language model; build the Recommender with "
+                                     "llm=None (the configured model) or a backend, not llm=False")
             extractor = ItemFeatureExtractor(self.client, self.features)
             advance = progress("item features", len(chosen)) if progress else None
             report["features"] = extractor.run(chosen, advance).model_dump()

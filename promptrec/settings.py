@@ -6,19 +6,59 @@ Example: ``PROMPTREC_LLM__MODEL=small`` or ``PROMPTREC_FUSION__WEIGHTS='{"ease":
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from .settings_errors import config_error, settings_source_error
+
+# Fusion sources: the embedding similarity, the tuned classic blend, and every single collaborative
+# scorer (promptrec.collab.COMPONENTS). Listed here so that checking a setting needs no heavy import;
+# tests/test_settings.py checks that this matches promptrec.retrieval.build_scorers.
+EMBEDDING_SOURCE = "embedding"
+SCORER_SOURCES = ("ease", "itemknn", "linear_transition", "popularity", "timepop", "transition")
+FUSION_SOURCES = (EMBEDDING_SOURCE, "classic", *SCORER_SOURCES)
 
 
 def _cache_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "promptrec"
 
 
-class LLMSettings(BaseModel):
+class Section(BaseModel):
+    """A group of settings: unknown names are refused, numbers must be finite, and a bad value
+    raises :class:`~promptrec.errors.ConfigError` even when the section is built on its own."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as err:
+            raise config_error(err, type(self)) from None
+
+
+def _http_url(value: str | None, what: str) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    parsed = urlparse(value)
+    try:
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+    except ValueError:
+        raise ValueError(f"{value!r} has an invalid port; give e.g. http://127.0.0.1:8000") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"{what} must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000; got {value!r}")
+    return value
+
+
+class LLMSettings(Section):
     """Which language model answers, and how."""
 
     backend: Literal["llamacpp", "openai"] = "llamacpp"
@@ -31,27 +71,46 @@ class LLMSettings(BaseModel):
     send_key_to_custom_url: bool = Field(
         False, description="Send the API key to a base URL that is not api.openai.com."
     )
-    temperature: float = 0.0
-    n_ctx: int = 4096
-    n_threads: int | None = None
-    timeout_s: float = 120.0
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    n_ctx: int = Field(4096, ge=1)
+    n_threads: int | None = Field(None, ge=1)
+    timeout_s: float = Field(120.0, gt=0.0)
+
+    @field_validator("model")
+    @classmethod
+    def _model_named(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("name a model: 'small', 'medium', 'quality', a .gguf path, or an API model id")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return _http_url(value, "the base URL")
 
 
-class EmbeddingSettings(BaseModel):
+class EmbeddingSettings(Section):
     """The text embedder used for the vector store."""
 
     model: Literal["minilm-int8"] = "minilm-int8"
-    batch_size: int = 64
+    batch_size: int = Field(64, ge=1)
 
 
-class StoreSettings(BaseModel):
+class StoreSettings(Section):
     """Where item vectors live: an embedded persistent Chroma, or a Chroma server."""
 
     url: str | None = Field(None, description="Chroma server URL, e.g. http://127.0.0.1:8000; None = embedded.")
-    collection: str = "promptrec-items"
+    collection: str = Field("promptrec-items", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$",
+                            description="Collection name: 3-512 letters, digits, '.', '_' or '-'.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _http_url(value, "the Chroma server URL")
 
 
-class FusionSettings(BaseModel):
+class FusionSettings(Section):
     """How candidate sources are combined: R = g(U, C)."""
 
     weights: dict[str, float] = Field(
@@ -63,23 +122,45 @@ class FusionSettings(BaseModel):
         default_factory=dict,
         description="Hyperparameters per single collaborative scorer, by source name (e.g. ease: {lambda_: 300}).",
     )
-    candidate_depth: int = Field(100, description="Candidates taken from each source before fusion (chosen on validation).")
-    min_item_support: int = Field(5, description="Items with fewer interactions get no collaborative score.")
-    recency_half_life: float = Field(20.0, description="History positions until an item's weight halves.")
+    candidate_depth: int = Field(100, ge=1, description="Candidates taken from each source before fusion (chosen on validation).")
+    min_item_support: int = Field(5, ge=0, description="Items with fewer interactions get no collaborative score.")
+    recency_half_life: float = Field(20.0, gt=0.0, description="History positions until an item's weight halves.")
+
+    @field_validator("weights")
+    @classmethod
+    def _known_finite_weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(name for name in weights if name not in FUSION_SOURCES)
+        if unknown:
+            raise ValueError(f"unknown fusion source {', '.join(map(repr, unknown))}; known: {', '.join(FUSION_SOURCES)}")
+        bad = {name: w for name, w in weights.items() if not math.isfinite(w) or w < 0}
+        if bad:
+            raise ValueError(f"weights must be finite numbers >= 0; got {bad}")
+        if not any(weights.values()):
+            raise ValueError("give at least one source a weight above 0, e.g. {\"embedding\": 0.02, \"classic\": 1.0}")
+        return weights
+
+    @field_validator("params")
+    @classmethod
+    def _known_scorers(cls, params: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        unknown = sorted(name for name in params if name not in SCORER_SOURCES)
+        if unknown:
+            raise ValueError(f"no hyperparameters for {', '.join(map(repr, unknown))}; "
+                             f"params are for the single scorers: {', '.join(SCORER_SOURCES)}")
+        return params
 
 
-class ProfileSettings(BaseModel):
+class ProfileSettings(Section):
     """User knowledge: the interest profile."""
 
     enabled: bool = True
-    token_budget: int = Field(500, description="Tokens of history text given to the model, most recent kept.")
+    token_budget: int = Field(500, ge=1, description="Tokens of history text given to the model, most recent kept.")
 
 
-class RerankSettings(BaseModel):
+class RerankSettings(Section):
     """LLM rerank and explanation of the top candidates."""
 
     enabled: bool = True
-    depth: int = Field(15, description="How many fused candidates the model sees.")
+    depth: int = Field(15, ge=1, description="How many fused candidates the model sees.")
     llm_weight: float = Field(
         0.4,
         ge=0.0,
@@ -94,14 +175,15 @@ class RerankSettings(BaseModel):
         description="The model's share of the order when the user typed a request (chat, request=...): "
         "the fused order cannot read a request, so the model's reading of it counts.",
     )
-    history_items: int = Field(12, description="Recent history items shown to the model for citing.")
+    history_items: int = Field(12, ge=1, description="Recent history items shown to the model for citing.")
     permutations: int = Field(1, ge=1, description="Candidate orders asked and averaged (2 adds the reverse order).")
 
 
 class Settings(BaseSettings):
     """Everything configurable, read from the environment (``PROMPTREC_*``) or passed in."""
 
-    model_config = SettingsConfigDict(env_prefix="PROMPTREC_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PROMPTREC_", env_nested_delimiter="__", extra="ignore",
+                                      allow_inf_nan=False)
 
     data_dir: Path = Field(default_factory=lambda: _cache_home() / "datasets")
     state_dir: Path = Field(default_factory=_cache_home, description="Vector store, item features, LLM cache.")
@@ -114,6 +196,32 @@ class Settings(BaseSettings):
     fusion: FusionSettings = Field(default_factory=FusionSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as err:
+            raise config_error(err, type(self)) from None
+        except SettingsError as err:
+            raise settings_source_error(err, type(self)) from None
+
+    @field_validator("data_dir", "state_dir")
+    @classmethod
+    def _a_folder(cls, path: Path) -> Path:
+        path = path.expanduser()
+        existing = next(p for p in (path, *path.parents) if p.exists() or p == p.parent)
+        if existing.exists() and not existing.is_dir():
+            where = "is" if existing == path else f"is inside {existing}, which is"
+            raise ValueError(f"{path} {where} a file, not a folder; point it at a folder (it is created when missing)")
+        return path
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_named(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("name a dataset: 'ml-latest-small' or a folder of items + interactions files")
+        return value
 
     @property
     def dataset_state_dir(self) -> Path:

@@ -11,8 +11,10 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from ..errors import PromptrecError
+from .safe_text import clean, one_line, plain
 
 app = typer.Typer(
     help="promptrec: LLM-prompting recommendations, explained.\n\n"
@@ -35,13 +37,23 @@ def _settings():
     return Settings(**State.overrides)
 
 
+class _PlainFormatter(logging.Formatter):
+    """Log lines may quote untrusted text (a server's error body): escape sequences are removed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean(super().format(record))
+
+
 @contextmanager
 def _friendly_errors():
-    """Known failures print one clear message and exit 2; anything else keeps its traceback."""
+    """Known failures print one clear line and exit 2; anything else keeps its traceback.
+
+    The message may quote untrusted input (a user id, a title, a file's content), so it is printed
+    as plain text on one line, never as markup."""
     try:
         yield
     except PromptrecError as err:
-        errors.print(f"[bold red]error:[/bold red] {err}", highlight=False)
+        errors.print(Text.assemble(("error:", "bold red"), " ", one_line(err)), soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -56,20 +68,20 @@ def _global(
     chroma_url: Annotated[Optional[str], typer.Option(help="Use a Chroma server instead of the embedded store.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PlainFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     overrides: dict = {}
     for key, value in (("data_dir", data_dir), ("state_dir", state_dir), ("dataset", dataset)):
         if value is not None:
             overrides[key] = value
+    # Plain values, merged with the PROMPTREC_* variables and validated when the settings are built
+    # (inside each command's _friendly_errors, so a bad value is one line).
     llm = {k: v for k, v in (("model", model), ("backend", backend), ("base_url", base_url)) if v is not None}
     if llm:
-        from ..settings import Settings
-
-        overrides["llm"] = Settings().llm.model_copy(update=llm)
+        overrides["llm"] = llm
     if chroma_url:
-        from ..settings import Settings
-
-        overrides["store"] = Settings().store.model_copy(update={"url": chroma_url})
+        overrides["store"] = {"url": chroma_url}
     State.overrides = overrides
 
 
@@ -100,19 +112,19 @@ def index(
     """Build the item vector store from item text (and model features, if asked), with progress."""
     with _friendly_errors():
         rec = _recommender(no_llm=features == 0)
-        console.print(f"Indexing {rec.dataset!r}")
+        console.print(plain(f"Indexing {rec.dataset!r}"))
         try:
             with _progress() as progress:
                 report = rec.index(features=features, rebuild=rebuild, progress=progress)
         except KeyboardInterrupt:
-            errors.print("Interrupted: everything finished so far is kept; run the same command to continue.")
+            errors.print(Text("Interrupted: everything finished so far is kept; run the same command to continue."))
             raise typer.Exit(130) from None
-        console.print(f"Stored {report['stored']:,} item vectors ({report['embedded']:,} new or changed); "
-                      f"{report['with_features']:,} items have model features.")
+        console.print(Text(f"Stored {report['stored']:,} item vectors ({report['embedded']:,} new or changed); "
+                           f"{report['with_features']:,} items have model features."))
         if "features" in report:
-            console.print(f"Feature job: {report['features']}")
+            console.print(plain(f"Feature job: {report['features']}"))
         if rec.client is not None:
-            console.print(f"LLM: {rec.client.stats.summary()}")
+            console.print(plain(f"LLM: {rec.client.stats.summary()}"))
 
 
 @app.command()
@@ -150,7 +162,7 @@ def chat(
     with _friendly_errors():
         rec = _recommender(no_llm)
         session = ChatSession(rec, k=k)
-        console.print(HELP.format(k=k))
+        console.print(Text(HELP.format(k=k)))
         lines = [f"/user {user}"] if user else []
         while True:
             if lines:
@@ -163,7 +175,7 @@ def chat(
             with _friendly_errors():
                 reply = session.handle(line)
             if reply.text:
-                console.print(reply.text, highlight=False)
+                console.print(plain(reply.text))
             if reply.recommendations is not None:
                 print_result(console, reply.recommendations, rec.dataset.catalog)
             if reply.quit:
@@ -175,9 +187,10 @@ def models() -> None:
     """List the local models promptrec knows and whether each is installed."""
     from ..llm.resolve import PACKAGED
 
-    settings = _settings()
+    with _friendly_errors():
+        settings = _settings()
     for alias, model in PACKAGED.items():
         parts = model.part_paths()
-        state = "[green]installed[/green]" if parts else f"[yellow]missing[/yellow] - {model.install}"
-        console.print(f"{alias:8} {model.file_name:45} {state}", highlight=False)
-    console.print(f"in use: backend {settings.llm.backend}, model {settings.llm.model}", highlight=False)
+        state = ("installed", "green") if parts else Text.assemble(("missing", "yellow"), f" - {model.install}")
+        console.print(Text.assemble(f"{alias:8} {model.file_name:45} ", state))
+    console.print(plain(f"in use: backend {settings.llm.backend}, model {settings.llm.model}"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +12,9 @@ from .errors import DataError
 from .readers import LINE, read_table
 from .types import Catalog, InteractionLog, Item, LoadReport
 
-log = logging.getLogger(__name__)
+
+# Largest |timestamp| in seconds: fits int64 with room for differences between two timestamps.
+TIMESTAMP_LIMIT = float(2**62)
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "user_id": ("user_id", "userid", "user", "uid"),
@@ -61,6 +62,12 @@ def _parse_timestamps(values: pd.Series, frame: pd.DataFrame, path: Path, unit: 
         raise DataError(
             path, f"timestamp {text[bad].iloc[0]!r} is neither unix seconds nor an ISO 8601 date/time", line, unit
         )
+    # Timestamps are stored as int64 seconds: anything that does not fit would wrap around silently.
+    as_float = out.astype(float)
+    bad = ~np.isfinite(as_float) | (as_float.abs() >= TIMESTAMP_LIMIT)
+    if bad.any():
+        raise DataError(path, f"timestamp {text[bad].iloc[0]!r} is out of range: unix seconds must be finite and "
+                              f"between -2^62 and 2^62", _first_bad(frame, bad), unit)
     return out.astype(np.int64)
 
 
@@ -110,7 +117,12 @@ def load_interactions(
         bad = ratings.isna() & ~_blank(raw)
         if bad.any():
             raise DataError(path, f"rating {raw[bad].iloc[0]!r} is not a number", _first_bad(frame, bad), unit)
-        out["rating"] = ratings.astype(float)
+        ratings = ratings.astype(float)
+        bad = ratings.notna() & (~np.isfinite(ratings.fillna(0.0)) | (ratings < 0))
+        if bad.any():
+            raise DataError(path, f"rating {raw[bad].iloc[0]!r} is out of range: ratings must be finite numbers >= 0",
+                            _first_bad(frame, bad), unit)
+        out["rating"] = ratings
     else:
         out["rating"] = np.nan
     if catalog is not None:
@@ -123,8 +135,6 @@ def load_interactions(
     if out.empty:
         raise DataError(path, "no interactions left after dropping unknown items")
     report.rows_kept = len(out)
-    if report.dropped:
-        log.warning("%s", report)
     return InteractionLog(out.drop(columns=LINE)), report
 
 
@@ -170,6 +180,4 @@ def load_catalog(
     catalog = Catalog(items)
     report.drop("repeated item ids (kept the first)", len(items) - len(catalog))
     report.rows_kept = len(catalog)
-    if report.dropped:
-        log.warning("%s", report)
     return catalog, report

@@ -64,6 +64,9 @@ def _tags_by_movie(path: Path, per_item: int) -> dict[str, list[str]]:
     if not path.exists():
         return {}
     frame, _ = read_table(path)
+    for column in ("movieId", "tag"):
+        if column not in frame.columns:
+            raise DataError(path, f"missing column {column!r}; is this a MovieLens tags.csv?")
     counts: dict[str, Counter] = {}
     for movie, tag in zip(frame["movieId"], frame["tag"]):
         tag = str(tag).strip().lower()

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..errors import StoreError
 from .types import ChatRequest, ChatResponse
 
 SCHEMA = """
@@ -46,13 +47,17 @@ class LLMCache:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path) if self.path else ":memory:", timeout=60, check_same_thread=False)
-        with self._lock:
-            if self.path is not None:
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(SCHEMA)
-            self._db.commit()
+        try:
+            self._db = sqlite3.connect(str(self.path) if self.path else ":memory:", timeout=60, check_same_thread=False)
+            with self._lock:
+                if self.path is not None:
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(SCHEMA)
+                self._db.commit()
+        except sqlite3.DatabaseError as err:  # not a SQLite file, or one that cannot be opened or written
+            raise StoreError(f"cannot use the LLM reply cache {self.path} ({err}); delete the file "
+                             "(it only holds cached replies and is rebuilt)") from None
 
     def get(self, key: str) -> ChatResponse | None:
         with self._lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..errors import ConfigError
 from .collaborative import CollaborativeModel
 from .embeddings import Embedder, EmbeddingError, MiniLMEmbedder, make_embedder
 from .fusion import fuse, standardize
@@ -42,6 +43,19 @@ def scorer_registry() -> dict[str, type[ItemScorer]]:
     return dict(COMPONENTS)
 
 
+def _scorer(scorer_class: type[ItemScorer], name: str, params: dict) -> ItemScorer:
+    """A scorer built from ``fusion.params[name]``; bad hyperparameters are a ConfigError."""
+    from pydantic import ValidationError
+
+    from ..settings_errors import config_error
+
+    try:
+        return scorer_class(**params)
+    except ValidationError as err:
+        problem = str(config_error(err, scorer_class.config_class)).removeprefix("invalid setting ")
+        raise ConfigError(f"invalid setting PROMPTREC_FUSION__PARAMS ({name}): {problem}") from None
+
+
 def build_scorers(fusion: FusionSettings) -> dict[str, ItemScorer]:
     """Unfitted scorers for every source with a non-zero fusion weight (``embedding`` aside).
 
@@ -59,8 +73,8 @@ def build_scorers(fusion: FusionSettings) -> dict[str, ItemScorer]:
         if name == CLASSIC:
             scorers[name] = classic_blend()
         elif name in registry:
-            scorers[name] = registry[name](**fusion.params.get(name, {}))
+            scorers[name] = _scorer(registry[name], name, fusion.params.get(name, {}))
         else:
             known = ", ".join(sorted([EMBEDDING, CLASSIC, *registry]))
-            raise ValueError(f"unknown fusion source {name!r}; known: {known}")
+            raise ConfigError(f"unknown fusion source {name!r} in PROMPTREC_FUSION__WEIGHTS; known: {known}")
     return scorers

@@ -68,13 +68,20 @@ def make_client(path: Path | None = None, url: str | None = None):
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if url:
-        parsed = urlparse(url)
-        return chromadb.HttpClient(
-            host=parsed.hostname or "127.0.0.1",
-            port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-            ssl=parsed.scheme == "https",
-            settings=chroma_settings,
-        )
+        try:
+            parsed = urlparse(url)
+            return chromadb.HttpClient(
+                host=parsed.hostname or "127.0.0.1",
+                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                ssl=parsed.scheme == "https",
+                settings=chroma_settings,
+            )
+        except Exception as err:  # chromadb raises ValueError, httpx errors, ... for a server it cannot reach
+            raise StoreError(
+                f"cannot reach the Chroma server at {url} ({type(err).__name__}: {err}). Start it "
+                "(e.g. chroma run --path DIR --port 8000) or fix the URL, or unset PROMPTREC_STORE__URL "
+                "and drop --chroma-url to use the embedded store"
+            ) from None
     if path is None:
         return chromadb.EphemeralClient(settings=chroma_settings)
     path.mkdir(parents=True, exist_ok=True)
