@@ -1,0 +1,112 @@
+"""The model reads a request into an :class:`Intent`: schema-constrained output, cached, validated;
+titles resolved against the catalog; the rule parser answers when the model cannot."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ..data import Catalog
+from ..llm import LLMClient
+from ..prompts import as_data, load_prompt
+from .model import Intent
+from .rules import RuleIntentParser, merge
+from .titles import TitleResolver
+
+YEAR_RANGE = (1870, 2035)
+
+
+class IntentReply(BaseModel):
+    """The model's reading of a request (titles as written; resolved afterwards)."""
+
+    like_titles: list[str] = Field(default_factory=list, max_length=3)
+    exclude_titles: list[str] = Field(default_factory=list, max_length=5)
+    genres: list[str] = Field(default_factory=list, max_length=4)
+    exclude_genres: list[str] = Field(default_factory=list, max_length=5)
+    year_min: int | None = Field(None, ge=YEAR_RANGE[0], le=YEAR_RANGE[1])
+    year_max: int | None = Field(None, ge=YEAR_RANGE[0], le=YEAR_RANGE[1])
+    audience: Literal["kids", "family", "adults"] | None = None
+    era: Literal["older", "newer"] | None = None
+    moods: list[str] = Field(default_factory=list, max_length=3)
+    themes: list[str] = Field(default_factory=list, max_length=3)
+    text: str = Field("", max_length=160)
+
+
+def intent_schema(genres: list[str]) -> dict:
+    """The grammar's schema: genres limited to the catalog's (no genre fields when it has none)."""
+    text = lambda n, items: {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": n}, "maxItems": items}  # noqa: E731
+    year = {"anyOf": [{"type": "integer", "minimum": YEAR_RANGE[0], "maximum": YEAR_RANGE[1]}, {"type": "null"}]}
+    properties: dict = {
+        "like_titles": text(80, 3),
+        "exclude_titles": text(80, 5),
+        "year_min": year,
+        "year_max": year,
+        "audience": {"anyOf": [{"type": "string", "enum": ["kids", "family", "adults"]}, {"type": "null"}]},
+        "era": {"anyOf": [{"type": "string", "enum": ["older", "newer"]}, {"type": "null"}]},
+        "moods": text(24, 3),
+        "themes": text(40, 3),
+        "text": {"type": "string", "maxLength": 160},
+    }
+    if genres:
+        genre_list = {"type": "array", "items": {"type": "string", "enum": list(genres)}, "maxItems": 4}
+        properties["genres"] = genre_list
+        properties["exclude_genres"] = {**genre_list, "maxItems": 5}
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+class IntentParser:
+    """Free text -> :class:`Intent`, by the model when there is one, else (or on failure) by rules.
+
+    Explicit exclusions the rules find are always kept, so a misread never shows what the person
+    refused. The reply is cached by the client like every model reply.
+    """
+
+    template_name = "intent"
+
+    def __init__(self, catalog: Catalog, client: LLMClient | None = None) -> None:
+        self.catalog = catalog
+        self.client = client
+        self.resolver = TitleResolver(catalog)
+        self.rules = RuleIntentParser(catalog, self.resolver)
+
+    def parse(self, text: str) -> Intent:
+        rules = self.rules.parse(text)
+        if self.client is None or not text.strip():
+            return rules
+        template = load_prompt(self.template_name)
+        genres = sorted(self.rules.vocabulary.values())
+        result = self.client.generate(
+            template, IntentReply, {"request": as_data(text, limit=400), "genres": ", ".join(genres) or "(none)"},
+            schema=intent_schema(genres), max_tokens=400,
+        )
+        if result.value is None:
+            rules.error = result.error or "the model gave no reading"
+            return rules
+        return merge(self._from_reply(result.value, text), rules)
+
+    def _from_reply(self, reply: IntentReply, text: str) -> Intent:
+        vocab = self.rules.vocabulary
+        intent = Intent(source="llm")
+        intent.genres = list(dict.fromkeys(vocab[g.lower()] for g in reply.genres if g.lower() in vocab))
+        intent.exclude_genres = list(dict.fromkeys(vocab[g.lower()] for g in reply.exclude_genres if g.lower() in vocab))
+        intent.genres = [g for g in intent.genres if g not in intent.exclude_genres]
+        for titles, target in ((reply.like_titles, intent.anchors), (reply.exclude_titles, intent.exclude_items)):
+            for title in titles:
+                found = self.resolver.resolve(title)
+                if found.item_id and found.item_id not in target:
+                    target.append(found.item_id)
+                elif not found.item_id and title.strip():
+                    intent.unresolved.append(title.strip())
+                    if found.alternatives:
+                        intent.suggestions[title.strip()] = [self.resolver.title(i) for i in found.alternatives]
+        intent.exclude_items = [i for i in intent.exclude_items if i not in intent.anchors]
+        low, high = reply.year_min, reply.year_max
+        if low is not None and high is not None and low > high:
+            low, high = high, low
+        intent.year_min, intent.year_max = low, high
+        intent.audience, intent.era = reply.audience, reply.era if low is None and high is None else None
+        intent.moods = [m.strip().lower() for m in reply.moods if m.strip()][:3]
+        intent.themes = [t.strip() for t in reply.themes if t.strip()][:3]
+        intent.text = " ".join(reply.text.split())
+        return intent
