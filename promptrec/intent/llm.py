@@ -3,6 +3,7 @@ titles resolved against the catalog; the rule parser answers when the model cann
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -11,7 +12,7 @@ from ..data import Catalog
 from ..llm import LLMClient
 from ..prompts import as_data, load_prompt
 from .model import Intent
-from .rules import RuleIntentParser, merge
+from .rules import GENRE_WORDS, MOOD_WORDS, RuleIntentParser, merge
 from .titles import TitleResolver
 
 YEAR_RANGE = (1870, 2035)
@@ -55,6 +56,69 @@ def intent_schema(genres: list[str]) -> dict:
     return {"type": "object", "properties": properties, "required": list(properties)}
 
 
+AUDIENCE_WORDS = {"kids": ("kid", "kids", "child", "children", "childrens", "toddler", "toddlers", "little ones"),
+                  "family": ("family", "families", "everyone", "all ages"),
+                  "adults": ("adult", "adults", "grown", "mature")}
+ERA_WORDS = ("old", "older", "new", "newer", "recent", "modern", "classic", "classics", "earlier", "latest")
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _mentions(norm: str, phrase: str) -> bool:
+    return f" {' '.join(re.findall(r'[a-z0-9]+', phrase.lower()))} " in norm
+
+
+def ground(intent: Intent, request: str, resolver: TitleResolver) -> Intent:
+    """The model's reading, kept only where the request's own words support it.
+
+    Small models invent genres, years and titles (SmolLM2 read "a dark horror film" as an adventure
+    for kids from 1999-2022); each part is kept only when the request names it (a genre or one of
+    its keywords, a year or decade, an audience word, a word of the title, a word of the mood or
+    theme). What is dropped is counted in ``ungrounded``.
+    """
+    norm = " " + " ".join(re.findall(r"[a-z0-9]+", request.lower())) + " "
+    words = _words(request)
+    dropped = 0
+
+    def genre_named(genre: str) -> bool:
+        keys = [k for k, v in GENRE_WORDS.items() if genre.lower() in v.lower().split("|")]
+        return _mentions(norm, genre) or any(_mentions(norm, k) for k in keys)
+
+    def keep(values: list, test) -> list:
+        nonlocal dropped
+        kept = [v for v in values if test(v)]
+        dropped += len(values) - len(kept)
+        return kept
+
+    intent.genres = keep(intent.genres, genre_named)
+    intent.exclude_genres = keep(intent.exclude_genres, genre_named)
+    title_words = lambda item_id: _words(re.sub(r"\(\d{4}\)", "", resolver.title(item_id))) - {"the", "a", "an", "of"}  # noqa: E731
+    intent.anchors = keep(intent.anchors, lambda i: bool(title_words(i) & words))
+    intent.exclude_items = keep(intent.exclude_items, lambda i: bool(title_words(i) & words))
+    intent.unresolved = keep(intent.unresolved, lambda t: bool(_words(t) & words))
+    intent.suggestions = {t: s for t, s in intent.suggestions.items() if t in intent.unresolved}
+    if (intent.year_min is not None or intent.year_max is not None) and not re.search(r"\d{2}", request):
+        intent.year_min = intent.year_max = None
+        dropped += 1
+    if intent.audience and not any(_mentions(norm, w) for w in AUDIENCE_WORDS[intent.audience]):
+        intent.audience = None
+        dropped += 1
+    if intent.era and not any(_mentions(norm, w) for w in ERA_WORDS):
+        intent.era = None
+        dropped += 1
+    mood_keys = {v: [k for k, m in MOOD_WORDS.items() if m == v] for v in set(MOOD_WORDS.values())}
+    intent.moods = keep(intent.moods, lambda m: _mentions(norm, m) or any(_mentions(norm, k) for k in mood_keys.get(m, ())))
+    intent.themes = keep(intent.themes, lambda t: bool({w for w in _words(t) if len(w) >= 4} & words))
+    text_words = [w for w in re.findall(r"[A-Za-z0-9'-]+", intent.text) if w.lower() in words]
+    if len(text_words) < len(intent.text.split()):
+        dropped += 1
+    intent.text = " ".join(text_words)
+    intent.ungrounded = dropped
+    return intent
+
+
 class IntentParser:
     """Free text -> :class:`Intent`, by the model when there is one, else (or on failure) by rules.
 
@@ -83,7 +147,7 @@ class IntentParser:
         if result.value is None:
             rules.error = result.error or "the model gave no reading"
             return rules
-        return merge(self._from_reply(result.value, text), rules)
+        return merge(ground(self._from_reply(result.value, text), text, self.resolver), rules)
 
     def _from_reply(self, reply: IntentReply, text: str) -> Intent:
         vocab = self.rules.vocabulary

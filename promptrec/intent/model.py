@@ -54,7 +54,8 @@ class Intent(BaseModel):
     text: str = Field("", description="What remains of the request, for retrieval and the model.")
     unresolved: list[str] = Field(default_factory=list, description="Titles named that match no catalog item.")
     suggestions: dict[str, list[str]] = Field(default_factory=dict, description="Unresolved title -> 'did you mean' titles.")
-    source: Literal["llm", "rules", "merged"] = "rules"
+    source: Literal["llm", "rules"] = "rules"
+    ungrounded: int = Field(0, description="Parts of the model's reading dropped because the request does not support them.")
     error: str | None = Field(None, description="Why the model's reading was not used, when it was not.")
 
     # ----- what it asks -----

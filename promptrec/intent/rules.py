@@ -4,7 +4,6 @@ the model's reading failed, and as a safety net for explicit exclusions."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from ..data import Catalog
 from .model import Intent
@@ -181,11 +180,19 @@ class RuleIntentParser:
         return intent
 
 
-def merge(primary: Intent, safety: Intent, also: Iterable[str] = ("exclude_items", "exclude_genres")) -> Intent:
-    """``primary`` with ``safety``'s exclusions added (an explicit 'not X' is never lost)."""
+def merge(primary: Intent, rules: Intent) -> Intent:
+    """The model's grounded reading completed by the rules' reading: lists are united (an explicit
+    'not X' is never lost), and what the model left empty is taken from the rules."""
     merged = primary.model_copy(deep=True)
-    for name in also:
+    for name in ("anchors", "exclude_items", "exclude_genres", "genres", "moods", "themes", "unresolved"):
         values = getattr(merged, name)
-        values.extend(v for v in getattr(safety, name) if v not in values)
+        values.extend(v for v in getattr(rules, name) if v not in values)
+    merged.suggestions = {**rules.suggestions, **merged.suggestions}
+    merged.exclude_items = [i for i in merged.exclude_items if i not in merged.anchors]
     merged.genres = [g for g in merged.genres if g not in merged.exclude_genres]
+    if merged.year_min is None and merged.year_max is None:
+        merged.year_min, merged.year_max = rules.year_min, rules.year_max
+    merged.audience = merged.audience or rules.audience
+    merged.era = merged.era or rules.era if merged.year_min is None and merged.year_max is None else None
+    merged.text = merged.text or rules.text
     return merged

@@ -119,7 +119,8 @@ def reply(**fields) -> dict:
 def test_model_reading_is_resolved_validated_and_cached(catalog):
     parser, backend = model_parser(catalog, reply(like_titles=["the matrix"], genres=["sci-fi", "Western"],
                                                   year_min=1999, year_max=1980, moods=["Tense"], themes=["virtual reality"]))
-    intent = parser.parse("something like the matrix, tense, not before the 80s")
+    request = "a sci-fi film like the matrix about virtual worlds, tense, not before the 80s"
+    intent = parser.parse(request)
     assert intent.source == "llm" and intent.anchors == ["2571"]
     assert intent.genres == ["Sci-Fi"]  # 'Western' is not a catalog genre of this catalog: dropped
     assert (intent.year_min, intent.year_max) == (1980, 1999)  # swapped into order
@@ -128,8 +129,23 @@ def test_model_reading_is_resolved_validated_and_cached(catalog):
     assert "<request>" in prompt and "the matrix" in prompt
     schema = backend.requests[0].json_schema
     assert "Sci-Fi" in schema["properties"]["genres"]["items"]["enum"]
-    assert parser.parse("something like the matrix, tense, not before the 80s") == intent
+    assert parser.parse(request) == intent
     assert len(backend.requests) == 1  # the second reading came from the cache
+
+
+def test_model_parts_the_request_does_not_support_are_dropped(catalog):
+    # what SmolLM2-135M replied for "a dark horror film from the 80s"
+    parser, _ = model_parser(catalog, reply(genres=["Adventure"], exclude_genres=["Action", "Animation"], audience="kids",
+                                            year_min=1999, year_max=2022, moods=["light", "dark", "scary"],
+                                            like_titles=["Jaws"], themes=["The Night Circus 2018"],
+                                            text="anything else the request asks for"))
+    intent = parser.parse("a dark horror film")
+    assert intent.source == "llm"
+    assert intent.genres == ["Horror"]  # from the rules; the model's 'Adventure' is not in the request
+    assert intent.exclude_genres == [] and intent.audience is None and intent.anchors == []
+    assert (intent.year_min, intent.year_max) == (None, None)
+    assert intent.moods == ["dark"] and intent.themes == [] and intent.text == ""
+    assert intent.ungrounded >= 8
 
 
 def test_rule_exclusions_survive_a_model_misreading(catalog):
