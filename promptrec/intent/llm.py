@@ -12,7 +12,7 @@ from ..data import Catalog
 from ..llm import LLMClient
 from ..prompts import as_data, load_prompt
 from .model import Intent
-from .rules import GENRE_WORDS, MOOD_WORDS, RuleIntentParser, merge
+from .rules import FILLER, GENRE_WORDS, MOOD_WORDS, RuleIntentParser, merge
 from .titles import TitleResolver
 
 YEAR_RANGE = (1870, 2035)
@@ -70,7 +70,11 @@ def _mentions(norm: str, phrase: str) -> bool:
     return f" {' '.join(re.findall(r'[a-z0-9]+', phrase.lower()))} " in norm
 
 
-def ground(intent: Intent, request: str, resolver: TitleResolver) -> Intent:
+def _significant(text: str) -> set[str]:
+    return {w for w in _words(text) if len(w) >= 3 and w not in FILLER and not w.isdigit()}
+
+
+def ground(intent: Intent, request: str, resolver: TitleResolver, rules: Intent | None = None) -> Intent:
     """The model's reading, kept only where the request's own words support it.
 
     Small models invent genres, years and titles (SmolLM2 read "a dark horror film" as an adventure
@@ -94,13 +98,16 @@ def ground(intent: Intent, request: str, resolver: TitleResolver) -> Intent:
 
     intent.genres = keep(intent.genres, genre_named)
     intent.exclude_genres = keep(intent.exclude_genres, genre_named)
-    title_words = lambda item_id: _words(re.sub(r"\(\d{4}\)", "", resolver.title(item_id))) - {"the", "a", "an", "of"}  # noqa: E731
+    title_words = lambda item_id: _significant(re.sub(r"\(\d{4}\)", "", resolver.title(item_id)))  # noqa: E731
     intent.anchors = keep(intent.anchors, lambda i: bool(title_words(i) & words))
     intent.exclude_items = keep(intent.exclude_items, lambda i: bool(title_words(i) & words))
-    intent.unresolved = keep(intent.unresolved, lambda t: bool(_words(t) & words))
+    intent.unresolved = keep(list(dict.fromkeys(intent.unresolved)), lambda t: _significant(t) <= words and bool(_significant(t)))
     intent.suggestions = {t: s for t, s in intent.suggestions.items() if t in intent.unresolved}
-    if (intent.year_min is not None or intent.year_max is not None) and not re.search(r"\d{2}", request):
-        intent.year_min = intent.year_max = None
+    stated = {int(n) for n in re.findall(r"\b(?:1[89]|20)\d\d\b", request)}
+    bounds = [b for b in (intent.year_min, intent.year_max) if b is not None]
+    ruled = rules is not None and (rules.year_min is not None or rules.year_max is not None)
+    if bounds and (ruled or not all(any(abs(b - n) <= 1 for n in stated) for b in bounds)):
+        intent.year_min = intent.year_max = None  # the rules read decades and 'before 1990' exactly
         dropped += 1
     if intent.audience and not any(_mentions(norm, w) for w in AUDIENCE_WORDS[intent.audience]):
         intent.audience = None
@@ -111,7 +118,7 @@ def ground(intent: Intent, request: str, resolver: TitleResolver) -> Intent:
     mood_keys = {v: [k for k, m in MOOD_WORDS.items() if m == v] for v in set(MOOD_WORDS.values())}
     intent.moods = keep(intent.moods, lambda m: _mentions(norm, m) or any(_mentions(norm, k) for k in mood_keys.get(m, ())))
     intent.themes = keep(intent.themes, lambda t: bool({w for w in _words(t) if len(w) >= 4} & words))
-    text_words = [w for w in re.findall(r"[A-Za-z0-9'-]+", intent.text) if w.lower() in words]
+    text_words = [w for w in re.findall(r"[A-Za-z0-9'-]+", intent.text) if w.lower() in words and w.lower() not in FILLER]
     if len(text_words) < len(intent.text.split()):
         dropped += 1
     intent.text = " ".join(text_words)
@@ -147,7 +154,7 @@ class IntentParser:
         if result.value is None:
             rules.error = result.error or "the model gave no reading"
             return rules
-        return merge(ground(self._from_reply(result.value, text), text, self.resolver), rules)
+        return merge(ground(self._from_reply(result.value, text), text, self.resolver, rules), rules)
 
     def _from_reply(self, reply: IntentReply, text: str) -> Intent:
         vocab = self.rules.vocabulary

@@ -52,7 +52,7 @@ FILLER = {
 _DECADE = re.compile(r"\b(?:the\s+)?(?:(19|20)(\d)0|(\d)0)\s*'?s\b")
 _BEFORE = re.compile(r"\b(?:before|pre|earlier than|older than|until|up to)\s*-?\s*((?:19|20)\d\d)\b")
 _AFTER = re.compile(r"\b(?:after|since|post|newer than|later than|from)\s*-?\s*((?:19|20)\d\d)\b")
-_ANCHOR = re.compile(r"\b(?:more\s+)?(?:like|similar to|in the style of|the same as|as good as)\s+"
+_ANCHOR = re.compile(r"\b(?:more\s+)?(?:like|similar to|in the style of|in the vein of|along the lines of|reminiscent of|the same as|as good as)\s+"
                      r"(?P<title>[^,;]+?)(?=\s*(?:,|;|$|\bbut\b|\band\b|\bwithout\b|\bno\b|\bnot\b|\bfrom\b|\bfor\b))", re.I)
 _NOT_TITLE = re.compile(rf"\b(?:{NEGATION})\s+(?P<title>[^,;]+?)(?=\s*(?:,|;|$|\bbut\b|\band\b|\bplease\b))", re.I)
 
@@ -194,5 +194,5 @@ def merge(primary: Intent, rules: Intent) -> Intent:
         merged.year_min, merged.year_max = rules.year_min, rules.year_max
     merged.audience = merged.audience or rules.audience
     merged.era = merged.era or rules.era if merged.year_min is None and merged.year_max is None else None
-    merged.text = merged.text or rules.text
+    merged.text = rules.text or merged.text  # the rules' rest has the titles and filters taken out
     return merged

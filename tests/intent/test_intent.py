@@ -119,7 +119,7 @@ def reply(**fields) -> dict:
 def test_model_reading_is_resolved_validated_and_cached(catalog):
     parser, backend = model_parser(catalog, reply(like_titles=["the matrix"], genres=["sci-fi", "Western"],
                                                   year_min=1999, year_max=1980, moods=["Tense"], themes=["virtual reality"]))
-    request = "a sci-fi film like the matrix about virtual worlds, tense, not before the 80s"
+    request = "a sci-fi film like the matrix about virtual worlds, tense, made between 1980 and 1999"
     intent = parser.parse(request)
     assert intent.source == "llm" and intent.anchors == ["2571"]
     assert intent.genres == ["Sci-Fi"]  # 'Western' is not a catalog genre of this catalog: dropped
