@@ -12,6 +12,7 @@ from functools import cached_property
 
 from .data import Dataset, load_dataset
 from .errors import UserInputError
+from .intent import Intent, IntentParser
 from .knowledge import FeatureStore, UserProfiler
 from .llm import LLMBackend, LLMClient, make_client
 from .rerank import LLMReranker, evidence_explanation
@@ -113,7 +114,16 @@ class Recommender:
         return CandidateRetriever(
             self.store, self.embedder, self.dataset.catalog, self.collab, fusion.weights,
             pool_depth=fusion.candidate_depth, half_life=fusion.recency_half_life,
+            steering_weights=fusion.steering_weights,
         )
+
+    @cached_property
+    def intent_parser(self) -> IntentParser:
+        return IntentParser(self.dataset.catalog, self.client)
+
+    def understand(self, request: str) -> Intent:
+        """A typed request: read by the model when there is one, else (or when it fails) by rules."""
+        return self.intent_parser.parse(request)
 
     @cached_property
     def profiler(self) -> UserProfiler:
@@ -149,22 +159,25 @@ class Recommender:
 
     # ----- the pipeline -----
     def recommend(self, user_id: str | int, k: int = 10, request: str | None = None,
-                  exclude: Sequence[str] = (), like: Sequence[str] = ()) -> RecommendationList:
+                  exclude: Sequence[str] = (), like: Sequence[str] = (), intent: Intent | None = None) -> RecommendationList:
         """Top-``k`` explained recommendations for a user in the data.
 
         Args:
             request: Free text that steers retrieval and rerank ("something lighter").
             exclude: Item ids never to recommend.
             like: Item ids to treat as the user's latest interests ("more like X").
+            intent: The request already understood (chat refines one across turns); parsed from
+                ``request`` when None.
         """
         history, times, ratings = self.history(user_id)
-        return self._run(str(user_id), history, times, ratings, k, request, exclude, like)
+        return self._run(str(user_id), history, times, ratings, k, request, exclude, like, intent)
 
     def recommend_for_history(self, items: Sequence[str | int], k: int = 10, request: str | None = None,
-                              exclude: Sequence[str] = (), ratings: dict[str, float] | None = None) -> RecommendationList:
+                              exclude: Sequence[str] = (), ratings: dict[str, float] | None = None,
+                              intent: Intent | None = None) -> RecommendationList:
         """Recommendations for someone not in the data, from items (ids or titles) they liked, oldest first."""
         history = self.resolve_items(items) if items else []
-        return self._run(None, history, None, ratings or {}, k, request, exclude, ())
+        return self._run(None, history, None, ratings or {}, k, request, exclude, (), intent)
 
     def _profile(self, key: tuple, history: list[str], ratings: dict[str, float]) -> ProfileResult | None:
         if not self.settings.profile.enabled or not history:
@@ -173,7 +186,7 @@ class Recommender:
             self._profiles[key] = self.profiler.profile(history, ratings)
         return self._profiles[key]
 
-    def _run(self, user_id, history, times, ratings, k, request, exclude, like) -> RecommendationList:
+    def _run(self, user_id, history, times, ratings, k, request, exclude, like, intent=None) -> RecommendationList:
         if k < 1:
             raise ValueError("k must be at least 1")
         timings: dict[str, float] = {}
@@ -183,14 +196,25 @@ class Recommender:
         steered = [*history, *[i for i in like if i not in history]]
         steered_times = None if times is None or like else times
         t0 = time.perf_counter()
+        if intent is None and request and request.strip():
+            intent = self.understand(request)
+        timings["intent_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         depth = max(k, self.settings.rerank.depth) if self.reranker else k
-        candidates = self.retriever.retrieve(steered, steered_times, depth, request, [*exclude, *like])
+        steer = self.retriever.steer(intent)
+        candidates = self.retriever.retrieve(steered, steered_times, depth, request, [*exclude, *like], steer=steer)
+        if intent is not None:  # hard filters and exclusions are never violated in what is shown
+            candidates = [c for c in candidates if intent.allows(self.dataset.catalog[c.item_id])]
         timings["retrieve_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         result = self._rerank_and_explain(user_id, candidates, steered, ratings, k, request, profile)
         timings["rerank_s"] = time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - start
         result.timings = {n: round(v, 4) for n, v in timings.items()}
+        if intent is not None:
+            titles = {a: self.dataset.catalog[a].title for a in [*intent.anchors, *intent.exclude_items]
+                      if a in self.dataset.catalog}
+            result.understood, result.intent = intent.describe(titles), intent.model_dump()
         return result
 
     def _rerank_and_explain(self, user_id, candidates: list[Candidate], history, ratings, k, request, profile):

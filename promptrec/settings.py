@@ -63,6 +63,11 @@ class FusionSettings(BaseModel):
         description="Hyperparameters per single collaborative scorer, by source name (e.g. ease: {lambda_: 300}).",
     )
     candidate_depth: int = Field(100, description="Candidates taken from each source before fusion (chosen on validation).")
+    steering_weights: dict[str, float] = Field(
+        default_factory=lambda: {"request": 1.0, "anchor": 1.0},
+        description="Weights of the request's own sources, used only when a request is typed: 'request' "
+        "(similarity to the request's text) and 'anchor' (what people who chose the named items chose).",
+    )
     min_item_support: int = Field(5, description="Items with fewer interactions get no collaborative score.")
     recency_half_life: float = Field(20.0, description="History positions until an item's weight halves.")
 

@@ -177,6 +177,8 @@ class IntentParser:
             low, high = high, low
         intent.year_min, intent.year_max = low, high
         intent.audience, intent.era = reply.audience, reply.era if low is None and high is None else None
+        if intent.audience and "children" not in vocab:
+            intent.audience = None
         intent.moods = [m.strip().lower() for m in reply.moods if m.strip()][:3]
         intent.themes = [t.strip() for t in reply.themes if t.strip()][:3]
         intent.text = " ".join(reply.text.split())

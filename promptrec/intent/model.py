@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from ..data import Item
 
 Audience = Literal["kids", "family", "adults"]
-KIDS_GENRES = ("Children", "Animation")
+KIDS_GENRES = ("Children",)  # a kids filter needs a Children genre: animated films for adults exist
 _YEAR = re.compile(r"\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
 
 

@@ -149,6 +149,7 @@ class RuleIntentParser:
             intent.audience = "adults"
         if intent.audience == "kids":
             intent.genres = [g for g in intent.genres if g.lower() != "children"]
+        unfilterable = intent.audience if intent.audience and "children" not in self.vocabulary else None
         # years
         if match := _DECADE.search(raw.lower()):
             century, decade, short = match.groups()
@@ -177,6 +178,8 @@ class RuleIntentParser:
         words = [w for w in remaining.split() if w not in used and w not in YEAR_WORDS
                  and not re.fullmatch(r"(?:19|20)\d\d|\d0s", w)]
         intent.text = " ".join(words)[:200]
+        if unfilterable:  # no Children genre in this catalog to check it by: it steers, it does not filter
+            intent.audience, intent.text = None, f"for {unfilterable} {intent.text}".strip()
         return intent
 
 
