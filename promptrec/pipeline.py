@@ -198,7 +198,7 @@ class Recommender:
         t0 = time.perf_counter()
         if intent is None and request and request.strip():
             intent = self.understand(request)
-        timings["intent_s"] = time.perf_counter() - t0
+            timings["intent_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         depth = max(k, self.settings.rerank.depth) if self.reranker else k
         steer = self.retriever.steer(intent)

@@ -49,6 +49,7 @@ FILLER = {
     "something", "stuff", "kind", "sort", "type", "or", "from", "s", "my", "so", "just", "too", "ok", "okay",
     "yes", "no", "not", "set",
 }
+_TIME_WORD = re.compile(r"(?:before|after|since|from|until|older|newer|earlier|later|pre|post|the \d0s|\d0s|(?:19|20)\d\d)\b", re.I)
 _DECADE = re.compile(r"\b(?:the\s+)?(?:(19|20)(\d)0|(\d)0)\s*'?s\b")
 _BEFORE = re.compile(r"\b(?:before|pre|earlier than|older than|until|up to)\s*-?\s*((?:19|20)\d\d)\b")
 _AFTER = re.compile(r"\b(?:after|since|post|newer than|later than|from)\s*-?\s*((?:19|20)\d\d)\b")
@@ -95,15 +96,15 @@ class RuleIntentParser:
         hits, taken = [], text
         for word in sorted(GENRE_WORDS, key=len, reverse=True):
             if _has(taken, word) and self._genre(GENRE_WORDS[word]):
-                hits.append((word, self._genre(GENRE_WORDS[word])))
-                taken = taken.replace(f" {word} ", " ")
-        return hits
+                hits.append((text.find(f" {word} "), word, self._genre(GENRE_WORDS[word])))
+                taken = taken.replace(f" {word} ", " " * (len(word) + 2))
+        return [(word, genres) for _, word, genres in sorted(hits)]
 
     def _titles(self, pattern: re.Pattern, raw: str, intent: Intent) -> tuple[list[str], list[str]]:
         ids, spans = [], []
         for match in pattern.finditer(raw):
             title = match.group("title").strip(" .!?\"'")
-            if not title or _norm(title).strip() in GENRE_WORDS or self._is_descriptor(title):
+            if not title or _norm(title).strip() in GENRE_WORDS or self._is_descriptor(title) or _TIME_WORD.match(title):
                 continue
             found = self.resolver.resolve(title)
             spans.append(match.group(0))
@@ -133,8 +134,8 @@ class RuleIntentParser:
             rest = rest.replace(span, " ")
         norm_rest = _norm(rest)
         # genres, negated or wanted
-        for word, genres in self._genre_hits(norm):
-            negated = re.search(rf"\b{NEGATION}\s+(?:\w+\s+)?{re.escape(word)}\b", norm)
+        for word, genres in self._genre_hits(norm_rest):
+            negated = re.search(rf"\b{NEGATION}\s+(?:\w+\s+)?{re.escape(word)}\b", norm_rest)
             target = intent.exclude_genres if negated else intent.genres
             target.extend(g for g in genres if g not in target)
         intent.genres = [g for g in intent.genres if g not in intent.exclude_genres]
@@ -155,10 +156,17 @@ class RuleIntentParser:
             century, decade, short = match.groups()
             start = int(century + decade + "0") if century else (1900 if int(short) >= 3 else 2000) + int(short) * 10
             intent.year_min, intent.year_max = start, start + 9
-        if match := _BEFORE.search(raw.lower()):
-            intent.year_max = int(match.group(1)) - 1
-        if match := _AFTER.search(raw.lower()):
-            intent.year_min = int(match.group(1)) + (0 if "from" in match.group(0) or "since" in match.group(0) else 1)
+        lowered = raw.lower()
+        if match := _BEFORE.search(lowered):
+            if re.search(rf"\b{NEGATION}\s*$", lowered[: match.start()]):  # "nothing before 1993"
+                intent.year_min = int(match.group(1))
+            else:
+                intent.year_max = int(match.group(1)) - 1
+        if match := _AFTER.search(lowered):
+            if re.search(rf"\b{NEGATION}\s*$", lowered[: match.start()]):  # "not after 2000"
+                intent.year_max = int(match.group(1))
+            else:
+                intent.year_min = int(match.group(1)) + (0 if "from" in match.group(0) or "since" in match.group(0) else 1)
         if intent.year_min is None and intent.year_max is None:
             if any(_has(norm_rest, w) for w in OLDER):
                 intent.era = "older"
