@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from .inputs import valid_text
+from .intent import Intent, item_year
 from .pipeline import Recommender, UnknownItems, UnknownUser
 from .types import RecommendationList
 
@@ -21,9 +22,10 @@ HELP = """Commands:
   /quit             leave
 Anything else is a request that steers the suggestions, e.g. "more like Toy Story but scarier"."""
 
-_MORE_LIKE = re.compile(r"^(?:show me |give me |something |anything )?(?:more |something )?like (?P<title>.+?)(?:,? but (?P<rest>.+))?$", re.I)
 _WHY = re.compile(r"^why(?: did you (?:suggest|recommend|pick)| is| was)?\s+(?P<what>.+?)\??$", re.I)
-_EXCLUDE = re.compile(r"^(?:exclude|not|no more|no|without|skip|hide)\s+(?P<title>.+?)\.?$", re.I)
+_EXCLUDE = re.compile(r"^(?:exclude|hide)\s+(?P<title>.+?)\.?$", re.I)
+_FOLLOW_UP = re.compile(r"^(?:no|nope|not|but|and|also|only|more|less|make it|now|actually|instead|rather|older|newer|"
+                        r"lighter|darker|funnier|scarier|without|except|same|similar)\b", re.I)
 
 
 def _is_number(text: str) -> bool:
@@ -49,6 +51,7 @@ class ChatSession:
     liked: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
     request: str | None = None
+    intent: Intent | None = None
     k: int = 5
     last: RecommendationList | None = None
 
@@ -63,15 +66,18 @@ class ChatSession:
             return self._why(match["what"])
         if match := _EXCLUDE.match(line):
             return self._exclude(match["title"])
-        if match := _MORE_LIKE.match(line):
-            try:
-                anchor = self.recommender.resolve_items([match["title"]])
-            except UnknownItems as err:
-                return ChatReply(f"{err}. Try the exact title, e.g. 'more like Toy Story (1995)'.")
-            self.liked = [*anchor, *[i for i in self.liked if i not in anchor]]
-            self.request = match["rest"] or None
-            return self._recommend(f"More like {self.recommender.dataset.catalog[anchor[0]].title}")
-        self.request = line
+        return self._steer(line)
+
+    def _steer(self, line: str) -> ChatReply:
+        """A free-text request; a follow-up ("no, older") refines the previous one instead of starting over."""
+        understood = self.recommender.understand(line)
+        if self.intent is not None and _FOLLOW_UP.match(line):
+            catalog = self.recommender.dataset.catalog
+            years = [y for r in (self.last.items if self.last else []) if (y := item_year(catalog[r.item_id])) is not None]
+            self.intent = self.intent.refine(understood, shown_years=years)
+            self.request = f"{self.request}; {line}" if self.request else line
+        else:
+            self.intent, self.request = understood, line
         return self._recommend(None)
 
     def _command(self, command: str, arg: str) -> ChatReply:
@@ -86,7 +92,7 @@ class ChatSession:
                 self.recommender.history(arg)
             except UnknownUser as err:
                 return ChatReply(str(err))
-            self.user_id, self.liked, self.request = arg, [], None
+            self.user_id, self.liked, self.request, self.intent = arg, [], None, None
             return self._recommend(f"Now recommending for user {arg}")
         if command == "like":
             try:
@@ -104,7 +110,7 @@ class ChatSession:
             self.k = int(arg)
             return self._recommend(None)
         if command == "reset":
-            self.user_id, self.liked, self.excluded, self.request, self.last = None, [], [], None, None
+            self.user_id, self.liked, self.excluded, self.request, self.intent, self.last = None, [], [], None, None, None
             return ChatReply("Forgotten. Pick a /user or tell me what you like.")
         return ChatReply(f"Unknown command /{command}. Type /help.")
 
@@ -138,9 +144,14 @@ class ChatSession:
             return ChatReply((headline + ". " if headline else "") + "Pick a /user, /like an item, or describe what you want.")
         if self.user_id is not None:
             result = self.recommender.recommend(self.user_id, k=self.k, request=self.request,
-                                                exclude=self.excluded, like=self.liked)
+                                                exclude=self.excluded, like=self.liked, intent=self.intent)
         else:
             result = self.recommender.recommend_for_history(self.liked, k=self.k, request=self.request,
-                                                            exclude=self.excluded)
+                                                            exclude=self.excluded, intent=self.intent)
         self.last = result
-        return ChatReply(headline or "", result)
+        lines = [headline] if headline else []
+        if result.understood:
+            lines.append(result.understood)
+        if not result.items:
+            lines.append("Nothing in the catalog matches all of that; loosen a filter or /reset.")
+        return ChatReply("\n".join(lines), result)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .data import Catalog, InteractionLog
 from .errors import UserInputError
+from .intent import Intent, IntentParser
 from .knowledge import FeatureStore, UserProfiler, feature_text
 from .llm import LLMClient
 from .rerank import LLMReranker, RerankOutcome, evidence_explanation
@@ -47,7 +48,8 @@ def fit_collab(fusion: FusionSettings, interactions: InteractionLog, cache_dir: 
 def build_retriever(fusion: FusionSettings, store: ItemVectorStore, embedder, catalog: Catalog,
                     collab: CollaborativeModel | None) -> CandidateRetriever:
     return CandidateRetriever(store, embedder, catalog, collab, fusion.weights,
-                              pool_depth=fusion.candidate_depth, half_life=fusion.recency_half_life)
+                              pool_depth=fusion.candidate_depth, half_life=fusion.recency_half_life,
+                              steering_weights=fusion.steering_weights)
 
 
 def build_profiler(profile: ProfileSettings, client: LLMClient | None, catalog: Catalog) -> UserProfiler | None:
@@ -79,6 +81,7 @@ class Engine:
     profiler: UserProfiler | None
     reranker: LLMReranker | None
     client: LLMClient | None
+    intent_parser: IntentParser
     profiles: MutableMapping[tuple, ProfileResult] = field(default_factory=dict)
 
     def with_fusion(self, weights: Mapping[str, float], pool_depth: int | None = None) -> Engine:
@@ -94,12 +97,21 @@ class Engine:
         """How many fused candidates the rerank sees for a top-``k`` answer (``k`` without a rerank)."""
         return max(k, self.rerank_settings.depth) if self.reranker else k
 
+    def understand(self, request: str) -> Intent:
+        """A typed request read into an :class:`Intent` (the model when there is one, else rules)."""
+        return self.intent_parser.parse(request)
+
     def candidates(self, history: History, k: int, request: str | None = None, exclude: Sequence[str] = (),
-                   depth: int | None = None) -> list[Candidate]:
+                   depth: int | None = None, intent: Intent | None = None) -> list[Candidate]:
         """The fused candidates for a top-``k`` answer; with ``depth``, that many (deeper lists get
-        evidence only for the top :meth:`rerank_depth`, the ones the rerank sees)."""
+        evidence only for the top :meth:`rerank_depth`, the ones the rerank sees). With ``intent``,
+        the request steers retrieval and no candidate violates its hard filters or exclusions."""
         shown = self.rerank_depth(k)
-        return self.retriever.retrieve(history, depth or shown, request, exclude, evidence_for=shown)
+        found = self.retriever.retrieve(history, depth or shown, request, exclude, evidence_for=shown,
+                                        steer=self.retriever.steer(intent))
+        if intent is None:
+            return found
+        return [c for c in found if intent.allows(self.catalog[c.item_id])]
 
     def profile(self, history: History, key: tuple | None = None) -> ProfileResult | None:
         """The user's profile (None without a profiler or a history); cached under ``key``."""
@@ -124,8 +136,9 @@ class Engine:
                                     history.ratings, llm_weight=self.llm_weight(request))
 
     def recommend(self, history: History, k: int = 10, request: str | None = None, exclude: Sequence[str] = (),
-                  like: Sequence[str] = (), user_id: str | None = None) -> RecommendationList:
-        """Top-``k`` explained recommendations for ``history``; ``like`` items count as the latest interests."""
+                  like: Sequence[str] = (), user_id: str | None = None, intent: Intent | None = None) -> RecommendationList:
+        """Top-``k`` explained recommendations for ``history``; ``like`` items count as the latest interests.
+        A typed ``request`` is read into an intent (unless ``intent`` is given) that steers retrieval."""
         if k < 1:
             raise UserInputError("k must be at least 1")
         timings: dict[str, float] = {}
@@ -133,8 +146,12 @@ class Engine:
         profile = self.profile(history, (user_id, tuple(history.items)))
         timings["profile_s"] = time.perf_counter() - start
         steered = history.steered(list(like))
+        if intent is None and request:
+            t0 = time.perf_counter()
+            intent = self.understand(request)
+            timings["intent_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        candidates = self.candidates(steered, k, request, [*exclude, *like])
+        candidates = self.candidates(steered, k, request, [*exclude, *like], intent=intent)
         timings["retrieve_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         outcome = self.rerank(candidates, steered, k, request, profile)
@@ -142,6 +159,9 @@ class Engine:
         timings["rerank_s"] = time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - start
         result.timings = {n: round(v, 4) for n, v in timings.items()}
+        if intent is not None:
+            titles = {i: self.catalog[i].title for i in [*intent.anchors, *intent.exclude_items] if i in self.catalog}
+            result.understood, result.intent = intent.describe(titles), intent.model_dump()
         return result
 
     def _assemble(self, user_id, candidates: list[Candidate], outcome: RerankOutcome | None, k: int,
@@ -196,6 +216,7 @@ def build_engine(settings: Settings, *, catalog: Catalog, store: ItemVectorStore
         profiler=build_profiler(settings.profile, client, catalog),
         reranker=build_reranker(settings.rerank, client, catalog, features, settings.seed),
         client=client,
+        intent_parser=IntentParser(catalog, client),
         profiles={} if profiles is None else profiles,
     )
 

@@ -15,6 +15,7 @@ from . import inputs
 from .data import Dataset, load_dataset
 from .engine import Engine, build_engine, fit_collab, index_records, user_history
 from .errors import UserInputError
+from .intent import Intent
 from .knowledge import FeatureStore, UserProfiler
 from .llm import LLMBackend, LLMClient, make_client
 from .rerank import LLMReranker
@@ -117,6 +118,10 @@ class Recommender:
     def retriever(self) -> CandidateRetriever:
         return self.engine.retriever
 
+    def understand(self, request: str) -> Intent:
+        """A typed request: read by the model when there is one, else (or when it fails) by rules."""
+        return self.engine.understand(request)
+
     @property
     def profiler(self) -> UserProfiler | None:
         return self.engine.profiler
@@ -147,21 +152,24 @@ class Recommender:
 
     # ----- the pipeline -----
     def recommend(self, user_id: str | int, k: int = 10, request: str | None = None,
-                  exclude: Sequence[str] = (), like: Sequence[str] = ()) -> RecommendationList:
+                  exclude: Sequence[str] = (), like: Sequence[str] = (), intent: Intent | None = None) -> RecommendationList:
         """Top-``k`` explained recommendations for a user in the data.
 
         Args:
             request: Free text that steers retrieval and rerank ("something lighter").
             exclude: Item ids never to recommend.
             like: Item ids to treat as the user's latest interests ("more like X").
+            intent: The request already understood (chat refines one across turns); parsed from
+                ``request`` when None.
         """
         user = inputs.user_id(user_id)
         k, request = inputs.top_k(k), inputs.request_text(request)
         exclude, like = inputs.item_entries(exclude, "exclude"), inputs.item_entries(like, "like")
-        return self._run(user, self.history(user), k, request, exclude, like)
+        return self._run(user, self.history(user), k, request, exclude, like, intent)
 
     def recommend_for_history(self, items: Sequence[str | int], k: int = 10, request: str | None = None,
-                              exclude: Sequence[str] = (), ratings: dict[str, float] | None = None) -> RecommendationList:
+                              exclude: Sequence[str] = (), ratings: dict[str, float] | None = None,
+                              intent: Intent | None = None) -> RecommendationList:
         """Recommendations for someone not in the data, from items (ids or titles) they liked, oldest first.
 
         ``items`` is a list; one string is taken as one item (id or title).
@@ -169,10 +177,11 @@ class Recommender:
         k, request = inputs.top_k(k), inputs.request_text(request)
         exclude, entries = inputs.item_entries(exclude, "exclude"), inputs.item_entries(items, "items")
         history = History(items=self.resolve_items(entries) if entries else [], ratings=ratings or {})
-        return self._run(None, history, k, request, exclude, ())
+        return self._run(None, history, k, request, exclude, (), intent)
 
-    def _run(self, user_id: str | None, history: History, k: int, request, exclude, like) -> RecommendationList:
-        return self.engine.recommend(history, inputs.top_k(k), request, exclude, like, user_id=user_id)
+    def _run(self, user_id: str | None, history: History, k: int, request, exclude, like,
+             intent: Intent | None = None) -> RecommendationList:
+        return self.engine.recommend(history, inputs.top_k(k), request, exclude, like, user_id=user_id, intent=intent)
 
     # ----- indexing -----
     def ensure_index(self) -> None:

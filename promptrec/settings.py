@@ -148,6 +148,23 @@ class FusionSettings(Section):
                              f"params are for the single scorers: {', '.join(SCORER_SOURCES)}")
         return params
 
+    steering_weights: dict[str, float] = Field(
+        default_factory=lambda: {"request": 1.0, "anchor": 1.0},
+        description="Weights of the request's own sources, used only when a request is typed: 'request' "
+        "(similarity to the request's text) and 'anchor' (what people who chose the named items chose).",
+    )
+
+    @field_validator("steering_weights")
+    @classmethod
+    def _steering_sources(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(name for name in weights if name not in ("request", "anchor"))
+        if unknown:
+            raise ValueError(f"unknown steering source {', '.join(map(repr, unknown))}; known: 'request', 'anchor'")
+        bad = {name: w for name, w in weights.items() if not math.isfinite(w) or w < 0}
+        if bad:
+            raise ValueError(f"weights must be finite numbers >= 0; got {bad}")
+        return weights
+
 
 class ProfileSettings(Section):
     """User knowledge: the interest profile."""

@@ -106,6 +106,8 @@ class RecommendationList(BaseModel):
     fallback: bool = Field(False, description="True when the rerank failed and the fused order was used.")
     fallback_reason: str | None = None
     request: str | None = None
+    understood: str | None = Field(None, description="What the request was understood as (intent), in words.")
+    intent: dict | None = Field(None, description="The parsed request (promptrec.intent.Intent) as data.")
     profile: ProfileResult | None = None
     rejected_picks: int = Field(0, description="Model picks rejected (unknown id, duplicate, history item).")
     timings: dict[str, float] = Field(default_factory=dict)

@@ -13,6 +13,7 @@ from ..types import Candidate, History
 from .collaborative import CollaborativeModel
 from .embeddings import Embedder, normalize
 from .fusion import fuse
+from .steering import ANCHOR, REQUEST, RequestSources, Steer
 from .store import ItemVectorStore
 
 EMBEDDING = "embedding"
@@ -31,6 +32,8 @@ class CandidateRetriever:
         half_life: Recency half-life (in history positions) of the user's embedding vector.
         history_window: Most recent history items averaged into the user's vector.
         request_weight: Weight of a free-text request against the history in the query vector.
+        steering_weights: Weights of the ``request`` and ``anchor`` sources, used only for a
+            steered call (one with a :class:`Steer`).
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class CandidateRetriever:
         half_life: float | None = 20.0,
         history_window: int = 50,
         request_weight: float = 1.0,
+        steering_weights: Mapping[str, float] | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -54,6 +58,15 @@ class CandidateRetriever:
         self.half_life = half_life
         self.history_window = history_window
         self.request_weight = request_weight
+        self.steering_weights = dict(steering_weights or {REQUEST: 1.0, ANCHOR: 1.0})
+        self.steering = RequestSources(store, embedder, catalog, collab)
+
+    def steer(self, intent) -> Steer | None:
+        """A request prepared for :meth:`retrieve` (None when it asks nothing)."""
+        return None if intent is None or intent.is_empty else self.steering.prepare(intent)
+
+    def weights_for(self, steer: Steer | None) -> dict[str, float]:
+        return {**self.weights, **self.steering_weights} if steer is not None else dict(self.weights)
 
     def query_vector(self, history: Sequence[str], request: str | None = None) -> np.ndarray | None:
         """Recency-weighted mean of the recent history vectors, plus the request's vector."""
@@ -76,38 +89,57 @@ class CandidateRetriever:
         request: str | None = None,
         exclude: Sequence[str] = (),
         every_source: bool = False,
+        steer: Steer | None = None,
     ) -> tuple[list[str], dict[str, np.ndarray]]:
         """Pool the top ``pool_depth`` items of each source (with a non-zero weight, or of every
-        source), leaving out history and ``exclude``; return them with every source's raw scores."""
+        source), leaving out history and ``exclude``; return them with every source's raw scores.
+
+        With ``steer``, only items the request allows are pooled, the request's own top items join
+        the pool, and the ``request`` and ``anchor`` sources are scored too."""
         history, times = user.items, user.timestamps
         banned = set(history) | set(exclude)
-        query = self.query_vector(history, request)
+        weights = self.weights_for(steer)
+        admits = steer.admits if steer is not None else (lambda item: True)
+        query = self.query_vector(history, None if steer is not None else request)
         pool: dict[str, None] = {}
-        if query is not None and (every_source or self.weights.get(EMBEDDING, 0) > 0):
-            for item, _ in self.store.query(query, self.pool_depth, banned):
-                pool[item] = None
+        if query is not None and (every_source or weights.get(EMBEDDING, 0) > 0):
+            if steer is not None and steer.allowed is not None:  # the history's nearest among the allowed items
+                nearest = self.steering.top_requested(Steer(steer.intent, query, steer.allowed), self.pool_depth, banned)
+                pool.update((i, None) for i in nearest)
+            else:
+                for item, _ in self.store.query(query, self.pool_depth, banned):
+                    if admits(item):
+                        pool[item] = None
         cf_scores = self.collab.score(history, times) if self.collab is not None else {}
-        for name, scores in cf_scores.items():
-            if not every_source and self.weights.get(name, 0) <= 0:
+        anchor = self.steering.anchor_scores(steer) if steer is not None else None
+        ranked_sources = dict(cf_scores)
+        if anchor is not None:
+            ranked_sources[ANCHOR] = anchor
+        for name, scores in ranked_sources.items():
+            if not every_source and weights.get(name, 0) <= 0:
                 continue
             taken = 0
             for idx in np.argsort(-scores, kind="stable"):
                 item = self.collab.items[idx]
-                if item not in banned:
+                if item not in banned and admits(item):
                     pool[item] = None
                     taken += 1
                     if taken >= self.pool_depth:
                         break
+        if steer is not None and (every_source or weights.get(REQUEST, 0) > 0):
+            pool.update((i, None) for i in self.steering.top_requested(steer, self.pool_depth, banned))
         items = list(pool)
         sources: dict[str, np.ndarray] = {}
         if items and query is not None:
             vectors = self.store.vectors(items)
             sources[EMBEDDING] = np.array([float(vectors[i] @ query) if i in vectors else np.nan for i in items])
-        for name, scores in cf_scores.items():
+        for name, scores in ranked_sources.items():
             if items:
                 sources[name] = np.array(
                     [scores[self.collab.index[i]] if i in self.collab.index else np.nan for i in items]
                 )
+        if steer is not None and items:
+            sources[REQUEST] = self.steering.request_scores(steer, items)
         return items, sources
 
     def retrieve(
@@ -117,28 +149,32 @@ class CandidateRetriever:
         request: str | None = None,
         exclude: Sequence[str] = (),
         evidence_for: int | None = None,
+        steer: Steer | None = None,
     ) -> list[Candidate]:
-        """The ``depth`` best candidates by fused score; history and ``exclude`` items never appear.
+        """The ``depth`` best candidates by fused score; history and ``exclude`` items never appear,
+        nor (with ``steer``) any item the request's hard filters or exclusions rule out.
 
         Args:
             evidence_for: Find the supporting history item for this many top candidates (all by default).
         """
-        items, sources = self.pool(user, request, exclude)
+        items, sources = self.pool(user, request, exclude, steer=steer)
         history, times = user.items, user.timestamps
         if not items:
             return []
-        fused, normalised = fuse(sources, self.weights)
+        weights = self.weights_for(steer)
+        fused, normalised = fuse(sources, weights)
         order = np.argsort(-fused, kind="stable")[:depth]
         limit = depth if evidence_for is None else evidence_for
         return [
             self._candidate(items[n], fused[n], {s: float(v[n]) for s, v in normalised.items()}, history, times,
-                            with_evidence=rank < limit)
+                            with_evidence=rank < limit, weights=weights)
             for rank, n in enumerate(order)
         ]
 
     def _candidate(self, item: str, fused: float, scores: dict[str, float], history, times,
-                   with_evidence: bool = True) -> Candidate:
-        contributions = {s: self.weights.get(s, 0) * v for s, v in scores.items()}
+                   with_evidence: bool = True, weights: Mapping[str, float] | None = None) -> Candidate:
+        weights = self.weights if weights is None else weights
+        contributions = {s: weights.get(s, 0) * v for s, v in scores.items() if s not in (REQUEST, ANCHOR)}
         evidence = None
         for source in sorted(contributions, key=contributions.get, reverse=True) if with_evidence else ():
             evidence = self._evidence(source, item, history, times)

@@ -71,7 +71,7 @@ def test_chat_session_through_the_cli(folder):
     assert result.exit_code == 0, result.output
     out = result.output
     assert "Now recommending for user 1" in out
-    assert "More like Romantic Comedy 2 (1991)" in out and "Request: funnier" in out
+    assert "understood: like Romantic Comedy 2 (1991); mood: funny" in out and "Request: more like" in out
     assert "based on:" in out
     assert "Excluded Romantic Comedy 3 (1992)" in out
     assert "no catalog item matches: 'Nonexistent Thing'" in out
