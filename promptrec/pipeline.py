@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Sequence
 from functools import cached_property
 
+from filelock import Timeout
+
 from .data import Dataset, load_dataset
 from .errors import UserInputError
 from .knowledge import FeatureStore, UserProfiler
@@ -18,9 +20,11 @@ from .rerank import LLMReranker, evidence_explanation
 from .retrieval import CandidateRetriever, CollaborativeModel, ItemVectorStore, build_scorers, make_embedder
 from .retrieval.store import make_client as make_chroma_client
 from .settings import Settings
+from .state import DatasetState, acquire
 from .types import Candidate, ProfileResult, Recommendation, RecommendationList
 
 log = logging.getLogger(__name__)
+INDEX_WAIT_S = 3600.0  # how long a first run waits for another process embedding the same catalog
 
 
 class UnknownUser(UserInputError, KeyError):
@@ -77,19 +81,24 @@ class Recommender:
         return self._dataset
 
     @cached_property
+    def state(self) -> DatasetState:
+        """Where this dataset's derived state lives (keyed by its identity, never in a data folder)."""
+        return DatasetState.for_dataset(self.settings.state_dir, self.dataset)
+
+    @cached_property
     def embedder(self):
         return self._embedder or make_embedder(self.settings.embedding.model, self.settings.embedding.batch_size)
 
     @cached_property
     def store(self) -> ItemVectorStore:
-        client = self._chroma_client or make_chroma_client(
-            None if self.settings.store.url else self.settings.dataset_state_dir / "chroma", self.settings.store.url
-        )
-        return ItemVectorStore(client, self.embedder, self.settings.store.collection)
+        local = None if self.settings.store.url else self.state.chroma
+        client = self._chroma_client or make_chroma_client(local, self.settings.store.url)
+        lock = self.state.root / "store.lock"
+        return ItemVectorStore(client, self.embedder, self.settings.store.collection, lock_path=lock)
 
     @cached_property
     def features(self) -> FeatureStore:
-        return FeatureStore(self.settings.dataset_state_dir / "features.jsonl")
+        return FeatureStore(self.state.features)
 
     @cached_property
     def client(self) -> LLMClient | None:
@@ -104,7 +113,7 @@ class Recommender:
         fusion = self.settings.fusion
         scorers = build_scorers(fusion)
         model = CollaborativeModel(scorers, fusion.min_item_support)
-        return model.fit_cached(self.dataset.interactions, self.settings.dataset_state_dir)
+        return model.fit_cached(self.dataset.interactions, self.state.collab)
 
     @cached_property
     def retriever(self) -> CandidateRetriever:
@@ -225,10 +234,27 @@ class Recommender:
 
     # ----- indexing -----
     def ensure_index(self) -> None:
-        """Embed the catalog from its raw text when the vector store is missing items (fast; no model)."""
-        if self.store.count() < len(self.dataset.catalog):
-            log.info("vector store has %d of %d items; embedding the rest", self.store.count(), len(self.dataset.catalog))
-            self.index(features=0)
+        """Embed the catalog from its raw text when the vector store is missing items (fast; no model).
+
+        Under the dataset's index lock: when another process is embedding the same catalog, this
+        one waits for it (saying so in the log) and then reuses its vectors.
+        """
+        total = len(self.dataset.catalog)
+        if self.store.count() >= total:
+            return
+        lock = self.state.index_lock()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.warning("another promptrec process is embedding %s; waiting for it (lock %s)",
+                        self.dataset.name, lock.lock_file)
+            acquire(lock, INDEX_WAIT_S, f"embedding {self.dataset.name}")
+        try:
+            if self.store.count() < total:
+                log.info("vector store has %d of %d items; embedding the rest", self.store.count(), total)
+                self._index(features=0)
+        finally:
+            lock.release()
 
     def index(self, features: int = 0, rebuild: bool = False,
               progress: Callable[[str, int], Callable[[int], None]] | None = None) -> dict:
@@ -240,7 +266,18 @@ class Recommender:
                 -1 = all.
             rebuild: Drop the vector store first.
             progress: ``progress(label, total)`` returns an ``advance(n)`` callback.
+
+        Raises:
+            StateBusy: when another process is indexing the same dataset (it does not wait).
         """
+        lock = acquire(self.state.index_lock(), 0, f"indexing {self.dataset.name}")
+        try:
+            return self._index(features, rebuild, progress)
+        finally:
+            lock.release()
+
+    def _index(self, features: int = 0, rebuild: bool = False,
+               progress: Callable[[str, int], Callable[[int], None]] | None = None) -> dict:
         from .knowledge import ItemFeatureExtractor, feature_text
 
         catalog = self.dataset.catalog

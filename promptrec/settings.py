@@ -103,7 +103,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROMPTREC_", env_nested_delimiter="__", extra="ignore")
 
     data_dir: Path = Field(default_factory=lambda: _cache_home() / "datasets")
-    state_dir: Path = Field(default_factory=_cache_home, description="Vector store, item features, LLM cache.")
+    state_dir: Path = Field(
+        default_factory=_cache_home,
+        description="LLM cache, and per dataset (under derived/<name>-<content hash>/) the vector store, item "
+        "features and fitted collaborative model. Never inside a data folder.",
+    )
     dataset: str = "ml-latest-small"
     download: bool = Field(True, description="Download the dataset when it is missing.")
     seed: int = 0
@@ -114,10 +118,8 @@ class Settings(BaseSettings):
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
 
-    @property
-    def dataset_state_dir(self) -> Path:
-        """State that belongs to one dataset (vectors, features)."""
-        return self.state_dir / self.dataset
+    # State that belongs to one dataset is keyed by the dataset's identity (name + content hash),
+    # never by the dataset setting, which may be a path: see promptrec.state.DatasetState.
 
     @property
     def llm_cache_path(self) -> Path:
