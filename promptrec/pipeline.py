@@ -237,10 +237,12 @@ class Recommender:
         """Embed the catalog from its raw text when the vector store is missing items (fast; no model).
 
         Under the dataset's index lock: when another process is embedding the same catalog, this
-        one waits for it (saying so in the log) and then reuses its vectors.
+        one waits for it (saying so in the log) and then reuses its vectors. The store is not
+        opened before the first complete index exists (an embedded Chroma opened too early does
+        not see another process's vectors).
         """
         total = len(self.dataset.catalog)
-        if self.store.count() >= total:
+        if self.state.index_done.exists() and self.store.count() >= total:
             return
         lock = self.state.index_lock()
         try:
@@ -249,10 +251,14 @@ class Recommender:
             log.warning("another promptrec process is embedding %s; waiting for it (lock %s)",
                         self.dataset.name, lock.lock_file)
             acquire(lock, INDEX_WAIT_S, f"embedding {self.dataset.name}")
+            if self._chroma_client is None:
+                self.__dict__.pop("store", None)  # reopen: the other process has written since
         try:
             if self.store.count() < total:
                 log.info("vector store has %d of %d items; embedding the rest", self.store.count(), total)
                 self._index(features=0)
+            else:
+                self.state.index_done.touch()
         finally:
             lock.release()
 
@@ -282,6 +288,7 @@ class Recommender:
 
         catalog = self.dataset.catalog
         if rebuild:
+            self.state.index_done.unlink(missing_ok=True)
             self.store.client.delete_collection(self.store.name)
             self.__dict__.pop("store", None)
         report: dict = {"items": len(catalog)}
@@ -298,5 +305,7 @@ class Recommender:
         advance = progress("embedding", len(records)) if progress else None
         report["embedded"] = self.store.upsert(records, progress=advance)
         report["stored"] = self.store.count()
+        if report["stored"] >= len(catalog):
+            self.state.index_done.touch()
         report["with_features"] = len(self.features)
         return report

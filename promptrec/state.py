@@ -9,6 +9,7 @@ store, and state is never written into (or read from) a data folder.
     <state_dir>/derived/<identity>/features.jsonl
     <state_dir>/derived/<identity>/collab-<fingerprint>.npz
     <state_dir>/derived/<identity>/index.lock  held while the catalog is being embedded
+    <state_dir>/derived/<identity>/index-complete  written once every item has a vector
 """
 
 from __future__ import annotations
@@ -111,6 +112,11 @@ class DatasetState:
     @property
     def collab(self) -> Path:
         return self.root
+
+    @property
+    def index_done(self) -> Path:
+        """Written once the whole catalog has been embedded (first runs wait for it under the lock)."""
+        return self.root / "index-complete"
 
     @property
     def index_lock_path(self) -> Path:
