@@ -16,6 +16,8 @@ from .data import Dataset, load_dataset
 from .errors import UserInputError
 from .knowledge import FeatureStore, UserProfiler
 from .llm import LLMBackend, LLMClient, make_client
+from .llm.cache import cache_owner
+from .privacy import ForgetReport, forget_user, user_tag
 from .rerank import LLMReranker, evidence_explanation
 from .retrieval import CandidateRetriever, CollaborativeModel, ItemVectorStore, build_scorers, make_embedder
 from .retrieval.store import make_client as make_chroma_client
@@ -167,7 +169,8 @@ class Recommender:
             like: Item ids to treat as the user's latest interests ("more like X").
         """
         history, times, ratings = self.history(user_id)
-        return self._run(str(user_id), history, times, ratings, k, request, exclude, like)
+        with cache_owner(user_tag(user_id)):  # replies whose prompt holds this history can be forgotten
+            return self._run(str(user_id), history, times, ratings, k, request, exclude, like)
 
     def recommend_for_history(self, items: Sequence[str | int], k: int = 10, request: str | None = None,
                               exclude: Sequence[str] = (), ratings: dict[str, float] | None = None) -> RecommendationList:
@@ -231,6 +234,26 @@ class Recommender:
             request=request, profile=profile, rejected_picks=rejected,
             model_id=self.client.model_id if self.client else None,
         )
+
+    # ----- privacy -----
+    def forget(self, user_id: str | int) -> ForgetReport:
+        """Delete everything derived from this user's data: cached model replies whose prompt held
+        their history, evaluation records naming them, fitted collaborative models and in-memory
+        profiles (see :mod:`promptrec.privacy`). The dataset itself is not changed, and the user
+        need not be in it."""
+        user = str(user_id)
+        dropped = [key for key in self._profiles if key[0] == user]
+        for key in dropped:
+            del self._profiles[key]
+        report = forget_user(self.settings, user)
+        client = self.__dict__.get("client")
+        cache = client.cache if client is not None else None
+        if cache is not None and cache.path != self.settings.llm_cache_path:
+            report.cache_replies += cache.forget(user_tag(user))  # a cache of its own (in memory, elsewhere)
+        for name in ("collab", "retriever"):
+            self.__dict__.pop(name, None)  # refitted from the data on next use
+        report.profiles = len(dropped)
+        return report
 
     # ----- indexing -----
     def ensure_index(self) -> None:

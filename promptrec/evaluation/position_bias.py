@@ -12,6 +12,8 @@ from pydantic import BaseModel
 from ..collab import classic_blend
 from ..data import Catalog
 from ..llm import LLMClient
+from ..llm.cache import cache_owner
+from ..privacy import user_tag
 from ..rerank import LLMReranker
 from ..types import Candidate
 from .classic import fit_and_score
@@ -69,7 +71,8 @@ def run_position_bias(split: LeaveLastOutSplit, catalog: Catalog, client: LLMCli
                 if key not in done:
                     order = negatives[:p] + [target] + negatives[p:]
                     candidates = [Candidate(item_id=i, title=catalog[i].title) for i in order]
-                    outcome = reranker.rerank(candidates, history, k)
+                    with cache_owner(user_tag(user)):  # so `promptrec forget USER` finds these replies
+                        outcome = reranker.rerank(candidates, history, k)
                     final = outcome.order
                     rank = float(final.index(target)) if outcome.valid else float(p)
                     done[key] = BiasRecord(user=user, position=p, permutations=m, rank=rank, valid=outcome.valid)

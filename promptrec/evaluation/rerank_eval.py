@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..data import Dataset
 from ..knowledge import UserProfiler
 from ..llm import LLMClient
+from ..llm.cache import cache_owner
+from ..privacy import user_tag
 from ..rerank import LLMReranker, blend_orders
 from .metrics import evaluate_rankings
 from .product import StageWorld, rank_of
@@ -106,8 +108,9 @@ def run_rerank(world: StageWorld, users: Sequence[int], client: LLMClient, datas
             continue
         before = client.stats.model_copy(deep=True)
         ratings = {i: r for i, r in dataset.interactions.ratings(user).items() if i in set(history)}
-        profile = profiler.profile(history, ratings) if profiler else None
-        outcome = reranker.rerank(candidates, history, k, profile.profile if profile else None, None, ratings)
+        with cache_owner(user_tag(user)):  # so `promptrec forget USER` finds these replies
+            profile = profiler.profile(history, ratings) if profiler else None
+            outcome = reranker.rerank(candidates, history, k, profile.profile if profile else None, None, ratings)
         seconds = time.perf_counter() - start
         record = RerankRecord(
             user=user, stage=world.stage, target=target, fused=fused, fused_rank=fused_rank,
