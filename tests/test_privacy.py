@@ -128,3 +128,31 @@ def test_record_lines_naming_the_user_are_dropped(tmp_path):
                     '{"item_id": "7"}\n{"user": "7", "ran\n')
     assert drop_user_lines(path, "7") == 3
     assert path.read_text() == '{"user": "70", "rank": 2}\n{"item_id": "7"}\n'
+
+
+def test_evaluation_replies_and_records_are_forgotten(settings, tiny, tmp_path):
+    from promptrec.evaluation.product import StageWorld, index_split_items, split_catalog
+    from promptrec.evaluation.rerank_eval import run_rerank
+    from promptrec.evaluation.splits import protocol_a_split
+    from promptrec.privacy import forget_user
+    from promptrec.retrieval import ItemVectorStore
+    from promptrec.retrieval.store import make_client
+    from promptrec.settings import FusionSettings
+
+    split = protocol_a_split(tiny.interactions.frame, k=2)
+    catalog = split_catalog(split, tiny)
+    store = ItemVectorStore(make_client(tmp_path / "c"), HashEmbedder(), "items")
+    index_split_items(store, catalog)
+    fusion = FusionSettings(weights={"embedding": 0.3, "ease": 1.0}, params={"ease": {"lambda_": 10.0}})
+    world = StageWorld(split, "test", catalog, store, HashEmbedder(), fusion, settings.state_dir / "eval" / "collab")
+    log = RecordLog(settings.state_dir / "eval" / "rerank-records" / "x-test.jsonl")
+    client = LLMClient(ScriptedLLM(default=echo), LLMCache(settings.llm_cache_path))
+    run_rerank(world, [0, 1], client, tiny, log, depth=6, k=3, profile_budget=100)
+    me, other = split.users[0], split.users[1]
+    assert LLMCache(settings.llm_cache_path).owned(user_tag(me)) == 2
+
+    report = forget_user(settings, me)
+    assert (report.cache_replies, report.record_lines, report.collab_models) == (2, 1, 1)
+    assert list(RecordLog(log.path).load()) == [other]
+    assert LLMCache(settings.llm_cache_path).owned(user_tag(other)) == 2
+    assert not found(user_tag(me), state_bytes(settings.state_dir))
