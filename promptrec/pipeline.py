@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable, Sequence
 from functools import cached_property
 
+from filelock import Timeout
+
 from . import inputs
 from .data import Dataset, load_dataset
 from .engine import Engine, build_engine, fit_collab, index_records, user_history
@@ -18,13 +20,17 @@ from .errors import UserInputError
 from .intent import Intent
 from .knowledge import FeatureStore, UserProfiler
 from .llm import LLMBackend, LLMClient, make_client
+from .llm.cache import cache_owner
+from .privacy import ForgetReport, forget_user, user_tag
 from .rerank import LLMReranker
 from .retrieval import CandidateRetriever, CollaborativeModel, ItemVectorStore, make_embedder
 from .retrieval.store import make_client as make_chroma_client
 from .settings import Settings
+from .state import DatasetState, acquire
 from .types import History, ProfileResult, RecommendationList
 
 log = logging.getLogger(__name__)
+INDEX_WAIT_S = 3600.0  # how long a first run waits for another process embedding the same catalog
 
 
 class UnknownUser(UserInputError, KeyError):
@@ -81,19 +87,24 @@ class Recommender:
         return self._dataset
 
     @cached_property
+    def state(self) -> DatasetState:
+        """Where this dataset's derived state lives (keyed by its identity, never in a data folder)."""
+        return DatasetState.for_dataset(self.settings.state_dir, self.dataset)
+
+    @cached_property
     def embedder(self):
         return self._embedder or make_embedder(self.settings.embedding.model, self.settings.embedding.batch_size)
 
     @cached_property
     def store(self) -> ItemVectorStore:
-        client = self._chroma_client or make_chroma_client(
-            None if self.settings.store.url else self.settings.dataset_state_dir / "chroma", self.settings.store.url
-        )
-        return ItemVectorStore(client, self.embedder, self.settings.store.collection)
+        local = None if self.settings.store.url else self.state.chroma
+        client = self._chroma_client or make_chroma_client(local, self.settings.store.url)
+        lock = self.state.root / "store.lock"
+        return ItemVectorStore(client, self.embedder, self.settings.store.collection, lock_path=lock)
 
     @cached_property
     def features(self) -> FeatureStore:
-        return FeatureStore(self.settings.dataset_state_dir / "features.jsonl")
+        return FeatureStore(self.state.features)
 
     @cached_property
     def client(self) -> LLMClient | None:
@@ -105,7 +116,7 @@ class Recommender:
 
     @cached_property
     def collab(self) -> CollaborativeModel:
-        return fit_collab(self.settings.fusion, self.dataset.interactions, self.settings.dataset_state_dir)
+        return fit_collab(self.settings.fusion, self.dataset.interactions, self.state.collab)
 
     @cached_property
     def engine(self) -> Engine:
@@ -165,7 +176,9 @@ class Recommender:
         user = inputs.user_id(user_id)
         k, request = inputs.top_k(k), inputs.request_text(request)
         exclude, like = inputs.item_entries(exclude, "exclude"), inputs.item_entries(like, "like")
-        return self._run(user, self.history(user), k, request, exclude, like, intent)
+        history = self.history(user)
+        with cache_owner(user_tag(user)):  # replies whose prompt holds this history can be forgotten
+            return self._run(user, history, k, request, exclude, like, intent)
 
     def recommend_for_history(self, items: Sequence[str | int], k: int = 10, request: str | None = None,
                               exclude: Sequence[str] = (), ratings: dict[str, float] | None = None,
@@ -183,12 +196,55 @@ class Recommender:
              intent: Intent | None = None) -> RecommendationList:
         return self.engine.recommend(history, inputs.top_k(k), request, exclude, like, user_id=user_id, intent=intent)
 
+    # ----- privacy -----
+    def forget(self, user_id: str | int) -> ForgetReport:
+        """Delete everything derived from this user's data: cached model replies whose prompt held
+        their history, evaluation records naming them, fitted collaborative models and in-memory
+        profiles (see :mod:`promptrec.privacy`). The dataset itself is not changed, and the user
+        need not be in it."""
+        user = str(user_id)
+        dropped = [key for key in self._profiles if key[0] == user]
+        for key in dropped:
+            del self._profiles[key]
+        report = forget_user(self.settings, user)
+        client = self.__dict__.get("client")
+        cache = client.cache if client is not None else None
+        if cache is not None and cache.path != self.settings.llm_cache_path:
+            report.cache_replies += cache.forget(user_tag(user))  # a cache of its own (in memory, elsewhere)
+        for name in ("collab", "retriever"):
+            self.__dict__.pop(name, None)  # refitted from the data on next use
+        report.profiles = len(dropped)
+        return report
+
     # ----- indexing -----
     def ensure_index(self) -> None:
-        """Embed the catalog from its raw text when the vector store is missing items (fast; no model)."""
-        if self.store.count() < len(self.dataset.catalog):
-            log.info("vector store has %d of %d items; embedding the rest", self.store.count(), len(self.dataset.catalog))
-            self.index(features=0)
+        """Embed the catalog from its raw text when the vector store is missing items (fast; no model).
+
+        Under the dataset's index lock: when another process is embedding the same catalog, this
+        one waits for it (saying so in the log) and then reuses its vectors. The store is not
+        opened before the first complete index exists (an embedded Chroma opened too early does
+        not see another process's vectors).
+        """
+        total = len(self.dataset.catalog)
+        if self.state.index_done.exists() and self.store.count() >= total:
+            return
+        lock = self.state.index_lock()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.warning("another promptrec process is embedding %s; waiting for it (lock %s)",
+                        self.dataset.name, lock.lock_file)
+            acquire(lock, INDEX_WAIT_S, f"embedding {self.dataset.name}")
+            if self._chroma_client is None:
+                self.__dict__.pop("store", None)  # reopen: the other process has written since
+        try:
+            if self.store.count() < total:
+                log.info("vector store has %d of %d items; embedding the rest", self.store.count(), total)
+                self._index(features=0)
+            else:
+                self.state.index_done.touch()
+        finally:
+            lock.release()
 
     def index(self, features: int = 0, rebuild: bool = False,
               progress: Callable[[str, int], Callable[[int], None]] | None = None) -> dict:
@@ -200,11 +256,23 @@ class Recommender:
                 -1 = all.
             rebuild: Drop the vector store first.
             progress: ``progress(label, total)`` returns an ``advance(n)`` callback.
+
+        Raises:
+            StateBusy: when another process is indexing the same dataset (it does not wait).
         """
+        lock = acquire(self.state.index_lock(), 0, f"indexing {self.dataset.name}")
+        try:
+            return self._index(features, rebuild, progress)
+        finally:
+            lock.release()
+
+    def _index(self, features: int = 0, rebuild: bool = False,
+               progress: Callable[[str, int], Callable[[int], None]] | None = None) -> dict:
         from .knowledge import ItemFeatureExtractor
 
         catalog = self.dataset.catalog
         if rebuild:
+            self.state.index_done.unlink(missing_ok=True)
             self.store.client.delete_collection(self.store.name)
             self.__dict__.pop("store", None)
             self.__dict__.pop("engine", None)
@@ -223,5 +291,7 @@ class Recommender:
         advance = progress("embedding", len(records)) if progress else None
         report["embedded"] = self.store.upsert(records, progress=advance)
         report["stored"] = self.store.count()
+        if report["stored"] >= len(catalog):
+            self.state.index_done.touch()
         report["with_features"] = len(self.features)
         return report

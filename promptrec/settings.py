@@ -5,7 +5,6 @@ Example: ``PROMPTREC_LLM__MODEL=small`` or ``PROMPTREC_FUSION__WEIGHTS='{"ease":
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from pathlib import Path
@@ -203,7 +202,11 @@ class Settings(BaseSettings):
                                       allow_inf_nan=False)
 
     data_dir: Path = Field(default_factory=lambda: _cache_home() / "datasets")
-    state_dir: Path = Field(default_factory=_cache_home, description="Vector store, item features, LLM cache.")
+    state_dir: Path = Field(
+        default_factory=_cache_home,
+        description="LLM cache, and per dataset (under derived/<name>-<content hash>/) the vector store, item "
+        "features and fitted collaborative model. Never inside a data folder.",
+    )
     dataset: str = "ml-latest-small"
     download: bool = Field(True, description="Download the dataset when it is missing.")
     seed: int = 0
@@ -240,14 +243,8 @@ class Settings(BaseSettings):
             raise ValueError("name a dataset: 'ml-latest-small' or a folder of items + interactions files")
         return value
 
-    @property
-    def dataset_state_dir(self) -> Path:
-        """State that belongs to one dataset (vectors, features): ``STATE_DIR/NAME`` for a named
-        dataset, ``STATE_DIR/FOLDER-HASH`` for a dataset folder given as a path (never the folder itself)."""
-        if Path(self.dataset).name == self.dataset:
-            return self.state_dir / self.dataset
-        folder = Path(self.dataset).expanduser().resolve()
-        return self.state_dir / f"{folder.name}-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}"
+    # State that belongs to one dataset is keyed by the dataset's identity (name + content hash),
+    # never by the dataset setting, which may be a path: see promptrec.state.DatasetState.
 
     @property
     def llm_cache_path(self) -> Path:

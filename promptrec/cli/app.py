@@ -183,6 +183,20 @@ def chat(
 
 
 @app.command()
+def forget(
+    user: Annotated[str, typer.Argument(help="The user id whose derived data should be deleted.")],
+) -> None:
+    """Delete everything promptrec derived from USER's data under the state dir (cached model replies whose
+    prompt held their history, evaluation records naming them, fitted collaborative models). The data
+    files themselves are not changed."""
+    with _friendly_errors():
+        from ..pipeline import Recommender
+
+        report = Recommender(_settings(), llm=False).forget(user)
+        console.print(report.summary(), highlight=False)
+
+
+@app.command()
 def models() -> None:
     """List the local models promptrec knows and whether each is installed."""
     from ..llm.resolve import PACKAGED

@@ -14,6 +14,8 @@ from ..data import Catalog
 from ..engine import build_reranker
 from ..knowledge import FeatureStore
 from ..llm import LLMClient
+from ..llm.cache import cache_owner
+from ..privacy import user_tag
 from ..records import RecordLog
 from ..settings import Settings
 from ..types import Candidate
@@ -68,7 +70,8 @@ def run_position_bias(split: LeaveLastOutSplit, settings: Settings, catalog: Cat
                 if key not in done:
                     order = negatives[:p] + [target] + negatives[p:]
                     candidates = [Candidate(item_id=i, title=catalog[i].title) for i in order]
-                    outcome = reranker.rerank(candidates, history, k)
+                    with cache_owner(user_tag(user)):  # so `promptrec forget USER` finds these replies
+                        outcome = reranker.rerank(candidates, history, k)
                     rank = float(outcome.order.index(target)) if outcome.valid else float(p)
                     done[key] = BiasRecord(user=user, position=p, permutations=m, rank=rank, valid=outcome.valid)
                     log.append(done[key])

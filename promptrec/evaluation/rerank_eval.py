@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import ConfigError
 from ..records import RecordLog
 from ..rerank import blend_orders
+from ..llm.cache import cache_owner
+from ..privacy import user_tag
 from .metrics import evaluate_rankings
 from .product import StageWorld, rank_of
 
@@ -77,8 +79,9 @@ def run_rerank(world: StageWorld, users: Sequence[int], log: RecordLog[RerankRec
                 progress(1)
             continue
         before = client.stats.model_copy(deep=True)
-        profile = engine.profile(history)
-        outcome = engine.rerank(candidates, history, k, None, profile)
+        with cache_owner(user_tag(user)):  # so `promptrec forget USER` finds these replies
+            profile = engine.profile(history)
+            outcome = engine.rerank(candidates, history, k, None, profile)
         seconds = time.perf_counter() - start
         record = RerankRecord(
             user=user, stage=world.stage, target=target, fused=fused, fused_rank=fused_rank,

@@ -7,12 +7,13 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-from pydantic import BaseModel, ValidationError
+from filelock import FileLock
+from pydantic import BaseModel, Field, ValidationError
 
 from ..data import Item
 from ..llm import LLMClient
 from ..prompts import as_data, load_prompt
+from ..state import acquire
 from ..types import ItemFeatures
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,8 @@ class ExtractionReport(BaseModel):
     """What one run of the feature job did."""
 
     requested: int = 0
-    already_done: int = 0
+    already_done: int = Field(0, description="Items that already had features (not asked again).")
+    retried: int = Field(0, description="Items whose earlier attempt failed, asked again.")
     extracted: int = 0
     failed: int = 0
 
@@ -124,22 +126,22 @@ class ItemFeatureExtractor:
         )
 
     def run(self, items: Sequence[Item], progress: Callable[[int], None] | None = None) -> ExtractionReport:
-        """Extract features for every item without a record; safe to interrupt and rerun.
+        """Extract features for every item without features; safe to interrupt and rerun.
+
+        An item whose earlier attempt failed (model outage, invalid reply) is asked again and
+        counted in ``retried``; only items that have features count as ``already_done``.
 
         Raises:
-            RuntimeError: when another process is writing the same store.
+            StateBusy: when another process is writing the same store.
         """
         report = ExtractionReport(requested=len(items))
-        lock = FileLock(str(self.store.path) + ".lock")
-        try:
-            lock.acquire(timeout=1)
-        except Timeout:
-            raise RuntimeError(f"another promptrec process is writing {self.store.path}; wait for it to finish") from None
+        lock = acquire(FileLock(str(self.store.path) + ".lock"), 1, f"writing {self.store.path}")
         try:
             for item in items:
-                if item.item_id in self.store:
+                if self.store.get(item.item_id) is not None:
                     report.already_done += 1
                 else:
+                    report.retried += item.item_id in self.store
                     record = self.extract_one(item)
                     self.store.append(record)
                     if record.features is None:

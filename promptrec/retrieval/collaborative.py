@@ -3,16 +3,41 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
-import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from filelock import FileLock
+
 from ..collab.base import ItemScorer, interaction_matrix
+from ..collab.state import StateError, export_state, import_state
 from ..data import InteractionLog
+
+log_ = logging.getLogger(__name__)
+FORMAT = "promptrec-collab/1"
+
+
+def _array_bytes(array: np.ndarray | None) -> bytes:
+    if array is None or array.dtype != np.uint8 or array.ndim != 1:
+        raise StateError("no manifest")
+    return array.tobytes()
+
+
+def _check_scores(name: str, scorer: ItemScorer, n_items: int) -> None:
+    """A loaded scorer must score every item, finitely, for a short history."""
+    if scorer.n_items_ != n_items:
+        raise StateError(f"{name} scores {scorer.n_items_} items, the model has {n_items}")
+    if n_items == 0:
+        return
+    history = np.arange(min(n_items, 3), dtype=np.int64)
+    scores = scorer.score_one(history, np.arange(len(history), dtype=np.int64))
+    if scores.shape != (n_items,) or not np.all(np.isfinite(scores)):
+        raise StateError(f"{name} gives malformed scores")
 
 
 class CollaborativeModel:
@@ -54,23 +79,65 @@ class CollaborativeModel:
         return digest.hexdigest()[:16]
 
     def fit_cached(self, log: InteractionLog, folder: Path) -> CollaborativeModel:
-        """Fit, or load the same fit from ``folder`` (written atomically after a fit)."""
-        path = Path(folder) / f"collab-{self.fingerprint(log)}.pkl"
-        if path.exists():
-            try:
-                with path.open("rb") as handle:
-                    return pickle.load(handle)
-            except (pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-                path.unlink()
-        self.fit(log)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        with tmp.open("wb") as handle:
-            pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(path)
-        for old in path.parent.glob("collab-*.pkl"):
+        """Fit, or load the same fit from ``folder``.
+
+        The fit is saved as ``collab-<fingerprint>.npz``: numeric arrays plus a JSON manifest
+        (format, fingerprint, item ids, support, each scorer's class, configuration and state),
+        read back with ``allow_pickle=False``; nothing in it can run code. A file that is corrupt,
+        tampered with or made for other scorers is deleted and the model refitted. A file lock
+        lets one process fit while others wait for its file.
+        """
+        folder = Path(folder)
+        fingerprint = self.fingerprint(log)
+        path = folder / f"collab-{fingerprint}.npz"
+        folder.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder / "collab.lock")):
+            if path.exists():
+                try:
+                    return self._load(path, fingerprint)
+                except Exception as err:  # noqa: BLE001 - any unreadable file is refitted, never trusted
+                    log_.warning("%s is unusable (%s); refitting", path, err)
+                    path.unlink(missing_ok=True)
+            self.fit(log)
+            self._save(path, fingerprint)
+        for old in [*folder.glob("collab-*.npz"), *folder.glob("collab-*.pkl")]:
             if old != path:
-                old.unlink(missing_ok=True)
+                old.unlink(missing_ok=True)  # an earlier fit, or a .pkl from an older version: never loaded
+        return self
+
+    def _save(self, path: Path, fingerprint: str) -> None:
+        arrays: dict[str, np.ndarray] = {}
+        manifest = {
+            "format": FORMAT, "fingerprint": fingerprint, "min_support": self.min_support, "items": self.items,
+            "scorers": {name: export_state(s, arrays) for name, s in self.scorers.items()},
+        }
+        arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+        with tmp.open("wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+
+    def _load(self, path: Path, fingerprint: str) -> CollaborativeModel:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+        manifest = json.loads(_array_bytes(arrays.pop("manifest", None)))
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise StateError("not a promptrec collaborative model file")
+        if manifest.get("fingerprint") != fingerprint or manifest.get("min_support") != self.min_support:
+            raise StateError("made from other data or settings")
+        items = manifest.get("items")
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items) or len(set(items)) != len(items):
+            raise StateError("malformed item ids")
+        scorers = manifest.get("scorers")
+        if not isinstance(scorers, dict) or set(scorers) != set(self.scorers):
+            raise StateError("made for other scorers")
+        for name, scorer in self.scorers.items():
+            import_state(scorer, scorers[name], arrays)
+            _check_scores(name, scorer, len(items))
+        self.items = items
+        self.index = {item: n for n, item in enumerate(items)}
         return self
 
     def encode(self, history: Sequence[str], times: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray | None]:

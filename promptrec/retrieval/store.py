@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
+from filelock import FileLock
 
 from ..errors import StoreError
 from .embeddings import Embedder
@@ -84,8 +85,12 @@ def make_client(path: Path | None = None, url: str | None = None):
             ) from None
     if path is None:
         return chromadb.EphemeralClient(settings=chroma_settings)
+    path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    # Chroma creates its tables when the first client opens an empty folder; two processes doing
+    # that at once fail ("table collections already exists"), so creation is serialised.
+    with FileLock(str(path.with_name(path.name + ".lock"))):
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
 class ItemVectorStore:
@@ -96,26 +101,39 @@ class ItemVectorStore:
         embedder: The embedder; its name and dimension are stored in the collection metadata
             and checked on every open.
         collection: The collection name (at least 3 characters).
+        lock_path: A lock file held while the collection is looked up or created, so that
+            concurrent first runs create it once (None: no lock; a creation race is still tolerated).
 
     Raises:
         StoreMismatch: when the collection was built with another embedder.
     """
 
-    def __init__(self, client, embedder: Embedder, collection: str = "promptrec-items") -> None:
+    def __init__(self, client, embedder: Embedder, collection: str = "promptrec-items",
+                 lock_path: Path | None = None) -> None:
         self.embedder = embedder
         self.client = client
         self.name = collection
-        function = ChromaEmbeddingFunction(embedder)
-        existing = {c if isinstance(c, str) else c.name for c in client.list_collections()}
-        if collection in existing:
-            self.collection = client.get_collection(collection, embedding_function=function)
-            self._check(self.collection.metadata or {})
+        if lock_path is None:
+            self.collection = self._open()
         else:
-            self.collection = client.create_collection(
-                collection,
-                embedding_function=function,
-                metadata={"embedder": embedder.name, "dimension": embedder.dimension, "hnsw:space": "cosine"},
-            )
+            Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(lock_path)):
+                self.collection = self._open()
+        self._check(self.collection.metadata or {})
+
+    def _open(self):
+        function = ChromaEmbeddingFunction(self.embedder)
+        existing = {c if isinstance(c, str) else c.name for c in self.client.list_collections()}
+        if self.name in existing:
+            return self.client.get_collection(self.name, embedding_function=function)
+        metadata = {"embedder": self.embedder.name, "dimension": self.embedder.dimension, "hnsw:space": "cosine"}
+        try:
+            return self.client.create_collection(self.name, embedding_function=function, metadata=metadata)
+        except Exception as err:  # noqa: BLE001 - another client created it in between (a server has no lock)
+            try:
+                return self.client.get_collection(self.name, embedding_function=function)
+            except Exception:  # noqa: BLE001
+                raise StoreError(f"cannot create the Chroma collection {self.name!r}: {err}") from err
 
     def _check(self, metadata: dict) -> None:
         name, dim = metadata.get("embedder"), metadata.get("dimension")

@@ -43,12 +43,33 @@ def test_half_written_last_line_is_cut_off(tiny, tmp_path):
     assert path.read_text().endswith("\n")
 
 
-def test_invalid_reply_is_recorded_as_failed_not_retried(tiny, tmp_path):
+def test_invalid_reply_is_recorded_as_failed_and_retried_next_run(tiny, tmp_path):
     item = next(iter(tiny.catalog))
-    backend = ScriptedLLM(default={"themes": [], "mood": "x", "audience": "y", "description": "z"})
+    backend = ScriptedLLM({"themes": [], "mood": "x", "audience": "y", "description": "z"}, default=FEATURES)
     store = FeatureStore(tmp_path / "f.jsonl")
     report = ItemFeatureExtractor(LLMClient(backend), store).run([item])
     assert report.failed == 1 and store.get(item.item_id) is None and item.item_id in store
+    report = ItemFeatureExtractor(LLMClient(backend), FeatureStore(tmp_path / "f.jsonl")).run([item])
+    assert (report.already_done, report.retried, report.extracted, report.failed) == (0, 1, 1, 0)
+    assert FeatureStore(tmp_path / "f.jsonl").get(item.item_id).mood == "upbeat"
+
+
+def test_items_that_failed_in_an_outage_are_retried(tiny, tmp_path):
+    from promptrec.llm import LLMError
+
+    items = list(tiny.catalog)[:6]
+    outage = [FEATURES, FEATURES, LLMError("connection refused"), LLMError("connection refused"), FEATURES,
+              LLMError("timed out")]
+    backend = ScriptedLLM(*outage, default=FEATURES)
+    report = ItemFeatureExtractor(LLMClient(backend), FeatureStore(tmp_path / "f.jsonl")).run(items)
+    assert (report.extracted, report.failed) == (3, 3)
+    store = FeatureStore(tmp_path / "f.jsonl")
+    assert len(store) == 3
+    report = ItemFeatureExtractor(LLMClient(backend), store).run(items)
+    assert (report.already_done, report.retried, report.extracted, report.failed) == (3, 3, 3, 0)
+    assert len(backend.requests) == 9 and len(FeatureStore(tmp_path / "f.jsonl")) == 6
+    report = ItemFeatureExtractor(LLMClient(backend), FeatureStore(tmp_path / "f.jsonl")).run(items)
+    assert (report.already_done, report.retried, report.extracted) == (6, 0, 0) and len(backend.requests) == 9
 
 
 def test_item_text_enters_the_prompt_as_delimited_data(tiny, tmp_path):
