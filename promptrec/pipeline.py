@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from functools import cached_property
 
 from .data import Dataset, load_dataset
@@ -169,11 +170,21 @@ class Recommender:
     def _profile(self, key: tuple, history: list[str], ratings: dict[str, float]) -> ProfileResult | None:
         if not self.settings.profile.enabled or not history:
             return None
-        if key not in self._profiles:
-            self._profiles[key] = self.profiler.profile(history, ratings)
-        return self._profiles[key]
+        if key in self._profiles:
+            return self._profiles[key]
+        result = self.profiler.profile(history, ratings)
+        if result.source == "llm" or not (result.error or "").startswith("model call failed"):
+            self._profiles[key] = result  # a failed call (server down, deadline) is asked again next time
+        return result
 
-    def _run(self, user_id, history, times, ratings, k, request, exclude, like) -> RecommendationList:
+    def _run(self, *args) -> RecommendationList:
+        # one deadline shared by every model call of this request (profile and rerank); building the
+        # index on first use is not a model call and happens before the clock starts
+        self.retriever  # noqa: B018
+        with self.client.deadline(self.settings.deadline_s) if self.client else nullcontext():
+            return self._serve(*args)
+
+    def _serve(self, user_id, history, times, ratings, k, request, exclude, like) -> RecommendationList:
         if k < 1:
             raise ValueError("k must be at least 1")
         timings: dict[str, float] = {}
@@ -198,11 +209,12 @@ class Recommender:
         order = [c.item_id for c in candidates]
         explanations: dict = {}
         ordered_by, fallback, reason, rejected = "fusion", False, None, 0
+        refused: dict[str, str] = {}
         if self.reranker and candidates:
             weight = self.settings.rerank.request_llm_weight if request else self.reranker.llm_weight
             outcome = self.reranker.rerank(candidates, history, k, profile.profile if profile else None,
                                            request, ratings, llm_weight=weight)
-            rejected = outcome.rejected
+            rejected, refused = outcome.rejected, outcome.rejected_reasons
             if outcome.valid:
                 order, explanations = outcome.order, outcome.explanations
                 ordered_by = "llm_rerank" if weight > 0 else "fusion"
@@ -220,6 +232,7 @@ class Recommender:
         return RecommendationList(
             user_id=user_id, items=items, ordered_by=ordered_by, fallback=fallback, fallback_reason=reason,
             request=request, profile=profile, rejected_picks=rejected,
+            rejected_reasons=sum(item.item_id in refused for item in items),
             model_id=self.client.model_id if self.client else None,
         )
 

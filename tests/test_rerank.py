@@ -1,7 +1,7 @@
 import pytest
 
 from promptrec.llm import LLMClient, ScriptedLLM
-from promptrec.rerank import LLMReranker, blend_orders, evidence_explanation, rerank_schema
+from promptrec.rerank import REASON_MAX_CHARS, LLMReranker, blend_orders, evidence_explanation, rerank_schema
 from promptrec.types import Candidate
 
 
@@ -108,10 +108,33 @@ def test_reply_budget_fits_k_reasons_at_full_length(tiny, candidates):
 @pytest.mark.parametrize("reason, shown", [
     ("Shares the comedy of your 20 Dates (1998), and it'", "Shares the comedy of your 20 Dates (1998)."),
     ("A heist film like Heat (1995).", "A heist film like Heat (1995)."),
-    ("Like   Heat\n(1995)", "Like Heat (1995)"),
     ("Another crime drama with a slow burn and a great cast of charact", "Another crime drama with a slow burn and a great cast of…"),
 ])
 def test_a_reason_cut_by_the_length_limit_ends_at_a_whole_clause(reason, shown):
     from promptrec.prompts import finish_sentence
 
-    assert finish_sentence(reason) == shown
+    assert finish_sentence(reason, limit=len(reason)) == shown  # it reached the limit: it was cut
+
+
+@pytest.mark.parametrize("reason, shown", [
+    ("Loves sci-fi and horror", "Loves sci-fi and horror"),
+    ("Like   Heat\n(1995)", "Like Heat (1995)"),
+    ("A slow burn, with a great cast", "A slow burn, with a great cast"),
+])
+def test_complete_text_below_the_limit_stays_whole(reason, shown):
+    from promptrec.prompts import finish_sentence
+
+    assert finish_sentence(reason, limit=len(reason) + 1) == shown
+    assert finish_sentence(reason, limit=REASON_MAX_CHARS) == shown
+
+
+def test_only_a_reason_at_the_schema_limit_is_shortened(tiny, candidates):
+    whole = "Loves sci-fi and horror, like the thriller you watched"
+    cut = ("A tense crime story with a slow burn, much like the thriller you watched last week and then some mo")
+    cut = cut + "x" * (REASON_MAX_CHARS - len(cut))
+    answer = {"picks": [{"id": "C1", "reason": whole, "because": ["H3"]},
+                        {"id": "C2", "reason": cut, "because": ["H3"]}]}
+    outcome, _ = run(tiny, candidates, answer, k=2)
+    assert outcome.explanations["110"].text == whole
+    assert outcome.explanations["111"].text == (
+        "A tense crime story with a slow burn, much like the thriller you watched last week and then some…")
