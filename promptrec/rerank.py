@@ -104,13 +104,21 @@ def blend_orders(fused: Sequence[str], llm: Sequence[str], weight: float) -> lis
 
 
 def hold_back(order: Sequence[str], fused: Sequence[str], held: set[str] | dict) -> list[str]:
-    """``order`` with every ``held`` item moved down to its fused rank when it was placed above it
-    (the others keep their relative order): a held item can lose rank, never gain it."""
+    """``order`` with every ``held`` item kept at or below its fused rank: a held item can lose
+    rank, never gain it; the other items keep their relative order in ``order``."""
     fused_rank = {item: r for r, item in enumerate(fused)}
-    out = [i for i in order if i not in held]
-    targets = sorted((max(r, fused_rank.get(i, r)), r, i) for r, i in enumerate(order) if i in held)
-    for target, _, item in targets:
-        out.insert(min(target, len(out)), item)
+    free = [i for i in order if i not in held]
+    # a held item may not come before max(its place in `order`, its fused rank)
+    waiting = sorted((max(r, fused_rank.get(i, r)), fused_rank.get(i, r), i) for r, i in enumerate(order) if i in held)
+    out: list[str] = []
+    while free or waiting:
+        if waiting and (waiting[0][0] <= len(out) or not free):
+            if not free:  # only held items are left: by fused rank, each lands at or below it
+                out += [i for _, _, i in sorted(waiting, key=lambda w: w[1])]
+                break
+            out.append(waiting.pop(0)[2])
+        else:
+            out.append(free.pop(0))
     return out
 
 
