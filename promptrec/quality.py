@@ -27,8 +27,10 @@ _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _YEAR = re.compile(r"\s*\(\d{4}(?:[-–]\d{0,4})?\)\s*$")
 _ARTICLE_AT_END = re.compile(r"^(?P<core>.+), (?P<article>The|A|An|Les|La|Le|Il|El|Der|Die|Das)$", re.I)
 
-MIN_WORDS = 4
+MIN_WORDS = 5
 MIN_LETTERS = 15
+MIN_PLAIN_WORDS = 2  # a sentence has ordinary lower-case words; a bare title ("The Return of the King") has none
+_FUNCTION_WORDS = {"a", "an", "the", "of", "and", "or", "in", "on", "at", "to", "for", "with", "by", "from", "de", "la"}
 
 
 def title_core(title: str) -> str:
@@ -70,6 +72,8 @@ def reason_problem(text: str, *, allowed_titles: Iterable[str] = (), other_title
     words = _WORD.findall(text)
     if len(words) < MIN_WORDS or sum(len(w) for w in words) < MIN_LETTERS:
         return "a fragment, not a sentence"
+    if sum(w[0].islower() and w not in _FUNCTION_WORDS for w in words) < MIN_PLAIN_WORDS:
+        return "a fragment (a title or a name), not a sentence"
     if _LIST_START.match(text) or text.rstrip().endswith((",", ":", ";", " -", " and", " or")):
         return "a list fragment"
     if _INTERNAL_ID.search(text):

@@ -15,6 +15,8 @@ from promptrec.quality import reason_problem, title_core
     ("Birdcage, The (1996)", "fragment"),
     ("Cream of Spa (2000)}, {", "fragment"),
     ("!!! ??? ...", "fragment"),
+    ("The Return of the King", "fragment"),
+    ("Lord of the Rings: The Fellowship of the Ring", "a title or a name"),
     ("- comedy, drama, a family film for the weekend", "list fragment"),
     ("A warm family comedy with drama, romance and", "list fragment"),
     ("Great fun fun fun for the whole family tonight", "repeats itself"),
