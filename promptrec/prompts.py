@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 
 _SECTION = re.compile(r"^###\s*(system|user)\s*$", re.MULTILINE)
+_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 def prompt_dir() -> Path:
@@ -59,8 +60,9 @@ def load_prompt(name: str) -> PromptTemplate:
 
 
 def as_data(text: str, limit: int = 600) -> str:
-    """Make untrusted text safe to put between data delimiters: no angle brackets, bounded length."""
-    text = " ".join(str(text).split())
+    """Make untrusted text safe to put between data delimiters: no angle brackets, no control or
+    direction-changing characters, bounded length."""
+    text = " ".join(_INVISIBLE.sub(" ", str(text)).split())
     text = text.replace("<", "‹").replace(">", "›")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

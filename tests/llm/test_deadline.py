@@ -115,7 +115,7 @@ def test_recommend_against_a_hung_server_falls_back_at_the_deadline(settings, ti
     })
     rec = Recommender(settings, dataset=tiny, embedder=hash_embedder,
                       chroma_client=make_client(settings.state_dir / "chroma"))
-    rec.retriever  # noqa: B018 - index first, as a running service would have
+    rec.retriever, rec.client  # noqa: B018 - index and connect first, as a running service would have
     start = time.monotonic()
     result = rec.recommend("1", k=4)
     elapsed = time.monotonic() - start
