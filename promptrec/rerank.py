@@ -164,9 +164,10 @@ class LLMReranker:
 
     def flag(self, item_id: str) -> str | None:
         """What makes an item's text unsafe to show the model (see :func:`promptrec.screening.screen`), or None."""
-        if item_id not in self._screened:
-            self._screened[item_id] = screen(self._text(item_id))
-        return self._screened[item_id]
+        text = self._text(item_id)  # keyed by text: features may arrive later
+        if text not in self._screened:
+            self._screened[text] = screen(text)
+        return self._screened[text]
 
     def _describe(self, item_id: str) -> str:
         return PLACEHOLDER if self.flag(item_id) else as_data(self._text(item_id), limit=200)
