@@ -119,9 +119,12 @@ class Engine:
             return None
         if key is None:
             return self.profiler.profile(history)
-        if key not in self.profiles:
-            self.profiles[key] = self.profiler.profile(history)
-        return self.profiles[key]
+        if key in self.profiles:
+            return self.profiles[key]
+        result = self.profiler.profile(history)
+        if result.source == "llm" or not (result.error or "").startswith("model call failed"):
+            self.profiles[key] = result  # a failed call (server down, deadline) is asked again next time
+        return result
 
     def llm_weight(self, request: str | None) -> float:
         """The model's share of the final order (a typed request gets its own weight)."""
@@ -170,8 +173,9 @@ class Engine:
         order = [c.item_id for c in candidates]
         explanations: dict = {}
         ordered_by, fallback, reason, rejected = "fusion", False, None, 0
+        refused: dict[str, str] = {}
         if outcome is not None:
-            rejected = outcome.rejected
+            rejected, refused = outcome.rejected, outcome.rejected_reasons
             if outcome.valid:
                 order, explanations = outcome.order, outcome.explanations
                 ordered_by = "llm_rerank" if self.llm_weight(request) > 0 else "fusion"
@@ -189,6 +193,7 @@ class Engine:
         return RecommendationList(
             user_id=user_id, items=items, ordered_by=ordered_by, fallback=fallback, fallback_reason=reason,
             request=request, profile=profile, rejected_picks=rejected,
+            rejected_reasons=sum(item.item_id in refused for item in items),
             model_id=self.client.model_id if self.client else None,
         )
 

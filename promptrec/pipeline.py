@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from functools import cached_property
 
 from filelock import Timeout
@@ -194,7 +195,11 @@ class Recommender:
 
     def _run(self, user_id: str | None, history: History, k: int, request, exclude, like,
              intent: Intent | None = None) -> RecommendationList:
-        return self.engine.recommend(history, inputs.top_k(k), request, exclude, like, user_id=user_id, intent=intent)
+        # one deadline shared by every model call of this request (intent, profile and rerank); building
+        # the index and fitting the models on first use are not model calls and happen before the clock starts
+        engine = self.engine
+        with self.client.deadline(self.settings.deadline_s) if self.client else nullcontext():
+            return engine.recommend(history, inputs.top_k(k), request, exclude, like, user_id=user_id, intent=intent)
 
     # ----- privacy -----
     def forget(self, user_id: str | int) -> ForgetReport:

@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 
 _SECTION = re.compile(r"^###\s*(system|user)\s*$", re.MULTILINE)
+_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 def prompt_dir() -> Path:
@@ -59,16 +60,27 @@ def load_prompt(name: str) -> PromptTemplate:
 
 
 def as_data(text: str, limit: int = 600) -> str:
-    """Make untrusted text safe to put between data delimiters: no angle brackets, bounded length."""
-    text = " ".join(str(text).split())
+    """Make untrusted text safe to put between data delimiters: no angle brackets, no control or
+    direction-changing characters, bounded length."""
+    text = " ".join(_INVISIBLE.sub(" ", str(text)).split())
     text = text.replace("<", "‹").replace(">", "›")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def finish_sentence(text: str) -> str:
-    """Model text cut off by a schema length limit, ended at its last whole clause (or word, with '…')."""
+def max_length(model: type, field: str) -> int:
+    """The ``maxLength`` a pydantic model's JSON schema sets on a string field."""
+    return model.model_json_schema()["properties"][field]["maxLength"]
+
+
+def finish_sentence(text: str, limit: int) -> str:
+    """Model text, with whitespace runs made single spaces; text that the schema's length limit
+    cut off (it is ``limit`` characters long) ends at its last whole clause (or word, with '…').
+
+    Text shorter than ``limit`` ended where the model ended it and is kept whole.
+    """
+    cut_off = len(text) >= limit
     text = " ".join(text.split())
-    if not text or text[-1] in ".!?)…" or text[-2:] in {'."', ".'", '!"', '?"'}:
+    if not cut_off or not text or text[-1] in ".!?)…" or text[-2:] in {'."', ".'", '!"', '?"'}:
         return text
     cut = max(text.rfind(", "), text.rfind("; "), text.rfind(": "), text.rfind(" - "))
     if cut >= len(text) // 2:

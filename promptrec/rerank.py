@@ -4,11 +4,17 @@ The reply is untrusted. Picks naming an unknown id, a duplicate or a history ite
 (and counted); citations must be real history items. With no valid pick the fused order stands
 and the result records the fallback. The final order blends the model's order with the fused one
 (``llm_weight``: 0 = fused order only, 1 = the model's order only).
+
+Catalog text is untrusted too: an item whose text looks like instructions or markup
+(:mod:`promptrec.screening`) is shown to the model as a placeholder and is never ranked above its
+fused rank. A reason is shown only when it passes :func:`promptrec.quality.reason_problem`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import logging
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -17,7 +23,11 @@ from .data import Catalog
 from .knowledge import FeatureStore, feature_text
 from .llm import LLMClient
 from .prompts import as_data, finish_sentence, load_prompt
+from .quality import reason_problem
+from .screening import PLACEHOLDER, screen
 from .types import Candidate, UserProfile
+
+log = logging.getLogger(__name__)
 
 
 REASON_MAX_CHARS = 120
@@ -54,20 +64,29 @@ class RerankOutcome(BaseModel):
     error: str | None = None
     rejected: int = 0
     llm_order: list[str] = Field(default_factory=list, description="The model's own order (averaged over permutations).")
+    rejected_reasons: dict[str, str] = Field(
+        default_factory=dict, description="Items whose model reason was not shown, and why (quality gate, no citation)."
+    )
+    flagged: dict[str, str] = Field(
+        default_factory=dict, description="Items whose text looked like instructions or markup, and what it looked like."
+    )
 
 
 def rerank_schema(candidate_keys: Sequence[str], history_keys: Sequence[str], k: int) -> dict:
-    """JSON schema that lets a grammar-constrained model emit only known ids."""
-    because = {"type": "array", "items": {"type": "string", "enum": list(history_keys)}, "minItems": 1, "maxItems": 2}
-    pick = {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string", "enum": list(candidate_keys)},
-            "reason": {"type": "string", "minLength": 10, "maxLength": REASON_MAX_CHARS},
-            "because": because,
-        },
-        "required": ["id", "reason", "because"],
+    """JSON schema that lets a grammar-constrained model emit only known ids.
+
+    With no history items there is nothing to cite, so a pick has no ``because`` field at all
+    (an empty ``enum`` cannot be compiled into a grammar).
+    """
+    properties = {
+        "id": {"type": "string", "enum": list(candidate_keys)},
+        "reason": {"type": "string", "minLength": 10, "maxLength": REASON_MAX_CHARS},
     }
+    if history_keys:
+        properties["because"] = {
+            "type": "array", "items": {"type": "string", "enum": list(history_keys)}, "minItems": 1, "maxItems": 2
+        }
+    pick = {"type": "object", "properties": properties, "required": list(properties)}
     return {
         "type": "object",
         "properties": {"picks": {"type": "array", "items": pick, "minItems": k, "maxItems": k}},
@@ -84,6 +103,25 @@ def blend_orders(fused: Sequence[str], llm: Sequence[str], weight: float) -> lis
     return [i for _, _, i in sorted(scored, reverse=True)]
 
 
+def hold_back(order: Sequence[str], fused: Sequence[str], held: set[str] | dict) -> list[str]:
+    """``order`` with every ``held`` item kept at or below its fused rank: a held item can lose
+    rank, never gain it; the other items keep their relative order in ``order``."""
+    fused_rank = {item: r for r, item in enumerate(fused)}
+    free = [i for i in order if i not in held]
+    # a held item may not come before max(its place in `order`, its fused rank)
+    waiting = sorted((max(r, fused_rank.get(i, r)), fused_rank.get(i, r), i) for r, i in enumerate(order) if i in held)
+    out: list[str] = []
+    while free or waiting:
+        if waiting and (waiting[0][0] <= len(out) or not free):
+            if not free:  # only held items are left: by fused rank, each lands at or below it
+                out += [i for _, _, i in sorted(waiting, key=lambda w: w[1])]
+                break
+            out.append(waiting.pop(0)[2])
+        else:
+            out.append(free.pop(0))
+    return out
+
+
 class LLMReranker:
     """Reorders and explains candidates with the ``rerank`` prompt.
 
@@ -98,6 +136,7 @@ class LLMReranker:
     """
 
     template_name = "rerank"
+    cold_template_name = "rerank_no_history"
 
     def __init__(
         self,
@@ -117,13 +156,25 @@ class LLMReranker:
         self.permutations = permutations
         self.seed = seed
         self.template = load_prompt(self.template_name)
+        self.cold_template = load_prompt(self.cold_template_name)
+        self._screened: dict[str, str | None] = {}
+
+    def _text(self, item_id: str) -> str:
+        return feature_text(self.catalog[item_id], self.features.get(item_id) if self.features else None)
+
+    def flag(self, item_id: str) -> str | None:
+        """What makes an item's text unsafe to show the model (see :func:`promptrec.screening.screen`), or None."""
+        text = self._text(item_id)  # keyed by text: features may arrive later
+        if text not in self._screened:
+            self._screened[text] = screen(text)
+        return self._screened[text]
 
     def _describe(self, item_id: str) -> str:
-        item = self.catalog[item_id]
-        return as_data(feature_text(item, self.features.get(item_id) if self.features else None), limit=200)
+        return PLACEHOLDER if self.flag(item_id) else as_data(self._text(item_id), limit=200)
 
     def _ask(self, order: list[str], history: list[str], ratings: dict[str, float], profile: str, request: str,
-             k: int, history_ids: set[str], evidence: dict[str, str | None]) -> tuple[list[str], dict[str, Explanation], int, str | None]:
+             k: int, history_ids: set[str], evidence: dict[str, str | None],
+             ) -> tuple[list[str], dict[str, Explanation], int, str | None, dict[str, str]]:
         keys = {f"C{n}": item for n, item in enumerate(order, start=1)}
         hkeys = {f"H{n}": item for n, item in enumerate(history, start=1)}
         hkey_of = {item: key for key, item in hkeys.items()}
@@ -139,17 +190,22 @@ class LLMReranker:
             "candidates": "\n".join(
                 f"{key}: {self._describe(item)}"
                 + (f" [related to {hkey_of[evidence[item]]}: {as_data(self.catalog[evidence[item]].title, 80)}]"
-                   if evidence.get(item) in hkey_of else "")
+                   if evidence.get(item) in hkey_of and not self.flag(evidence[item]) else "")
                 for key, item in keys.items()
             ),
         }
+        if not hkeys:
+            del values["history"]
+        template = self.template if hkeys else self.cold_template
         result = self.client.generate(
-            self.template, RerankReply, values, schema=rerank_schema(list(keys), list(hkeys), k), max_tokens=reply_budget(k)
+            template, RerankReply, values, schema=rerank_schema(list(keys), list(hkeys), k), max_tokens=reply_budget(k)
         )
         if result.value is None:
-            return [], {}, 0, result.error
+            return [], {}, 0, result.error, {}
+        shown_titles = {item: self.catalog[item].title for item in [*order, *history] if not self.flag(item)}
         picked: list[str] = []
         explanations: dict[str, Explanation] = {}
+        refused: dict[str, str] = {}
         rejected = 0
         for pick in result.value.picks:
             item = keys.get(pick.id.strip())
@@ -158,10 +214,27 @@ class LLMReranker:
                 continue
             picked.append(item)
             cited = list(dict.fromkeys(hkeys[c] for c in pick.because if c in hkeys))
-            reason = finish_sentence(pick.reason)
-            if cited and reason:
+            reason = finish_sentence(pick.reason, REASON_MAX_CHARS)
+            problem = self._reason_problem(item, reason, cited, bool(hkeys), shown_titles)
+            if problem:
+                refused[item] = problem
+                log.info("rerank: reason for %s not shown (%s): %.160r", item, problem, reason)
+            else:
                 explanations[item] = Explanation(text=reason, cited=cited)
-        return picked, explanations, rejected, None if picked else "no valid pick in the reply"
+        return picked, explanations, rejected, None if picked else "no valid pick in the reply", refused
+
+    def _reason_problem(self, item: str, reason: str, cited: list[str], citable: bool,
+                        shown_titles: dict[str, str]) -> str | None:
+        if self.flag(item):
+            return "the item's own text was withheld from the model"
+        if citable and not cited:
+            return "cites no history item"
+        allowed = {item, *cited}
+        return reason_problem(
+            reason,
+            allowed_titles=[shown_titles[i] for i in allowed if i in shown_titles],
+            other_titles=[t for i, t in shown_titles.items() if i not in allowed],
+        )
 
     def rerank(
         self,
@@ -189,13 +262,17 @@ class LLMReranker:
         rng = np.random.default_rng(self.seed)
         positions: dict[str, list[int]] = {i: [] for i in fused}
         explanations: dict[str, Explanation] = {}
+        refused: dict[str, str] = {}
+        flagged = {i: f for i in dict.fromkeys([*fused, *shown_history]) if (f := self.flag(i))}
         rejected, errors, answered = 0, [], 0
         for p in range(max(1, self.permutations)):
             order = fused if p == 0 else (fused[::-1] if p == 1 else list(rng.permutation(fused)))
-            picked, expl, bad, error = self._ask(
+            picked, expl, bad, error, why = self._ask(
                 order, shown_history, ratings or {}, profile_text, request or "", k, history_ids, evidence
             )
             rejected += bad
+            for item, problem in why.items():
+                refused.setdefault(item, problem)
             if error:
                 errors.append(error)
                 continue
@@ -208,15 +285,19 @@ class LLMReranker:
             for item, explanation in expl.items():
                 explanations.setdefault(item, explanation)
         if answered == 0:
-            return RerankOutcome(order=fused, valid=False, error="; ".join(errors), rejected=rejected)
+            return RerankOutcome(order=fused, valid=False, error="; ".join(dict.fromkeys(errors)), rejected=rejected,
+                                 flagged=flagged)
         mean_rank = {i: float(np.mean(r)) for i, r in positions.items()}
         llm_order = [i for i in sorted(fused, key=lambda i: (mean_rank[i], fused.index(i))) if mean_rank[i] < len(fused)]
+        blended = blend_orders(fused, llm_order, self.llm_weight if llm_weight is None else llm_weight)
         return RerankOutcome(
-            order=blend_orders(fused, llm_order, self.llm_weight if llm_weight is None else llm_weight),
+            order=hold_back(blended, fused, flagged),
             explanations=explanations,
             valid=True,
             rejected=rejected,
             llm_order=llm_order,
+            rejected_reasons={i: w for i, w in refused.items() if i not in explanations},
+            flagged=flagged,
         )
 
 

@@ -110,5 +110,8 @@ class RecommendationList(BaseModel):
     intent: dict | None = Field(None, description="The parsed request (promptrec.intent.Intent) as data.")
     profile: ProfileResult | None = None
     rejected_picks: int = Field(0, description="Model picks rejected (unknown id, duplicate, history item).")
+    rejected_reasons: int = Field(
+        0, description="Shown items whose model reason failed the quality gate and was replaced by the evidence one."
+    )
     timings: dict[str, float] = Field(default_factory=dict)
     model_id: str | None = None

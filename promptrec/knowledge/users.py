@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from ..data import Catalog
 from ..llm import LLMClient
-from ..prompts import as_data, finish_sentence, load_prompt
+from ..prompts import as_data, finish_sentence, load_prompt, max_length
 from ..types import History, ProfileResult, UserProfile
 
 
@@ -93,5 +93,5 @@ class UserProfiler:
                 profile=evidence_profile(self.catalog, history, ratings), source="fallback",
                 history_used=len(kept), history_tokens=tokens, error=result.error,
             )
-        profile = result.value.model_copy(update={"summary": finish_sentence(result.value.summary)})
+        profile = result.value.model_copy(update={"summary": finish_sentence(result.value.summary, max_length(UserProfile, "summary"))})
         return ProfileResult(profile=profile, source="llm", history_used=len(kept), history_tokens=tokens)

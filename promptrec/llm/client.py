@@ -12,6 +12,9 @@ from pydantic import BaseModel, ValidationError
 from ..prompts import PromptTemplate
 from .base import LLMBackend, LLMError
 from .cache import LLMCache, cache_key
+from .deadline import DeadlineExceeded, current_deadline
+from .deadline import deadline as deadline_block
+from .schema import SchemaError, check_schema
 from .types import ChatRequest, LLMStats
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,20 @@ class LLMClient:
     def count_tokens(self, text: str) -> int:
         return self.backend.count_tokens(text)
 
+    @staticmethod
+    def deadline(seconds: float | None):
+        """Context manager: every call made inside shares one deadline of ``seconds`` (see
+        :mod:`promptrec.llm.deadline`); a call gets the time left as its timeout, and once the
+        deadline has passed calls return an error (cached replies are still served)."""
+        return deadline_block(seconds)
+
+    def _fail(self, template: PromptTemplate, err: LLMError) -> LLMResult:
+        self.stats.errors += 1
+        if isinstance(err, DeadlineExceeded):
+            self.stats.deadline_misses += 1
+        log.warning("%s: model call failed: %s", template.name, err)
+        return LLMResult(error=f"model call failed: {err}")
+
     def generate(
         self,
         template: PromptTemplate,
@@ -75,6 +92,8 @@ class LLMClient:
         Returns:
             The result; ``value`` is None when the model failed or its reply was invalid
             (counted in ``stats.invalid_outputs`` / ``stats.errors``), so callers fall back.
+            A schema that cannot be compiled safely (:func:`~promptrec.llm.schema.check_schema`),
+            a backend that raises, and a passed deadline are counted errors, never exceptions.
         """
         request = ChatRequest(
             messages=template.render(**values),
@@ -83,15 +102,22 @@ class LLMClient:
             temperature=self.temperature,
             seed=self.seed,
         )
+        try:
+            check_schema(request.json_schema)
+        except SchemaError as err:
+            return self._fail(template, err)
         key = cache_key(self.model_id, template.hash, request)
         response = self.cache.get(key) if self.cache is not None else None
         if response is None:
+            limit = current_deadline()
+            if limit is not None:
+                if limit.expired:
+                    return self._fail(template, DeadlineExceeded(f"{limit.describe()} passed before the model was asked"))
+                request = request.model_copy(update={"timeout_s": limit.remaining()})
             try:
                 response = self.backend.chat(request)
             except LLMError as err:
-                self.stats.errors += 1
-                log.warning("%s: model call failed: %s", template.name, err)
-                return LLMResult(error=f"model call failed: {err}")
+                return self._fail(template, err)
             if self.cache is not None:
                 self.cache.put(key, self.model_id, template.hash, response)
         self.stats.add(response)

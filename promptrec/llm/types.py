@@ -16,6 +16,10 @@ class ChatRequest(BaseModel):
     max_tokens: int = 256
     temperature: float = 0.0
     seed: int = 0
+    timeout_s: float | None = Field(
+        None, exclude=True,
+        description="Seconds left for this call (the request's deadline); not part of the cache key.",
+    )
 
 
 class ChatResponse(BaseModel):
@@ -37,7 +41,10 @@ class LLMStats(BaseModel):
     completion_tokens: int = 0
     invalid_outputs: int = Field(0, description="Replies that failed JSON/schema/id validation.")
     errors: int = Field(0, description="Requests that raised (backend down, timeout, ...).")
-    seconds: list[float] = Field(default_factory=list, description="Wall time of each model call.")
+    deadline_misses: int = Field(0, description="Calls cut short or not made because the request's deadline passed.")
+    seconds: list[float] = Field(
+        default_factory=list, description="Wall time of each model call (the model's own work, not waits for it)."
+    )
 
     def add(self, response: ChatResponse) -> None:
         if response.cached:

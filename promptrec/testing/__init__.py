@@ -74,10 +74,13 @@ def valid_reply(request) -> dict:
     if "picks" in properties:
         pick = properties["picks"]["items"]["properties"]
         candidates = pick["id"]["enum"]
-        history = pick["because"]["items"]["enum"]
         k = properties["picks"]["minItems"]
-        return {"picks": [{"id": c, "reason": f"Because it is close to {history[-1]}.", "because": [history[-1]]}
-                          for c in candidates[::-1][:k]]}
+        if "because" not in pick:  # no history to cite
+            return {"picks": [{"id": c, "reason": "Fits what you asked for, with a similar mood."}
+                              for c in candidates[::-1][:k]]}
+        history = pick["because"]["items"]["enum"]
+        return {"picks": [{"id": c, "reason": "Shares the mood and pace of what you watched last.",
+                           "because": [history[-1]]} for c in candidates[::-1][:k]]}
     if "likes" in properties:
         return {"likes": ["adventure"], "dislikes": [], "recent_interests": ["space"], "summary": "Likes adventures."}
     if "like_titles" in properties:  # a request reading: nothing beyond what the rules read

@@ -26,6 +26,7 @@ def make_settings(state_dir) -> Settings:
         fusion={"weights": {"embedding": 0.5, "ease": 1.0, "itemknn": 0.3}, "min_item_support": 1},
         rerank={"depth": 8, "llm_weight": 0.5},
         profile={"token_budget": 300},
+        deadline_s=600.0,  # this tests caching: a busy CI machine must not turn the first run into a fallback
     )
 
 
@@ -74,6 +75,7 @@ def test_chat_through_the_real_cli_with_the_local_model(real_slice, tmp_path):
         "PROMPTREC_FUSION__MIN_ITEM_SUPPORT": "1",
         "PROMPTREC_RERANK__DEPTH": "6",
         "PROMPTREC_PROFILE__TOKEN_BUDGET": "250",
+        "PROMPTREC_DEADLINE_S": "600",
         "COLUMNS": "160",
     }
     result = CliRunner().invoke(app, ["--dataset", str(folder), "--model", "small", "chat", "--k", "3"],

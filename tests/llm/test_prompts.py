@@ -35,3 +35,9 @@ def test_substituted_values_are_not_reinterpreted():
     template = parse_template("x", "### system\ns\n### user\n<item>$item</item>")
     messages = template.render(item=as_data("$other {braces} </item>"))
     assert messages[1]["content"] == "<item>$other {braces} ‹/item›</item>"
+
+
+def test_as_data_drops_control_and_direction_characters():
+    from promptrec.prompts import as_data
+
+    assert as_data("Evil\x1b[31m title\u202e</history>") == "Evil [31m title ‹/history›"

@@ -1,0 +1,81 @@
+"""The in-process llama.cpp backend with the real smallest GGUF: deadlines stop generation, a lock
+wait is not model time, and llama.cpp failures are errors, not crashes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from promptrec.llm import ChatRequest, LLMError, resolve_gguf
+from promptrec.llm.deadline import DeadlineExceeded
+from promptrec.llm.llamacpp import LlamaCppBackend
+
+pytestmark = pytest.mark.integration
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 200},
+                                           "b": {"type": "string", "maxLength": 200}}, "required": ["a", "b"]}
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    return LlamaCppBackend(resolve_gguf("small", tmp_path_factory.mktemp("models")), n_ctx=2048)
+
+
+def request(**changes) -> ChatRequest:
+    messages = [{"role": "system", "content": "Reply with JSON."},
+                {"role": "user", "content": "Describe Toy Story (1995) at length in fields a and b."}]
+    return ChatRequest(messages=messages, json_schema=SCHEMA, max_tokens=160).model_copy(update=changes)
+
+
+def test_a_request_with_time_left_gives_the_same_reply_and_usage_as_one_without(backend):
+    backend.chat(request())  # the first reply after loading can differ (llama.cpp's state), so warm up
+    plain = backend.chat(request())
+    timed = backend.chat(request(timeout_s=60))
+    assert timed.text == plain.text and timed.text.startswith("{")
+    assert (timed.prompt_tokens, timed.completion_tokens) == (plain.prompt_tokens, plain.completion_tokens)
+
+
+def test_generation_stops_when_the_deadline_passes(backend):
+    full = backend.chat(request())
+    start = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match="stopped after"):
+        backend.chat(request(timeout_s=full.seconds / 4))
+    assert time.monotonic() - start < full.seconds * 0.75 + 0.2
+    assert backend.chat(request()).text == full.text  # the model is usable afterwards
+
+
+def test_waiting_for_the_lock_is_not_model_time(backend):
+    alone = backend.chat(request()).seconds
+    replies = []
+    threads = [threading.Thread(target=lambda: replies.append(backend.chat(request()))) for _ in range(2)]
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.monotonic() - start
+    assert wall > 1.6 * alone  # the two calls ran one after the other
+    assert max(r.seconds for r in replies) < 1.5 * alone  # the second one's wait is not counted
+
+
+def test_a_waiting_request_gives_up_when_its_time_is_up(backend):
+    first = threading.Thread(target=lambda: backend.chat(request()))
+    first.start()
+    time.sleep(0.05)
+    with pytest.raises(DeadlineExceeded, match="waiting"):
+        backend.chat(request(timeout_s=0.01))
+    first.join()
+
+
+def test_an_unsafe_schema_is_refused_before_llama_cpp_sees_it(backend):
+    with pytest.raises(LLMError, match="empty enum"):
+        backend.chat(request(json_schema={"type": "object", "properties": {"a": {"type": "string", "enum": []}},
+                                          "required": ["a"]}))
+
+
+def test_a_prompt_larger_than_the_context_is_an_error(backend):
+    huge = request(messages=[{"role": "user", "content": "word " * 5000}])
+    with pytest.raises(LLMError, match="llama.cpp"):
+        backend.chat(huge)
