@@ -94,9 +94,12 @@ class RuleIntentParser:
     def _genre_hits(self, text: str) -> list[tuple[str, list[str]]]:
         """(keyword, genres) for every genre keyword in the normalised text, longest keywords first."""
         hits, taken = [], text
-        for word in sorted(GENRE_WORDS, key=len, reverse=True):
-            if _has(taken, word) and self._genre(GENRE_WORDS[word]):
-                hits.append((text.find(f" {word} "), word, self._genre(GENRE_WORDS[word])))
+        keywords = {**{_norm(g).strip(): g for g in self.vocabulary.values()}, **GENRE_WORDS}  # the catalog's own names too
+        for word in sorted(keywords, key=len, reverse=True):
+            genres = self._genre(keywords[word])
+            # a keyword for several genres ('romantic comedy') counts only when the catalog has them all
+            if word and _has(taken, word) and genres and len(genres) == len(keywords[word].split("|")):
+                hits.append((text.find(f" {word} "), word, genres))
                 taken = taken.replace(f" {word} ", " " * (len(word) + 2))
         return [(word, genres) for _, word, genres in sorted(hits)]
 
