@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from filelock import FileLock
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from ..data import Item
 from ..llm import LLMClient
 from ..prompts import as_data, load_prompt
+from ..records import RecordLog
 from ..state import acquire
 from ..types import ItemFeatures
-
-log = logging.getLogger(__name__)
 
 
 class FeatureRecord(BaseModel):
@@ -30,40 +27,20 @@ class FeatureRecord(BaseModel):
 
 
 class FeatureStore:
-    """Item features in an append-only JSONL file.
+    """Item features in an append-only JSONL file (a :class:`~promptrec.records.RecordLog`).
 
     Each record is flushed and fsynced as soon as it exists, so an interrupted job loses nothing;
-    a half-written last line (the process killed mid-write) is cut off on the next open.
+    a half-written last line (the process killed mid-write) is dropped and that item is redone.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.log = RecordLog(self.path, FeatureRecord, key=lambda record: record.item_id)
         self._records: dict[str, FeatureRecord] | None = None
-
-    def _repair(self) -> None:
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            return
-        with self.path.open("rb+") as handle:
-            data = handle.read()
-            if not data.endswith(b"\n"):
-                cut = data.rfind(b"\n") + 1
-                handle.truncate(cut)
-                log.warning("%s: dropped a half-written last record", self.path)
 
     def records(self) -> dict[str, FeatureRecord]:
         if self._records is None:
-            self._repair()
-            self._records = {}
-            if self.path.exists():
-                for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = FeatureRecord.model_validate_json(line)
-                    except ValidationError:
-                        log.warning("%s, line %d: unreadable feature record skipped", self.path, number)
-                        continue
-                    self._records[record.item_id] = record
+            self._records = dict(self.log.load())
         return self._records
 
     def get(self, item_id: str) -> ItemFeatures | None:
@@ -78,11 +55,7 @@ class FeatureStore:
 
     def append(self, record: FeatureRecord) -> None:
         records = self.records()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(record.model_dump_json() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        self.log.append(record)
         records[record.item_id] = record
 
 

@@ -40,7 +40,10 @@ def test_half_written_last_line_is_cut_off(tiny, tmp_path):
         handle.write('{"item_id": "999", "feat')
     repaired = FeatureStore(path)
     assert len(repaired) == 2 and "999" not in repaired
-    assert path.read_text().endswith("\n")
+    ItemFeatureExtractor(LLMClient(ScriptedLLM(default=FEATURES)), repaired).run(list(tiny.catalog)[:3])
+    lines = path.read_text().splitlines()
+    assert path.read_text().endswith("\n") and len(lines) == 3 and '"999"' not in path.read_text()  # cut off before the append
+    assert len(FeatureStore(path)) == 3
 
 
 def test_invalid_reply_is_recorded_as_failed_and_retried_next_run(tiny, tmp_path):
