@@ -1,5 +1,5 @@
 // promptrec web chat. Every piece of text from the server or the user is inserted with
-// textContent (never innerHTML), and the page's Content-Security-Policy allows only this script.
+// textContent (markup is never parsed from data), and the page's Content-Security-Policy allows only this script.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
