@@ -64,3 +64,9 @@ def tiny_server(dataset_folder, tmp_path_factory):
 def start_server():
     """``start_server(folder, state_dir, log_path, *serve_options, global_options=(), env=None, timeout=90)``."""
     return serve_process
+
+
+@pytest.fixture(scope="module")
+def payloads():
+    """Item id -> the marked-up title the served dataset carries."""
+    return dict(PAYLOADS)
