@@ -214,5 +214,6 @@ def serve(
         service.warm()
         health = service.health()
         console.print(f"Serving {health['dataset']} ({health['items']:,} items, model: {health['model'] or 'none'}) "
-                      f"on http://{server_settings.host}:{server_settings.port}/  (API docs: /docs)", highlight=False)
+                      f"on http://{server_settings.host}:{server_settings.port}/  (API docs: /docs)",
+                      highlight=False, soft_wrap=True)
         uvicorn.run(app_, host=server_settings.host, port=server_settings.port, log_level="warning")

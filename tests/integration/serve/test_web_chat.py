@@ -98,3 +98,34 @@ def test_more_like_this_steers_to_the_item(browser, tiny_server):
     expect(page.locator(".msg.you").last).to_have_text("more like " + title)
     expect(page.locator("#send")).to_be_enabled()
     page.close()
+
+
+def test_understood_intent_is_shown_as_text(browser, tiny_server):
+    """Results gain an ``understood`` field (what a typed request was understood as); the page shows
+    it as text. The chat answer is replayed here with that field, markup included."""
+    import json
+
+    from playwright.sync_api import expect
+
+    item = {"item_id": "120", "title": "Crime Thriller 1 (1990)", "rank": 1, "score": 1.0, "cited_history": [],
+            "explanation": "<i>close</i> to what you watched", "explained_by": "evidence"}
+    base = {"user_id": None, "items": [item], "ordered_by": "fusion", "request": "dark thrillers"}
+    frames = [("reply", {"session": "s", "text": "", "quit": False}),
+              ("list", {**base, "understood": "<img src=z onerror=alert(5)> dark thrillers"}),
+              ("final", {**base, "understood": {"genres": ["thriller", "crime"], "mood": "<i>dark</i>", "era": None}}),
+              ("done", {})]
+    body = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in frames)
+    page = browser.new_page()
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.set_default_timeout(20_000)
+    page.route("**/chat/**", lambda route: route.fulfill(status=200, body=body,
+                                                          headers={"content-type": "text/event-stream"}))
+    page.goto(tiny_server + "/")
+    page.fill("#line", "dark thrillers")
+    page.press("#line", "Enter")
+    expect(page.locator("#understood")).to_have_text("Understood as: genres: thriller, crime · mood: <i>dark</i>")
+    expect(page.locator("#understood")).to_be_visible()
+    expect(page.locator("li.item .reason")).to_have_text("<i>close</i> to what you watched")
+    assert page.locator("i").count() == 0 and page.locator("img").count() == 0 and dialogs == []
+    page.close()
