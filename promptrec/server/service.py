@@ -10,6 +10,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 from ..chat import ChatSession
@@ -23,7 +24,8 @@ from .settings import ServerSettings
 
 log = logging.getLogger(__name__)
 Emit = Callable[[str, Any], None]
-_SHARED = ("store", "collab", "retriever", "features")  # built once, used by both recommenders
+# components that do not depend on the model: built once, used by both recommenders
+_SHARED = ("dataset", "state", "embedder", "store", "features", "collab", "retriever")
 
 
 class NotAvailable(Exception):
@@ -37,8 +39,14 @@ def fused_twin(rec: Recommender) -> Recommender:
         return rec
     twin = Recommender(rec.settings, dataset=rec.dataset, llm=False, embedder=rec.embedder)
     for name in _SHARED:
-        twin.__dict__[name] = getattr(rec, name)  # the cached_property slots: share, do not rebuild
+        if isinstance(getattr(type(rec), name, None), cached_property):
+            twin.__dict__[name] = getattr(rec, name)  # fill the twin's cache: share, do not rebuild
     return twin
+
+
+def _snapshot(session: ChatSession) -> ChatSession:
+    """A copy of a session's state that later turns cannot change (lists are copied)."""
+    return dataclasses.replace(session, liked=list(session.liked), excluded=list(session.excluded))
 
 
 def _norm(text: str) -> str:
@@ -124,6 +132,10 @@ class Service:
             raise NotAvailable("forgetting a user is not available in this version of promptrec "
                                "(Recommender.forget is missing)")
         report = forget(user_id)
+        if hasattr(report, "model_dump"):
+            report = report.model_dump(mode="json")
+        elif dataclasses.is_dataclass(report):
+            report = dataclasses.asdict(report)
         dropped = self.sessions.drop_user(str(user_id))
         with self._warm_lock:  # the recommender may have rebuilt what the twin shares
             self._fast = fused_twin(self.rec)
@@ -138,6 +150,7 @@ class Service:
             raise SessionBusy(f"chat session {session_id!r} is still answering the previous line")
         try:
             session = entry.session
+            before = _snapshot(session)
             session.recommender = self.fast
             reply = session.handle(line)
             emit("reply", {"session": session_id, "text": reply.text, "quit": reply.quit})
@@ -147,10 +160,11 @@ class Service:
             emit("list", fused)
             final = fused
             if self.has_model:
+                # the same line again, from the same state, through the model (which also reads the
+                # request); the session then keeps what the model made of it
+                replay = dataclasses.replace(before, recommender=self.rec)
                 try:
-                    # the same request as the fused one, through the model (ChatSession._recommend
-                    # is the one place that turns session state into a pipeline call)
-                    explained = dataclasses.replace(session, recommender=self.rec)._recommend(None).recommendations
+                    explained = replay.handle(line).recommendations
                 except PromptrecError as err:
                     from .errors import status_for
 
@@ -161,7 +175,8 @@ class Service:
                     emit("error", {"status": 500, "detail": "internal error while asking the model"})
                     return
                 if explained is not None:
-                    final = session.last = explained
+                    entry.session = dataclasses.replace(replay, recommender=self.fast)
+                    final = explained
                     for item in final.items:
                         emit("explanation", {"item_id": item.item_id, "rank": item.rank,
                                              "explanation": item.explanation, "explained_by": item.explained_by,

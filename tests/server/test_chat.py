@@ -26,7 +26,8 @@ def test_without_a_model_the_list_comes_once_then_final_and_done(serve):
 
 
 def test_with_a_model_explanations_follow_the_fused_list(serve, scripted):
-    events = chat(serve(scripted), "s1", "/user 1")
+    client = serve(scripted)
+    events = chat(client, "s1", "/user 1")
     assert names(events) == ["reply", "list", *["explanation"] * 5, "final", "done"]
     fused, final = events[1][1], events[-2][1]
     explanations = [data for name, data in events if name == "explanation"]
@@ -35,6 +36,9 @@ def test_with_a_model_explanations_follow_the_fused_list(serve, scripted):
     assert [e["item_id"] for e in explanations] == [item["item_id"] for item in final["items"]]
     assert all(e["explanation"].startswith("Because it is close to") and e["cited_history"] for e in explanations)
     assert [e["rank"] for e in explanations] == [1, 2, 3, 4, 5]
+    assert [item["item_id"] for item in final["items"]] != [item["item_id"] for item in fused["items"]]
+    why = chat(client, "s1", "/why #1")[0][1]["text"]  # the session holds the model's list
+    assert why.startswith(f"{final['items'][0]['title']}: Because it is close to")
 
 
 def test_a_session_remembers_exclusions_and_answers_why(serve, tiny):
@@ -53,9 +57,9 @@ def test_a_session_remembers_exclusions_and_answers_why(serve, tiny):
     assert why[0][1]["text"].startswith(f"{second['title']}: {second['explanation']}")
 
 
-def test_more_like_an_item_id_steers_to_it(serve, tiny):
-    events = chat(serve(), "m", "more like 120")
-    assert events[0][1]["text"] == "More like Crime Thriller 1 (1990)"
+def test_liking_an_item_id_steers_to_it(serve, tiny):
+    events = chat(serve(), "m", "/like 120")  # what the page's "more like this" button sends
+    assert events[0][1]["text"] == "Noted that you like Crime Thriller 1 (1990)"
     items = events[-2][1]["items"]
     assert sum("crime" in tiny.catalog[i["item_id"]].fields["genres"] for i in items) >= 3
 

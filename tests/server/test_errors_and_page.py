@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from promptrec import Recommender
 from promptrec.errors import ConfigError, DataError, ModelError, StoreError
@@ -50,20 +51,28 @@ def test_forget_is_501_until_the_recommender_can_forget(serve):
     assert response.status_code == 501 and "Recommender.forget is missing" in response.json()["detail"]
 
 
-def test_forget_returns_the_recommenders_report_and_drops_chat_sessions(serve, make_recommender):
+class Report(BaseModel):
+    user: str
+    cache_replies: int
+    profiles: int
+
+
+@pytest.mark.parametrize("as_model", [False, True])
+def test_forget_returns_the_recommenders_report_and_drops_chat_sessions(serve, make_recommender, as_model):
     class Forgetting(Recommender):
         forgotten: list = []
 
         def forget(self, user_id):
             self.history(user_id)  # UnknownUser for a stranger
             self.forgotten.append(user_id)
-            return {"user_id": user_id, "interactions": 6, "profiles": 0}
+            report = {"user": user_id, "cache_replies": 6, "profiles": 0}
+            return Report(**report) if as_model else report
 
     client = serve(recommender=make_recommender(cls=Forgetting))
     client.post("/chat/a", json={"text": "/user 1"})
     client.post("/chat/b", json={"text": "/user 2"})
     response = client.post("/users/1/forget")
-    assert response.status_code == 200 and response.json() == {"user_id": "1", "interactions": 6, "profiles": 0}
+    assert response.status_code == 200 and response.json() == {"user": "1", "cache_replies": 6, "profiles": 0}
     assert response.headers["x-chat-sessions-dropped"] == "1" and Forgetting.forgotten == ["1"]
     assert client.get("/healthz").json()["sessions"] == 1
     unknown = client.post("/users/999/forget")

@@ -70,7 +70,7 @@ function renderList(list, waiting) {
     };
     button("why", "why", "/why #" + item.rank, "why " + item.title + "?");
     button("not this", "not-this", "/exclude " + item.item_id, "not " + item.title);
-    button("more like this", "more-like", "more like " + item.item_id, "more like " + item.title);
+    button("more like this", "more-like", "/like " + item.item_id, "more like " + item.title);
     li.appendChild(actions);
     ol.appendChild(li);
   }

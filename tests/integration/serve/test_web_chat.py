@@ -94,7 +94,7 @@ def test_more_like_this_steers_to_the_item(browser, tiny_server):
     crime = page.locator("#items > li.item", has_text="Crime Thriller").first
     title = crime.locator(".title").inner_text()
     crime.get_by_role("button", name="more like this").click()
-    expect(page.locator(".msg.bot").last).to_have_text("More like " + title)
+    expect(page.locator(".msg.bot").last).to_have_text("Noted that you like " + title)
     expect(page.locator(".msg.you").last).to_have_text("more like " + title)
     expect(page.locator("#send")).to_be_enabled()
     page.close()
