@@ -46,8 +46,11 @@ def test_unexpected_failures_are_500_without_details(serve, monkeypatch):
     assert response.json() == {"detail": "internal error (see the server log)"}
 
 
-def test_forget_is_501_until_the_recommender_can_forget(serve):
-    response = serve().post("/users/1/forget")
+def test_forget_is_501_when_the_recommender_cannot_forget(serve, make_recommender):
+    class Unforgetting(Recommender):
+        forget = None  # as before Recommender.forget existed
+
+    response = serve(recommender=make_recommender(cls=Unforgetting)).post("/users/1/forget")
     assert response.status_code == 501 and "Recommender.forget is missing" in response.json()["detail"]
 
 

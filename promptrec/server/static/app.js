@@ -35,7 +35,7 @@ function setBusy(busy) {
 }
 
 function describe(understood) {
-  if (typeof understood === "string") return understood;
+  if (typeof understood === "string") return understood.replace(/^understood:\s*/i, "");
   return Object.entries(understood)
     .filter(([, v]) => v !== null && v !== "" && !(Array.isArray(v) && v.length === 0))
     .map(([k, v]) => k + ": " + (Array.isArray(v) ? v.join(", ") : typeof v === "object" ? JSON.stringify(v) : v))

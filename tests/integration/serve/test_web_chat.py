@@ -110,22 +110,32 @@ def test_understood_intent_is_shown_as_text(browser, tiny_server):
     item = {"item_id": "120", "title": "Crime Thriller 1 (1990)", "rank": 1, "score": 1.0, "cited_history": [],
             "explanation": "<i>close</i> to what you watched", "explained_by": "evidence"}
     base = {"user_id": None, "items": [item], "ordered_by": "fusion", "request": "dark thrillers"}
-    frames = [("reply", {"session": "s", "text": "", "quit": False}),
-              ("list", {**base, "understood": "<img src=z onerror=alert(5)> dark thrillers"}),
-              ("final", {**base, "understood": {"genres": ["thriller", "crime"], "mood": "<i>dark</i>", "era": None}}),
-              ("done", {})]
-    body = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in frames)
+
+    def answer(understood) -> str:
+        frames = [("reply", {"session": "s", "text": "", "quit": False}), ("list", {**base, "understood": understood}),
+                  ("final", {**base, "understood": understood}), ("done", {})]
+        return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in frames)
+
+    answers = [answer({"genres": ["thriller", "crime"], "mood": "<i>dark</i>", "era": None}),
+               answer("understood: <img src=z onerror=alert(5)> dark thrillers"), answer(None)]
     page = browser.new_page()
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.set_default_timeout(20_000)
-    page.route("**/chat/**", lambda route: route.fulfill(status=200, body=body,
+    page.route("**/chat/**", lambda route: route.fulfill(status=200, body=answers.pop(0),
                                                           headers={"content-type": "text/event-stream"}))
     page.goto(tiny_server + "/")
-    page.fill("#line", "dark thrillers")
-    page.press("#line", "Enter")
-    expect(page.locator("#understood")).to_have_text("Understood as: genres: thriller, crime · mood: <i>dark</i>")
-    expect(page.locator("#understood")).to_be_visible()
+    understood = page.locator("#understood")
+    for line, shown in (("dark thrillers", "Understood as: genres: thriller, crime · mood: <i>dark</i>"),
+                        ("darker", "Understood as: <img src=z onerror=alert(5)> dark thrillers")):
+        page.fill("#line", line)
+        page.press("#line", "Enter")
+        expect(understood).to_have_text(shown)
+        expect(understood).to_be_visible()
+        expect(page.locator("#send")).to_be_enabled()
     expect(page.locator("li.item .reason")).to_have_text("<i>close</i> to what you watched")
+    page.fill("#line", "anything")
+    page.press("#line", "Enter")
+    expect(understood).to_be_hidden()  # a list without the field hides it
     assert page.locator("i").count() == 0 and page.locator("img").count() == 0 and dialogs == []
     page.close()
