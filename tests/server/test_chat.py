@@ -34,11 +34,13 @@ def test_with_a_model_explanations_follow_the_fused_list(serve, scripted):
     assert all(item["explained_by"] == "evidence" for item in fused["items"]) and fused["ordered_by"] == "fusion"
     assert final["ordered_by"] == "llm_rerank" and all(item["explained_by"] == "llm" for item in final["items"])
     assert [e["item_id"] for e in explanations] == [item["item_id"] for item in final["items"]]
-    assert all(e["explanation"].startswith("Because it is close to") and e["cited_history"] for e in explanations)
+    for event, item in zip(explanations, final["items"]):
+        assert event["explained_by"] == "llm" and event["cited_history"] and event["explanation"] == item["explanation"]
+    assert {e["explanation"] for e in explanations}.isdisjoint(item["explanation"] for item in fused["items"])
     assert [e["rank"] for e in explanations] == [1, 2, 3, 4, 5]
     assert [item["item_id"] for item in final["items"]] != [item["item_id"] for item in fused["items"]]
     why = chat(client, "s1", "/why #1")[0][1]["text"]  # the session holds the model's list
-    assert why.startswith(f"{final['items'][0]['title']}: Because it is close to")
+    assert why.startswith(f"{final['items'][0]['title']}: {final['items'][0]['explanation']}")
 
 
 def test_a_session_remembers_exclusions_and_answers_why(serve, tiny):
