@@ -150,6 +150,42 @@ def recommend(
 
 
 @app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Interface to listen on (default 127.0.0.1; 0.0.0.0 exposes it) [env PROMPTREC_SERVE_HOST].")] = None,
+    port: Annotated[Optional[int], typer.Option(help="TCP port (default 8000) [env PROMPTREC_SERVE_PORT].")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(help="Requests computed at once (default 2) [env PROMPTREC_SERVE_CONCURRENCY].")] = None,
+    queue: Annotated[Optional[int], typer.Option(help="Requests that may wait for a slot; more get 503 (default 8) [env PROMPTREC_SERVE_QUEUE].")] = None,
+    max_sessions: Annotated[Optional[int], typer.Option(help="Chat sessions kept at once (default 200).")] = None,
+    session_ttl: Annotated[Optional[float], typer.Option(help="Seconds before an idle chat session is forgotten (default 1800).")] = None,
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="No language model: fused order, evidence explanations.")] = False,
+) -> None:
+    """Serve the API (POST /recommend, /chat/{session} events, GET /items, /docs) and a web chat page at /."""
+    try:
+        import uvicorn
+
+        from ..server import ServerSettings, build_app
+    except ImportError as err:
+        errors.print(f"[bold red]error:[/bold red] serving needs the serve extra: pip install 'promptrec[serve]' ({err})")
+        raise typer.Exit(2) from None
+    with _friendly_errors():
+        given = {"host": host, "port": port, "concurrency": concurrency, "queue": queue,
+                 "max_sessions": max_sessions, "session_ttl_s": session_ttl}
+        try:
+            server_settings = ServerSettings(**{k: v for k, v in given.items() if v is not None})
+        except ValueError as err:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"invalid serve option: {err}") from None
+        app_, service = build_app(_recommender(no_llm), server_settings)
+        service.warm()
+        health = service.health()
+        console.print(f"Serving {health['dataset']} ({health['items']:,} items, model: {health['model'] or 'none'}) "
+                      f"on http://{server_settings.host}:{server_settings.port}/  (API docs: /docs)",
+                      highlight=False, soft_wrap=True)
+        uvicorn.run(app_, host=server_settings.host, port=server_settings.port, log_level="warning")
+
+
+@app.command()
 def chat(
     user: Annotated[Optional[str], typer.Option(help="Start with this user from the data.")] = None,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=50, help="Suggestions per answer.")] = 5,
