@@ -89,10 +89,15 @@ class RequestSources:
         return np.array([float(sims[index[i]]) if i in index else np.nan for i in items])
 
     def top_requested(self, steer: Steer, n: int, banned: set[str]) -> list[str]:
-        """The ``n`` items closest to the request among those it allows, leaving out ``banned``."""
+        """The ``n`` items closest to the request among those it allows, leaving out ``banned``: from
+        Chroma's index without a hard filter, exactly over the allowed items with one (a filtered
+        nearest-neighbour query could come back short)."""
         if steer.vector is None:
             return []
-        ids, _, matrix = self._matrix
+        if steer.allowed is None:  # no hard filter: Chroma's nearest neighbours of the request's vector
+            found = self.store.query(steer.vector, n + len(steer.intent.exclude_items), banned)
+            return [item for item, _ in found if steer.admits(item)][:n]
+        ids, _, matrix = self._matrix  # a hard filter: exact similarity over the items it allows
         sims = matrix @ steer.vector
         out = []
         for row in np.argsort(-sims, kind="stable"):
