@@ -108,6 +108,8 @@ def run_feature_job(settings: Settings, items: Sequence[Item], store: FeatureSto
         return "written" if record.features is not None else "failed"
 
     written: set[str] = set()
+    if progress and report.already_done:
+        progress(report.already_done)
     if not todo:
         return report
     with _exclusive(store.path):
@@ -146,6 +148,8 @@ def run_profile_job(settings: Settings, dataset: Dataset, user_ids: Sequence[str
         written.add(record.user_id)
         return "written" if record.result.source == "llm" else "failed"
 
+    if progress and report.already_done:
+        progress(report.already_done)
     if not users:
         return report
     with _exclusive(store.path):

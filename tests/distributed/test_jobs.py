@@ -111,3 +111,15 @@ def test_profile_job_rejects_unknown_users(settings, tiny):
 
     with pytest.raises(UserInputError, match="unknown users: 999"):
         run_profile_job(settings, tiny, ["1", "999"], ProfileStore(settings.state_dir / "p.jsonl"))
+
+
+def test_cli_offers_ray_for_index_and_profile():
+    from typer.testing import CliRunner
+
+    from promptrec.cli import app
+
+    runner = CliRunner()
+    index = runner.invoke(app, ["index", "--help"], env={"COLUMNS": "200"})
+    assert index.exit_code == 0 and "--ray" in index.output and "--workers" in index.output
+    profile = runner.invoke(app, ["profile", "--help"], env={"COLUMNS": "200"})
+    assert profile.exit_code == 0 and "--users" in profile.output and "--ray" in profile.output
