@@ -22,6 +22,16 @@ BackendFactory = Callable[[Settings], LLMBackend]
 _CLIENTS: dict[str, LLMClient] = {}  # one per worker process and configuration: the model loads once
 
 
+def server_for(settings: Settings, shard: int) -> Settings:
+    """The settings for shard number ``shard``: with the OpenAI-compatible backend and several base URLs
+    (comma-separated: one model server each), shards go round-robin over the servers."""
+    urls = [u.strip() for u in (settings.llm.base_url or "").split(",") if u.strip()]
+    if len(urls) < 2:
+        return settings
+    llm = settings.llm.model_copy(update={"base_url": urls[shard % len(urls)]})
+    return settings.model_copy(update={"llm": llm})
+
+
 def _worker_client(settings: Settings, factory: BackendFactory | None) -> LLMClient:
     from ray import cloudpickle
 
@@ -36,17 +46,21 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def feature_shard(items: list[Item], settings: Settings, factory: BackendFactory | None,
+def feature_shard(shard: tuple[int, list[Item]], settings: Settings, factory: BackendFactory | None,
                   max_tokens: int) -> tuple[str, list[FeatureRecord]]:
-    """A Ray task: features for a shard of items, from this worker's own model."""
-    extractor = ItemFeatureExtractor(_worker_client(settings, factory), None, max_tokens=max_tokens)
+    """A Ray task: features for a numbered shard of items, from this worker's own model."""
+    number, items = shard
+    client = _worker_client(server_for(settings, number), factory)
+    extractor = ItemFeatureExtractor(client, None, max_tokens=max_tokens)
     return _worker_name(), [extractor.extract_one(item) for item in items]
 
 
-def profile_shard(users: list[tuple[str, list[str], dict[str, float]]], settings: Settings, catalog,
+def profile_shard(shard: tuple[int, list[tuple[str, list[str], dict[str, float]]]], settings: Settings, catalog,
                   factory: BackendFactory | None) -> tuple[str, list[ProfileRecord]]:
-    """A Ray task: profiles for a shard of (user id, history, ratings)."""
-    profiler = UserProfiler(_worker_client(settings, factory), catalog, settings.profile.token_budget)
+    """A Ray task: profiles for a numbered shard of (user id, history, ratings)."""
+    number, users = shard
+    client = _worker_client(server_for(settings, number), factory)
+    profiler = UserProfiler(client, catalog, settings.profile.token_budget)
     model_id = profiler.client.model_id
     return _worker_name(), [
         ProfileRecord(user_id=user, result=profiler.profile(history, ratings), history_key=history_key(history),
@@ -86,7 +100,8 @@ def run_feature_job(settings: Settings, items: Sequence[Item], store: FeatureSto
     """Model features for every item in ``items`` that has none yet, computed on a Ray cluster.
 
     Each worker builds the backend the settings name (its own llama.cpp model, or a client of an
-    OpenAI-compatible server), or ``backend_factory(settings)``; the factory must be importable on the
+    OpenAI-compatible server; several comma-separated base URLs spread the shards over several servers,
+    see :func:`server_for`), or ``backend_factory(settings)``; the factory must be importable on the
     workers. Records reach ``store`` through its own ``append``, from this process only, as shards finish;
     an item already written (by this run or an earlier one) is never written again.
 
@@ -113,7 +128,7 @@ def run_feature_job(settings: Settings, items: Sequence[Item], store: FeatureSto
     if not todo:
         return report
     with _exclusive(store.path):
-        return run_shards(feature_shard, shards(todo, shard_size), (settings, backend_factory, max_tokens), write,
+        return run_shards(feature_shard, list(enumerate(shards(todo, shard_size))), (settings, backend_factory, max_tokens), write,
                           ray_address=ray_address, workers=workers, max_retries=max_retries, progress=progress,
                           report=report)
 
@@ -153,6 +168,6 @@ def run_profile_job(settings: Settings, dataset: Dataset, user_ids: Sequence[str
     if not users:
         return report
     with _exclusive(store.path):
-        return run_shards(profile_shard, shards(users, shard_size), (settings, dataset.catalog, backend_factory), write,
+        return run_shards(profile_shard, list(enumerate(shards(users, shard_size))), (settings, dataset.catalog, backend_factory), write,
                           ray_address=ray_address, workers=workers, max_retries=max_retries, progress=progress,
                           report=report)

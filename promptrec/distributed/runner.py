@@ -104,7 +104,8 @@ def run_shards(
                 worker, records = ray.get(done[0])
             except ray.exceptions.RayError as err:
                 report.lost_shards += 1
-                log.warning("a shard of %d failed after %d retries: %s", len(shard), max_retries, err)
+                log.warning("shard %s failed after %d retries: %s", shard[0] if isinstance(shard, tuple) else "",
+                            max_retries, err)
                 continue
             report.per_worker[worker] = report.per_worker.get(worker, 0) + len(records)
             for record in records:
@@ -113,7 +114,7 @@ def run_shards(
                 report.failed += outcome == "failed"
                 report.duplicates_skipped += outcome == "duplicate"
             if progress:
-                progress(len(shard))
+                progress(len(records))
         report.seconds = round(time.perf_counter() - start, 3)
     done_items = sum(report.per_worker.values())
     report.items_per_s = round(done_items / report.seconds, 3) if report.seconds else 0.0

@@ -86,18 +86,28 @@ class RecommendArgs(BaseModel):
     k: int = Field(5, ge=1, le=20, description="How many items to return.")
 
 
+class RequestArgs(BaseModel):
+    """The tool's arguments when it serves one signed-in user: only what they ask for."""
+
+    request: str = Field(description="What the person asks for, in their words, e.g. 'a light comedy for tonight'.")
+    k: int = Field(5, ge=1, le=20, description="How many items to return.")
+
+
 def compact(result: RecommendationList) -> str:
     """The tool's answer: a JSON list of {id, title, why} (short enough for a small model's context)."""
     return json.dumps([{"id": r.item_id, "title": r.title, "why": r.explanation} for r in result.items],
                       ensure_ascii=False)
 
 
-def recommend_tool(recommender, default_user: str | None = None, max_k: int = 20) -> StructuredTool:
+def recommend_tool(recommender, default_user: str | None = None, max_k: int = 20,
+                   signed_in_only: bool = False) -> StructuredTool:
     """The ``recommend_items`` tool over ``recommender``.
 
     Args:
         default_user: The user to recommend for when the agent passes none (the signed-in user).
         max_k: The most items one call may ask for.
+        signed_in_only: Serve ``default_user`` only: the tool takes just ``request`` and ``k``, so the
+            agent cannot ask for another user's recommendations (and a small model has less to fill in).
 
     Unknown users or titles come back to the agent as a tool error message (so it can ask again),
     not as an exception.
@@ -117,8 +127,10 @@ def recommend_tool(recommender, default_user: str | None = None, max_k: int = 20
             raise ToolException(str(err)) from err
         return compact(result)
 
+    if signed_in_only and default_user is None:
+        raise ValueError("signed_in_only needs default_user")
     return StructuredTool.from_function(
-        call, name=TOOL_NAME, args_schema=RecommendArgs, handle_tool_error=True,
+        call, name=TOOL_NAME, args_schema=RequestArgs if signed_in_only else RecommendArgs, handle_tool_error=True,
         description="Recommend items (movies) for a request. Pass the person's user id if known, or titles they "
                     "liked. Returns a JSON list of {id, title, why}.",
     )

@@ -56,3 +56,8 @@ class FailOnce:
             return echo_reply(request)
 
         return ScriptedLLM(default=reply)
+
+
+def url_backend(settings) -> ScriptedLLM:
+    """A backend factory whose model id is the base URL the worker was given (to see where shards went)."""
+    return ScriptedLLM(default=echo_reply, model_id=f"scripted@{settings.llm.base_url}")

@@ -123,3 +123,18 @@ def test_cli_offers_ray_for_index_and_profile():
     assert index.exit_code == 0 and "--ray" in index.output and "--workers" in index.output
     profile = runner.invoke(app, ["profile", "--help"], env={"COLUMNS": "200"})
     assert profile.exit_code == 0 and "--users" in profile.output and "--ray" in profile.output
+
+
+def test_shards_go_round_robin_over_several_model_servers(settings, tiny):
+    from promptrec.testing.distributed import url_backend
+
+    llm = settings.llm.model_copy(update={"backend": "openai", "base_url": "http://a:1/v1, http://b:2/v1"})
+    store = FeatureStore(settings.state_dir / "features.jsonl")
+    items = popular_items(tiny, 8)
+    run_feature_job(settings.model_copy(update={"llm": llm}), items, store, workers=2, shard_size=2,
+                    backend_factory=url_backend)
+    records = store.records()
+    for number in range(4):
+        shard = items[number * 2:number * 2 + 2]
+        expected = "scripted@http://a:1/v1" if number % 2 == 0 else "scripted@http://b:2/v1"
+        assert {records[i.item_id].model_id for i in shard} == {expected}

@@ -121,3 +121,12 @@ def test_a_minimal_bind_tools_loop(rec):
         messages.extend(tool.invoke(c) for c in reply.tool_calls)  # a ToolCall in gives a ToolMessage out
     assert isinstance(messages[2], ToolMessage) and messages[-1].content == "done"
     assert len(json.loads(messages[2].content)) == 2
+
+
+def test_a_signed_in_tool_serves_one_user_only(rec):
+    tool = recommend_tool(rec, default_user="4", signed_in_only=True)
+    assert set(tool.args) == {"request", "k"}
+    picks = json.loads(tool.invoke({"request": "more", "k": 2}))
+    assert [p["id"] for p in picks] == [r.item_id for r in rec.recommend("4", k=2, request="more").items]
+    with pytest.raises(ValueError, match="needs default_user"):
+        recommend_tool(rec, signed_in_only=True)
