@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from filelock import FileLock, Timeout
@@ -74,7 +74,7 @@ def history_key(history: Sequence[str]) -> str:
 
 
 @contextmanager
-def _exclusive(path) -> None:
+def _exclusive(path) -> Iterator[None]:
     lock = FileLock(str(path) + ".lock")
     try:
         lock.acquire(timeout=1)

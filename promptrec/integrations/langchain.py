@@ -27,8 +27,19 @@ from ..types import RecommendationList
 TOOL_NAME = "recommend_items"
 
 
+def _request_reading(result: RecommendationList) -> dict:
+    """How the pipeline read a typed request (``understood``/``intent``), when the result carries it."""
+    out = {}
+    for name in ("understood", "intent"):
+        value = getattr(result, name, None)
+        if value is not None:
+            out[name] = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    return out
+
+
 def to_documents(result: RecommendationList, catalog) -> list[Document]:
     """One ``Document`` per recommendation: the item's text, with rank, score and explanation as metadata."""
+    reading = _request_reading(result)
     docs = []
     for rec in result.items:
         item = catalog.get(rec.item_id)
@@ -40,7 +51,7 @@ def to_documents(result: RecommendationList, catalog) -> list[Document]:
                 "item_id": rec.item_id, "title": rec.title, "rank": rec.rank, "score": rec.score,
                 "explanation": rec.explanation, "explained_by": rec.explained_by,
                 "cited_history": list(rec.cited_history), "cited_titles": cited,
-                "ordered_by": result.ordered_by, "user_id": result.user_id,
+                "ordered_by": result.ordered_by, "user_id": result.user_id, **reading,
             },
         ))
     return docs
@@ -130,7 +141,8 @@ def recommend_tool(recommender, default_user: str | None = None, max_k: int = 20
     if signed_in_only and default_user is None:
         raise ValueError("signed_in_only needs default_user")
     return StructuredTool.from_function(
-        call, name=TOOL_NAME, args_schema=RequestArgs if signed_in_only else RecommendArgs, handle_tool_error=True,
+        call, name=TOOL_NAME, args_schema=RequestArgs if signed_in_only else RecommendArgs,
+        handle_tool_error=True, handle_validation_error=True,
         description="Recommend items (movies) for a request. Pass the person's user id if known, or titles they "
                     "liked. Returns a JSON list of {id, title, why}.",
     )

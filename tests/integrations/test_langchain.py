@@ -130,3 +130,18 @@ def test_a_signed_in_tool_serves_one_user_only(rec):
     assert [p["id"] for p in picks] == [r.item_id for r in rec.recommend("4", k=2, request="more").items]
     with pytest.raises(ValueError, match="needs default_user"):
         recommend_tool(rec, signed_in_only=True)
+
+
+def test_invalid_tool_arguments_come_back_as_a_message(rec):
+    tool = recommend_tool(rec, default_user="1")
+    out = tool.invoke({"request": "x", "k": 500})
+    assert isinstance(out, str) and "error" in out.lower() and not out.startswith("[")
+
+
+def test_documents_carry_how_the_request_was_read_when_the_result_has_it(rec, tiny):
+    from promptrec.integrations.langchain import to_documents
+
+    result = rec.recommend("1", k=2, request="x")
+    assert "intent" not in to_documents(result, tiny.catalog)[0].metadata
+    object.__setattr__(result, "intent", "more_like")  # the field typed requests will add
+    assert to_documents(result, tiny.catalog)[0].metadata["intent"] == "more_like"
