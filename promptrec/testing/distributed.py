@@ -61,3 +61,21 @@ class FailOnce:
 def url_backend(settings) -> ScriptedLLM:
     """A backend factory whose model id is the base URL the worker was given (to see where shards went)."""
     return ScriptedLLM(default=echo_reply, model_id=f"scripted@{settings.llm.base_url}")
+
+
+class TinyRecommender:
+    """A Recommender factory for batch jobs: the tiny dataset, hashed embeddings, an in-memory Chroma,
+    a scripted model (each worker builds its own; every one answers the same)."""
+
+    def __init__(self, settings) -> None:
+        self.settings = settings
+
+    def __call__(self):
+        from ..llm import LLMCache, LLMClient
+        from ..pipeline import Recommender
+        from ..retrieval.store import make_client
+        from . import HashEmbedder, tiny_dataset, valid_reply
+
+        client = LLMClient(ScriptedLLM(default=valid_reply), LLMCache(None))
+        return Recommender(self.settings, dataset=tiny_dataset(), llm=client, embedder=HashEmbedder(),
+                           chroma_client=make_client())
