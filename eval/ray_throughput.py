@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--out", default="eval/results/ray-throughput.json")
     args = parser.parse_args()
 
+    host = machine()
     settings = Settings(llm={"model": args.model, "n_threads": args.threads, "n_ctx": 2048})
     items = popular_items(Recommender(settings, llm=False).dataset, args.items)
     rows = [in_process(settings, items)]
@@ -73,7 +74,7 @@ def main() -> None:
     for workers in args.workers:
         rows.append(with_ray(settings, items, workers, args.shard_size))
         print(rows[-1], flush=True)
-    result = {"machine": machine(), "model": args.model, "items": len(items), "shard_size": args.shard_size,
+    result = {"machine": host, "model": args.model, "items": len(items), "shard_size": args.shard_size,
               "threads_per_worker": args.threads, "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
