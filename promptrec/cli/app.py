@@ -138,7 +138,7 @@ def profile(
         rec = _recommender(no_llm=True)
         ids = rec.dataset.interactions.users
         ids = ids if users < 0 else ids[:users]
-        store = ProfileStore(rec.settings.dataset_state_dir / "profiles.jsonl")
+        store = ProfileStore(rec.features.path.parent / "profiles.jsonl")  # beside the item features
         with _progress() as progress:
             job = run_profile_job(rec.settings, rec.dataset, ids, store, ray_address=ray, workers=workers,
                                   progress=progress("user profiles (ray)", len(ids)))

@@ -63,10 +63,20 @@ def profile_shard(shard: tuple[int, list[tuple[str, list[str], dict[str, float]]
     profiler = UserProfiler(client, catalog, settings.profile.token_budget)
     model_id = profiler.client.model_id
     return _worker_name(), [
-        ProfileRecord(user_id=user, result=profiler.profile(history, ratings), history_key=history_key(history),
+        ProfileRecord(user_id=user, result=_profile(profiler, history, ratings), history_key=history_key(history),
                       model_id=model_id, template_hash=profiler.template.hash)
         for user, history, ratings in users
     ]
+
+
+def _profile(profiler: UserProfiler, history: list[str], ratings: dict[str, float]):
+    """``profiler.profile`` across both its signatures: ``(items, ratings)``, and ``(History)`` since the
+    engine branch typed histories (one line to drop once both are merged)."""
+    try:
+        from ..types import History
+    except ImportError:
+        return profiler.profile(history, ratings)
+    return profiler.profile(History(items=history, ratings=ratings))
 
 
 def history_key(history: Sequence[str]) -> str:

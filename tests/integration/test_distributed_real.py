@@ -8,6 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from promptrec import Recommender
 from promptrec.cli import app
 from promptrec.distributed import ProfileStore, popular_items, run_feature_job, run_profile_job
 from promptrec.knowledge import FeatureStore
@@ -32,7 +33,7 @@ def test_cli_index_with_ray_extracts_features_on_workers_and_embeds_them(real_sl
     assert result.exit_code == 0, result.output
     assert f"Stored {len(real_slice.catalog)} item vectors" in result.output
     settings = Settings(state_dir=tmp_path / "state", dataset=str(folder))
-    store = FeatureStore(settings.dataset_state_dir / "features.jsonl")
+    store = FeatureStore(Recommender(settings, llm=False).features.path)  # where the CLI's run wrote them
     lines = [json.loads(line) for line in store.path.read_text().splitlines()]
     wanted = {i.item_id for i in popular_items(real_slice, 6)}
     assert {r["item_id"] for r in lines} == wanted and len(lines) == 6  # once each
