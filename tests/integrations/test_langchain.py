@@ -141,7 +141,15 @@ def test_invalid_tool_arguments_come_back_as_a_message(rec):
 def test_documents_carry_how_the_request_was_read_when_the_result_has_it(rec, tiny):
     from promptrec.integrations.langchain import to_documents
 
+    from pydantic import BaseModel
+
     result = rec.recommend("1", k=2, request="x")
-    assert "intent" not in to_documents(result, tiny.catalog)[0].metadata
+    meta = to_documents(result, tiny.catalog)[0].metadata
+    for name in ("understood", "intent"):
+        value = getattr(result, name, None)
+        if value is None:
+            assert name not in meta
+        else:
+            assert meta[name] == (value.model_dump(mode="json") if isinstance(value, BaseModel) else value)
     object.__setattr__(result, "intent", "more_like")  # the field typed requests will add
     assert to_documents(result, tiny.catalog)[0].metadata["intent"] == "more_like"
