@@ -6,7 +6,7 @@ import hashlib
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from filelock import FileLock, Timeout
 
@@ -62,11 +62,24 @@ def profile_shard(shard: tuple[int, list[tuple[str, list[str], dict[str, float]]
     client = _worker_client(server_for(settings, number), factory)
     profiler = UserProfiler(client, catalog, settings.profile.token_budget)
     model_id = profiler.client.model_id
-    return _worker_name(), [
-        ProfileRecord(user_id=user, result=_profile(profiler, history, ratings), history_key=history_key(history),
-                      model_id=model_id, template_hash=profiler.template.hash)
-        for user, history, ratings in users
-    ]
+    records = []
+    for user, history, ratings in users:
+        with _owned_by(user):
+            result = _profile(profiler, history, ratings)
+        records.append(ProfileRecord(user_id=user, result=result, history_key=history_key(history),
+                                     model_id=model_id, template_hash=profiler.template.hash))
+    return _worker_name(), records
+
+
+def _owned_by(user: str):
+    """Tag the cached replies of ``user``'s profile with the user, so ``forget`` finds them (where the
+    privacy module exists: it arrives with the state-privacy branch)."""
+    try:
+        from ..llm.cache import cache_owner
+        from ..privacy import user_tag
+    except ImportError:
+        return nullcontext()
+    return cache_owner(user_tag(user))
 
 
 def _profile(profiler: UserProfiler, history: list[str], ratings: dict[str, float]):
