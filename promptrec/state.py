@@ -20,7 +20,6 @@ import re
 import weakref
 from pathlib import Path
 
-import pandas as pd
 from filelock import FileLock, Timeout
 
 from .data import Dataset
@@ -40,16 +39,20 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "dataset"
 
 
-def content_hash(dataset: Dataset) -> str:
-    """sha256 of the catalog (ids, titles, fields, in order) and the interactions, 16 hex digits."""
-    digest = hashlib.sha256(b"promptrec-dataset/1\0")
+def content_digest(dataset: Dataset) -> str:
+    """SHA-256 of the loaded content (catalog items and interactions, as the product sees them):
+    one name for a dataset's content, used for its state folder and in evaluation results."""
+    digest = hashlib.sha256()
     for item in dataset.catalog:
-        digest.update(json.dumps([item.item_id, item.title, item.fields], sort_keys=True).encode())
-        digest.update(b"\n")
+        digest.update(json.dumps([item.item_id, item.title, sorted(item.fields.items())]).encode() + b"\n")
     frame = dataset.interactions.frame
-    digest.update(json.dumps([list(frame.columns), len(frame)]).encode())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()[:16]
+    digest.update(frame.to_csv(index=False, float_format="%.6g").encode())
+    return digest.hexdigest()
+
+
+def content_hash(dataset: Dataset) -> str:
+    """The first 16 hex digits of :func:`content_digest`."""
+    return content_digest(dataset)[:16]
 
 
 def dataset_identity(dataset: Dataset) -> str:

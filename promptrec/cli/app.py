@@ -108,14 +108,24 @@ def index(
     features: Annotated[int, typer.Option(help="Extract model features for the N most popular items (-1: all; 0: none). "
                                                "Resumable: rerun to continue.")] = 0,
     rebuild: Annotated[bool, typer.Option(help="Drop the vector store and embed every item again.")] = False,
+    ray: Annotated[Optional[str], typer.Option(help="Extract features on a Ray cluster: its address ('auto', "
+                                                    "'ray://head:10001') or 'local'. Needs promptrec[ray].")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="With --ray: model workers at once.")] = 2,
 ) -> None:
     """Build the item vector store from item text (and model features, if asked), with progress."""
     with _friendly_errors():
-        rec = _recommender(no_llm=features == 0)
+        rec = _recommender(no_llm=features == 0 or ray is not None)
         console.print(plain(f"Indexing {rec.dataset!r}"))
         try:
             with _progress() as progress:
-                report = rec.index(features=features, rebuild=rebuild, progress=progress)
+                if ray is not None and features:
+                    from ..distributed import popular_items, run_feature_job
+
+                    items = popular_items(rec.dataset, features)
+                    job = run_feature_job(rec.settings, items, rec.features, ray_address=ray, workers=workers,
+                                          progress=progress("item features (ray)", len(items)))
+                    console.print(plain(f"Ray feature job: {job.model_dump(exclude={'per_worker'})}"))
+                report = rec.index(features=0 if ray is not None else features, rebuild=rebuild, progress=progress)
         except KeyboardInterrupt:
             errors.print(Text("Interrupted: everything finished so far is kept; run the same command to continue."))
             raise typer.Exit(130) from None
@@ -125,6 +135,26 @@ def index(
             console.print(plain(f"Feature job: {report['features']}"))
         if rec.client is not None:
             console.print(plain(f"LLM: {rec.client.stats.summary()}"))
+
+
+@app.command()
+def profile(
+    users: Annotated[int, typer.Option(help="Profile the first N users of the data (-1: all).")] = 100,
+    ray: Annotated[str, typer.Option(help="The Ray cluster: its address ('auto', 'ray://head:10001') or 'local'.")] = "local",
+    workers: Annotated[int, typer.Option(min=1, help="Model workers at once.")] = 2,
+) -> None:
+    """Profile users with the model on a Ray cluster (resumable; the replies also fill the LLM cache)."""
+    from ..distributed import ProfileStore, run_profile_job
+
+    with _friendly_errors():
+        rec = _recommender(no_llm=True)
+        ids = rec.dataset.interactions.users
+        ids = ids if users < 0 else ids[:users]
+        store = ProfileStore(rec.features.path.parent / "profiles.jsonl")  # beside the item features
+        with _progress() as progress:
+            job = run_profile_job(rec.settings, rec.dataset, ids, store, ray_address=ray, workers=workers,
+                                  progress=progress("user profiles (ray)", len(ids)))
+        console.print(plain(f"Profiles in {store.path}: {len(store):,}. Job: {job.model_dump(exclude={'per_worker'})}"))
 
 
 @app.command()

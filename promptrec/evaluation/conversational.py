@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from ..intent import Intent, IntentParser, item_genres, item_year
+from ..intent import Intent, IntentParser, item_year
 from ..pipeline import Recommender
 from ..prompts import load_prompt
 from ..retrieval import fuse

@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from ..data import Item
-from ..intent import item_genres, item_year
+from ..intent import item_year
 from ..knowledge import FeatureStore
 from ..llm import LLMClient
 from ..prompts import as_data, load_prompt

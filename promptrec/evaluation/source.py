@@ -3,24 +3,18 @@ and where that evaluation keeps its state."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..data import Dataset, load_dataset
 from ..settings import Settings
+from ..state import content_digest
 
 
 def dataset_digest(dataset: Dataset) -> str:
-    """SHA-256 of the loaded content (catalog items and interactions, as the product sees them)."""
-    digest = hashlib.sha256()
-    for item in dataset.catalog:
-        digest.update(json.dumps([item.item_id, item.title, sorted(item.fields.items())]).encode() + b"\n")
-    frame = dataset.interactions.frame
-    digest.update(frame.to_csv(index=False, float_format="%.6g").encode())
-    return digest.hexdigest()
+    """SHA-256 of the loaded content (see :func:`promptrec.state.content_digest`)."""
+    return content_digest(dataset)
 
 
 @dataclass

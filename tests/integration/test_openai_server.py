@@ -6,7 +6,6 @@ import sys
 
 import pytest
 
-from promptrec.data import load_dataset
 from promptrec.knowledge import UserProfiler
 from promptrec.llm import LLMClient, resolve_gguf
 from promptrec.llm.langchain_backend import LangChainBackend

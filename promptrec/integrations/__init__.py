@@ -1,0 +1,1 @@
+"""promptrec where other frameworks run: LangChain retrievers and agent tools (``promptrec[langchain]``)."""
