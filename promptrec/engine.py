@@ -158,7 +158,7 @@ class Engine:
         timings["retrieve_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         outcome = self.rerank(candidates, steered, k, request, profile)
-        result = self._assemble(user_id, candidates, outcome, k, request, profile)
+        result = self._assemble(user_id, candidates, outcome, k, request, profile, intent)
         timings["rerank_s"] = time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - start
         result.timings = {n: round(v, 4) for n, v in timings.items()}
@@ -167,8 +167,22 @@ class Engine:
             result.understood, result.intent = intent.describe(titles), intent.model_dump()
         return result
 
+    def _evidence(self, candidate: Candidate, intent: Intent | None):
+        """The deterministic explanation; with a request, it starts with what of the request the item
+        verifiably matches (its catalog genres, years, the anchor whose choosers chose it)."""
+        explanation = evidence_explanation(candidate, self.catalog)
+        if intent is None:
+            return explanation
+        parts = intent.matched(self.catalog[candidate.item_id])
+        anchor = _anchor_title(self.catalog, intent, candidate)
+        if anchor:
+            parts.insert(0, f"chosen by people who chose {anchor}")
+        if parts:
+            explanation.text = f"Matches your request ({'; '.join(parts)}). {explanation.text}"
+        return explanation
+
     def _assemble(self, user_id, candidates: list[Candidate], outcome: RerankOutcome | None, k: int,
-                  request: str | None, profile: ProfileResult | None) -> RecommendationList:
+                  request: str | None, profile: ProfileResult | None, intent: Intent | None = None) -> RecommendationList:
         by_id = {c.item_id: c for c in candidates}
         order = [c.item_id for c in candidates]
         explanations: dict = {}
@@ -184,7 +198,7 @@ class Engine:
         items = []
         for rank, item_id in enumerate(order[:k], start=1):
             candidate = by_id[item_id]
-            explanation = explanations.get(item_id) or evidence_explanation(candidate, self.catalog)
+            explanation = explanations.get(item_id) or self._evidence(candidate, intent)
             items.append(Recommendation(
                 item_id=item_id, title=candidate.title, rank=rank, score=round(candidate.fused, 4),
                 explanation=explanation.text, cited_history=explanation.cited,
@@ -196,6 +210,12 @@ class Engine:
             rejected_reasons=sum(item.item_id in refused for item in items),
             model_id=self.client.model_id if self.client else None,
         )
+
+
+def _anchor_title(catalog: Catalog, intent: Intent, candidate: Candidate) -> str | None:
+    if candidate.scores.get("anchor", 0) > 0 and intent.anchors and intent.anchors[0] in catalog:
+        return catalog[intent.anchors[0]].title
+    return None
 
 
 def build_engine(settings: Settings, *, catalog: Catalog, store: ItemVectorStore, embedder,

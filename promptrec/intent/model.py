@@ -91,6 +91,21 @@ class Intent(BaseModel):
                 return False
         return True
 
+    def matched(self, item: Item, titles: dict[str, str] | None = None) -> list[str]:
+        """What of this intent ``item`` verifiably satisfies (its genres, audience, years, named
+        anchors), in words, for explanations that speak to the request."""
+        titles = titles or {}
+        genres = item_genres(item)
+        parts = [g for g in self.genres if g.lower() in genres]
+        if self.audience == "kids" and genres & {g.lower() for g in KIDS_GENRES}:
+            parts.append("for kids")
+        year = item_year(item)
+        if year is not None and (self.year_min is not None or self.year_max is not None):
+            parts.append(f"from {year}")
+        if self.exclude_genres:
+            parts.append("no " + ", ".join(self.exclude_genres))
+        return parts
+
     def query_text(self, titles: dict[str, str] | None = None) -> str:
         """The request as text to embed: genres, audience, moods, themes, anchors' titles, the rest."""
         parts = [*self.genres, *(["for children"] if self.audience == "kids" else []),

@@ -68,3 +68,14 @@ def test_chat_follow_up_refines_the_previous_request(rec):
     assert all(item_year(rec.dataset.catalog[r.item_id]) <= bound for r in older.recommendations.items)
     fresh = session.handle("a crime thriller")  # not a follow-up: starts over
     assert "comedy" not in fresh.text and session.intent.year_max is None
+
+
+def test_evidence_explanations_speak_to_the_request(rec):
+    steered = rec.recommend("1", k=3, request="a crime thriller from the 90s")
+    for r in steered.items:
+        year = item_year(rec.dataset.catalog[r.item_id])
+        assert r.explanation.startswith(f"Matches your request (crime; thriller; from {year}).")
+    anchored = rec.recommend("1", k=3, request="more like Romantic Comedy 3 (1992)")
+    assert any("chosen by people who chose Romantic Comedy 3 (1992)" in r.explanation for r in anchored.items)
+    plain = rec.recommend("1", k=3)
+    assert not any(r.explanation.startswith("Matches your request") for r in plain.items)
