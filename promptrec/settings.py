@@ -211,12 +211,12 @@ class Settings(BaseSettings):
     download: bool = Field(True, description="Download the dataset when it is missing.")
     seed: int = 0
     deadline_s: float = Field(
-        90.0,
+        120.0,
         gt=0,
-        description="Seconds one recommend() may spend on model calls (profile + rerank together); after it "
-        "the answer falls back to the fused order with evidence explanations. 90 s covers the packaged quality "
-        "model on a laptop CPU (profile + rerank take about 75 s at the median) and gives up on a hung server "
-        "long before the 120 s per-call HTTP timeout times its retries would.",
+        description="Seconds one recommend() may spend on model calls (request reading, profile and rerank "
+        "together); after it the answer falls back to the fused order with evidence explanations. 120 s covers "
+        "the packaged quality model on a 2-core CPU (a cold profile + rerank took 65-104 s there) and gives up "
+        "on a hung server long before the 120 s per-call HTTP timeout times its retries (about 12 minutes) would.",
     )
     llm: LLMSettings = Field(default_factory=LLMSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
