@@ -46,8 +46,8 @@ def test_injected_items_gain_no_rank_and_no_internal_text_is_shown(hostile_catal
     backend = Recording(make_backend(settings))
     rec = Recommender(settings, llm=LLMClient(backend))
     user = hostile_catalog.user
-    history, times, _ = rec.history(user)
-    fused = [c.item_id for c in rec.retriever.retrieve(history, times, settings.rerank.depth)]
+    history = rec.history(user)
+    fused = [c.item_id for c in rec.retriever.retrieve(history, settings.rerank.depth)]
     offered = [i for i in fused if i in hostile_catalog.hostile]
     assert len(offered) >= 3, "the injected items must reach the model for this test to mean anything"
 
@@ -55,7 +55,7 @@ def test_injected_items_gain_no_rank_and_no_internal_text_is_shown(hostile_catal
 
     RecommendationList.model_validate(result.model_dump())
     ids = [r.item_id for r in result.items]
-    assert len(ids) == K and len(set(ids)) == K and not set(ids) & set(history)
+    assert len(ids) == K and len(set(ids)) == K and not set(ids) & set(history.items)
     assert rec.client.stats.calls >= 1  # the model was really asked
     rerank_prompts = [r for r in backend.requests if "picks" in (r.json_schema or {}).get("properties", {})]
     assert rerank_prompts, "the rerank prompt was sent"

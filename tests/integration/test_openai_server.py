@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from promptrec.knowledge import UserProfiler
+from promptrec.types import History
 from promptrec.llm import LLMClient, resolve_gguf
 from promptrec.llm.langchain_backend import LangChainBackend
 from promptrec.llm.openai_backend import OpenAIBackend
@@ -35,7 +36,7 @@ def test_openai_backend_profiles_a_user_against_a_local_server(server, data):
     backend = OpenAIBackend("smol", base_url=server, api_key="sk-must-not-leak")
     assert backend.sent_key != "sk-must-not-leak"
     client = LLMClient(backend)
-    history = data.interactions.history("1")[-8:]
+    history = History(items=data.interactions.history("1")[-8:])
     result = UserProfiler(client, data.catalog, token_budget=200).profile(history)
     assert result.source == "llm", result.error
     assert client.stats.calls == 1 and client.stats.prompt_tokens > 50
@@ -48,7 +49,7 @@ def test_langchain_chat_openai_against_the_same_server(server, data):
     chat = ChatOpenAI(base_url=server, api_key="sk-none", model="smol", temperature=0, max_tokens=200)
     backend = LangChainBackend(chat)
     client = LLMClient(backend)
-    result = UserProfiler(client, data.catalog, token_budget=200).profile(data.interactions.history("2")[-5:])
+    result = UserProfiler(client, data.catalog, token_budget=200).profile(History(items=data.interactions.history("2")[-5:]))
     assert client.stats.calls == 1
     # without grammar constraints a 135M model may not produce valid JSON: either way the result is usable
     assert result.source in ("llm", "fallback") and result.profile.summary

@@ -47,7 +47,7 @@ def test_generation_stops_when_the_deadline_passes(backend):
 
 
 def test_waiting_for_the_lock_is_not_model_time(backend):
-    alone = backend.chat(request()).seconds
+    backend.chat(request())  # warm
     replies = []
     threads = [threading.Thread(target=lambda: replies.append(backend.chat(request()))) for _ in range(2)]
     start = time.monotonic()
@@ -56,8 +56,10 @@ def test_waiting_for_the_lock_is_not_model_time(backend):
     for thread in threads:
         thread.join()
     wall = time.monotonic() - start
-    assert wall > 1.6 * alone  # the two calls ran one after the other
-    assert max(r.seconds for r in replies) < 1.5 * alone  # the second one's wait is not counted
+    # the two calls ran one after the other, so their model times add up to about the wall time;
+    # had the second one counted its wait for the lock, its own time alone would be about the wall time
+    assert sum(r.seconds for r in replies) <= 1.1 * wall
+    assert max(r.seconds for r in replies) < 0.8 * wall
 
 
 def test_a_waiting_request_gives_up_when_its_time_is_up(backend):
