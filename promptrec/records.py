@@ -66,4 +66,32 @@ class RecordLog(Generic[R]):
             os.fsync(handle.fileno())
 
 
-__all__ = ["RecordLog"]
+class KeyedStore(Generic[R]):
+    """The records of a :class:`RecordLog` by key, read once and kept current as records are appended."""
+
+    def __init__(self, path: Path, model: type[R], key: Callable[[R], Hashable]) -> None:
+        self.path = Path(path)
+        self.log = RecordLog(self.path, model, key)
+        self._records: dict[Hashable, R] | None = None
+
+    def records(self) -> dict[Hashable, R]:
+        if self._records is None:
+            self._records = self.log.load()
+        return self._records
+
+    def record(self, key: Hashable) -> R | None:
+        return self.records().get(key)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self.records()
+
+    def __len__(self) -> int:
+        return len(self.records())
+
+    def append(self, record: R) -> None:
+        records = self.records()
+        self.log.append(record)
+        records[self.log.key(record)] = record
+
+
+__all__ = ["KeyedStore", "RecordLog"]

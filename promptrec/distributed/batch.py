@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from ..records import KeyedStore
 from ..types import RecommendationList
 from .runner import JobReport, run_shards, shards
 
-log = logging.getLogger(__name__)
 _RECOMMENDERS: dict[bytes, object] = {}  # one per worker process and factory
 
 
@@ -24,37 +22,14 @@ class ListRecord(BaseModel):
     error: str | None = None
 
 
-class ListStore:
-    """Lists in an append-only JSONL file keyed by user id (the last record wins; a torn last line is cut)."""
+class ListStore(KeyedStore[ListRecord]):
+    """Lists in an append-only JSONL file keyed by user id (a :class:`~promptrec.records.RecordLog`)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._records: dict[str, ListRecord] | None = None
+        super().__init__(path, ListRecord, key=lambda record: record.user_id)
 
-    def records(self) -> dict[str, ListRecord]:
-        if self._records is None:
-            self._records = {}
-            if self.path.exists():
-                data = self.path.read_bytes()
-                if data and not data.endswith(b"\n"):
-                    with self.path.open("rb+") as handle:
-                        handle.truncate(data.rfind(b"\n") + 1)
-                for line in data.decode("utf-8").splitlines():
-                    try:
-                        record = ListRecord.model_validate_json(line)
-                    except ValueError:
-                        continue
-                    self._records[record.user_id] = record
-        return self._records
-
-    def append(self, record: ListRecord) -> None:
-        records = self.records()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(record.model_dump_json() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        records[record.user_id] = record
+    def get(self, user_id: str) -> ListRecord | None:
+        return self.record(user_id)
 
 
 def recommend_shard(shard: tuple[int, list[str]], factory: Callable[[], object], k: int,

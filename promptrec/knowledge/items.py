@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from ..data import Item
 from ..llm import LLMClient
 from ..prompts import as_data, load_prompt
-from ..records import RecordLog
+from ..records import KeyedStore
 from ..state import acquire
 from ..types import ItemFeatures
 
@@ -26,7 +26,7 @@ class FeatureRecord(BaseModel):
     template_hash: str
 
 
-class FeatureStore:
+class FeatureStore(KeyedStore[FeatureRecord]):
     """Item features in an append-only JSONL file (a :class:`~promptrec.records.RecordLog`).
 
     Each record is flushed and fsynced as soon as it exists, so an interrupted job loses nothing;
@@ -34,29 +34,14 @@ class FeatureStore:
     """
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.log = RecordLog(self.path, FeatureRecord, key=lambda record: record.item_id)
-        self._records: dict[str, FeatureRecord] | None = None
-
-    def records(self) -> dict[str, FeatureRecord]:
-        if self._records is None:
-            self._records = dict(self.log.load())
-        return self._records
+        super().__init__(path, FeatureRecord, key=lambda record: record.item_id)
 
     def get(self, item_id: str) -> ItemFeatures | None:
-        record = self.records().get(item_id)
+        record = self.record(item_id)
         return record.features if record else None
-
-    def __contains__(self, item_id: str) -> bool:
-        return item_id in self.records()
 
     def __len__(self) -> int:
         return sum(1 for r in self.records().values() if r.features is not None)
-
-    def append(self, record: FeatureRecord) -> None:
-        records = self.records()
-        self.log.append(record)
-        records[record.item_id] = record
 
 
 class ExtractionReport(BaseModel):
