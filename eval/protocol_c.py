@@ -17,10 +17,8 @@ import argparse
 import json
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 from promptrec.evaluation.conversational import ProtocolCConfig, format_table, run_protocol_c
+from promptrec.evaluation.progress import progress_bars
 from promptrec.settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -47,15 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     name = args.name or ("protocol-c" + (f"-{Path(args.dataset).name}" if args.dataset else "")
                          + (f"-{Path(args.llm).stem}" if args.llm else "") + f"-{args.users}u")
     config = ProtocolCConfig(name=name, users=args.users, llm=bool(args.llm), requests_dir=args.requests)
-    console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        def bar(label: str, total: int):
-            task = progress.add_task(label, total=total)
-            return lambda n: progress.advance(task, n)
-
-        payload = run_protocol_c(config, settings, None, bar, say=progress.console.print)
+    with progress_bars() as (bar, say):
+        payload = run_protocol_c(config, settings, None, bar, say=say)
     args.out.mkdir(parents=True, exist_ok=True)
     table = format_table(payload)
     (args.out / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")

@@ -19,9 +19,7 @@ import argparse
 import json
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
+from promptrec.evaluation.progress import progress_bars
 from promptrec.evaluation.report import markdown_table, write_report
 from promptrec.evaluation.runner import EvalConfig, run_protocol_a
 from promptrec.settings import Settings
@@ -66,15 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     name = args.name or default_name(args.dataset, args.llm, args.users)
     config = EvalConfig(name=name, classic=not args.no_classic, llm=bool(args.llm), llm_users=args.users,
                         folds=args.folds, rerank_k=args.k)
-    console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        def bar(label: str, total: int):
-            task = progress.add_task(label, total=total)
-            return lambda n: progress.advance(task, n)
-
-        payload = run_protocol_a(config, settings, args.runs, bar, say=progress.console.print)
+    with progress_bars() as (bar, say):
+        payload = run_protocol_a(config, settings, args.runs, bar, say=say)
     paths = write_report(args.out, name, payload)
     dataset = payload["meta"]["dataset"]
     print(f"dataset {dataset['name']} sha256 {dataset['sha256'][:12]}")
