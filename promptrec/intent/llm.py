@@ -167,6 +167,8 @@ class IntentParser:
                 found = self.resolver.resolve(title)
                 if found.item_id and found.item_id not in target:
                     target.append(found.item_id)
+                    if found.ambiguous:
+                        intent.alternatives[found.item_id] = [self.resolver.title(i) for i in found.alternatives]
                 elif not found.item_id and title.strip():
                     intent.unresolved.append(title.strip())
                     if found.alternatives:

@@ -54,6 +54,8 @@ class Intent(BaseModel):
     text: str = Field("", description="What remains of the request, for retrieval and the model.")
     unresolved: list[str] = Field(default_factory=list, description="Titles named that match no catalog item.")
     suggestions: dict[str, list[str]] = Field(default_factory=dict, description="Unresolved title -> 'did you mean' titles.")
+    alternatives: dict[str, list[str]] = Field(default_factory=dict,
+                                               description="Resolved item id -> other titles it may have meant (remakes).")
     source: Literal["llm", "rules"] = "rules"
     ungrounded: int = Field(0, description="Parts of the model's reading dropped because the request does not support them.")
     error: str | None = Field(None, description="Why the model's reading was not used, when it was not.")
@@ -123,6 +125,9 @@ class Intent(BaseModel):
         parts = []
         if self.anchors:
             parts.append("like " + ", ".join(titles.get(a, a) for a in self.anchors))
+        for item_id, others in self.alternatives.items():
+            if item_id in self.anchors or item_id in self.exclude_items:
+                parts.append(f"{titles.get(item_id, item_id)}: or did you mean {' or '.join(others)}?")
         if self.genres:
             parts.append("genres " + ", ".join(self.genres))
         if self.audience:
@@ -177,5 +182,6 @@ class Intent(BaseModel):
         merged.themes = list(dict.fromkeys([*self.themes, *follow_up.themes]))
         merged.text = follow_up.text or self.text
         merged.unresolved, merged.suggestions = follow_up.unresolved, follow_up.suggestions
+        merged.alternatives = {**self.alternatives, **follow_up.alternatives}
         merged.source, merged.error = follow_up.source, follow_up.error
         return merged

@@ -113,6 +113,8 @@ class RuleIntentParser:
             spans.append(match.group(0))
             if found.item_id:
                 ids.append(found.item_id)
+                if found.ambiguous:
+                    intent.alternatives[found.item_id] = [self.resolver.title(i) for i in found.alternatives]
             else:
                 intent.unresolved.append(title)
                 if found.alternatives:
@@ -202,6 +204,7 @@ def merge(primary: Intent, rules: Intent) -> Intent:
         values = getattr(merged, name)
         values.extend(v for v in getattr(rules, name) if v not in values)
     merged.suggestions = {**rules.suggestions, **merged.suggestions}
+    merged.alternatives = {**rules.alternatives, **merged.alternatives}
     merged.exclude_items = [i for i in merged.exclude_items if i not in merged.anchors]
     merged.genres = [g for g in merged.genres if g not in merged.exclude_genres]
     if merged.year_min is None and merged.year_max is None:

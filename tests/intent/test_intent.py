@@ -75,6 +75,12 @@ def test_title_resolver_exact_article_fuzzy_and_ambiguous(catalog):
     assert unknown.item_id is None and "6" in unknown.alternatives
 
 
+def test_an_ambiguous_title_says_what_else_it_may_mean(catalog, titles):
+    intent = RuleIntentParser(catalog).parse("more like Hamlet")
+    assert intent.anchors == ["1411"] and intent.alternatives == {"1411": ["Hamlet (2000)"]}
+    assert "Hamlet (1996): or did you mean Hamlet (2000)?" in intent.describe(titles)
+
+
 def test_allows_enforces_every_hard_filter(catalog):
     items = {item.item_id: item for item in catalog}
     kids = Intent(audience="kids")
