@@ -12,7 +12,7 @@ from ..data import Catalog
 from ..llm import LLMClient
 from ..prompts import as_data, load_prompt
 from .model import Intent
-from .rules import FILLER, GENRE_WORDS, MOOD_WORDS, RuleIntentParser, merge
+from .rules import FILLER, GENRE_WORDS, MOOD_WORDS, NEGATION, RuleIntentParser, merge
 from .titles import TitleResolver
 
 YEAR_RANGE = (1870, 2035)
@@ -78,17 +78,25 @@ def ground(intent: Intent, request: str, resolver: TitleResolver, rules: Intent 
     """The model's reading, kept only where the request's own words support it.
 
     Small models invent genres, years and titles (SmolLM2 read "a dark horror film" as an adventure
-    for kids from 1999-2022); each part is kept only when the request names it (a genre or one of
-    its keywords, a year or decade, an audience word, a word of the title, a word of the mood or
-    theme). What is dropped is counted in ``ungrounded``.
+    for kids from 1999-2022) and get polarity wrong (Protocol C: it excluded genres the request
+    asked for); each part is kept only when the request names it (a genre or one of its keywords —
+    after a negation for an excluded genre, not after one for a wanted genre —, a year or decade, an
+    audience word, a word of the title, a word of the mood or theme). What is dropped is counted in
+    ``ungrounded``.
     """
     norm = " " + " ".join(re.findall(r"[a-z0-9]+", request.lower())) + " "
     words = _words(request)
     dropped = 0
 
-    def genre_named(genre: str) -> bool:
+    def genre_keys(genre: str) -> list[str]:
         keys = [k for k, v in GENRE_WORDS.items() if genre.lower() in v.lower().split("|")]
-        return _mentions(norm, genre) or any(_mentions(norm, k) for k in keys)
+        return [" ".join(re.findall(r"[a-z0-9]+", genre.lower())), *keys]
+
+    def genre_named(genre: str) -> bool:
+        return any(_mentions(norm, k) for k in genre_keys(genre))
+
+    def genre_refused(genre: str) -> bool:  # named after a negation: "no horror", "nothing too scary or violent"
+        return any(re.search(rf"\b{NEGATION}\s+(?:\w+\s+){{0,3}}{re.escape(k)}\b", norm) for k in genre_keys(genre))
 
     def keep(values: list, test) -> list:
         nonlocal dropped
@@ -97,7 +105,8 @@ def ground(intent: Intent, request: str, resolver: TitleResolver, rules: Intent 
         return kept
 
     intent.genres = keep(intent.genres, genre_named)
-    intent.exclude_genres = keep(intent.exclude_genres, genre_named)
+    intent.genres = keep(intent.genres, lambda g: not genre_refused(g))
+    intent.exclude_genres = keep(intent.exclude_genres, genre_refused)  # a genre merely named is wanted, not refused
     title_words = lambda item_id: _significant(re.sub(r"\(\d{4}\)", "", resolver.title(item_id)))  # noqa: E731
     intent.anchors = keep(intent.anchors, lambda i: bool(title_words(i) & words))
     intent.exclude_items = keep(intent.exclude_items, lambda i: bool(title_words(i) & words))

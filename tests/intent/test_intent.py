@@ -154,6 +154,14 @@ def test_model_parts_the_request_does_not_support_are_dropped(catalog):
     assert intent.ungrounded >= 8
 
 
+def test_a_genre_the_request_asks_for_is_never_taken_as_refused(catalog):
+    # SmolLM2 put the genres of 'a action, crime, thriller movie' into exclude_genres (Protocol C)
+    parser, _ = model_parser(catalog, reply(genres=["Horror"], exclude_genres=["Crime", "Thriller"]))
+    intent = parser.parse("an action, crime, thriller movie, nothing with horror")
+    assert intent.exclude_genres == ["Horror"]
+    assert set(intent.genres) == {"Action", "Crime", "Thriller"}
+
+
 def test_rule_exclusions_survive_a_model_misreading(catalog):
     parser, _ = model_parser(catalog, reply(genres=["Horror"]))
     intent = parser.parse("no horror please, not Heat")
