@@ -33,6 +33,19 @@ log = logging.getLogger(__name__)
 REASON_MAX_CHARS = 120
 
 
+_DANGLING = frozenset("a an the and or but of with to for in on at by as like that that's which who whose is are was "
+                      "were its their his her this these than from".split())
+
+
+def whole_reason(text: str) -> str:
+    """A reason cut by the length limit, or left by the model on a word no sentence ends with
+    ("…, which is a comedy that's"), ends at its last whole clause instead."""
+    text = " ".join(text.split())
+    words = text.rstrip(" ,;:-").split()
+    dangling = bool(words) and words[-1].lower() in _DANGLING
+    return finish_sentence(text, len(text) if dangling else REASON_MAX_CHARS)
+
+
 def reply_budget(k: int) -> int:
     """Tokens allowed for a reply of ``k`` picks: enough for every reason at its maximum length,
     so a valid reply is never cut short (a cut-off reply is invalid JSON)."""
@@ -189,7 +202,7 @@ class LLMReranker:
             "request": as_data(request, limit=300) if request else "(none)",
             "candidates": "\n".join(
                 f"{key}: {self._describe(item)}"
-                + (f" [related to {hkey_of[evidence[item]]}: {as_data(self.catalog[evidence[item]].title, 80)}]"
+                + (f" [often chosen by people who liked {hkey_of[evidence[item]]}: {as_data(self.catalog[evidence[item]].title, 80)}]"
                    if evidence.get(item) in hkey_of and not self.flag(evidence[item]) else "")
                 for key, item in keys.items()
             ),
@@ -214,7 +227,7 @@ class LLMReranker:
                 continue
             picked.append(item)
             cited = list(dict.fromkeys(hkeys[c] for c in pick.because if c in hkeys))
-            reason = finish_sentence(pick.reason, REASON_MAX_CHARS)
+            reason = whole_reason(pick.reason)
             problem = self._reason_problem(item, reason, cited, bool(hkeys), shown_titles)
             if problem:
                 refused[item] = problem

@@ -31,7 +31,7 @@ def test_valid_picks_set_the_order_and_explanations(tiny, candidates):
     assert outcome.explanations["112"].cited == ["122"]
     prompt = backend.requests[0].messages[1]["content"]
     assert "C1: Romantic Comedy 1" in prompt and "H3: Crime Thriller 3" in prompt
-    assert "[related to H1: Crime Thriller 1 (1990)]" in prompt  # the evidence is shown, so the model can cite it
+    assert "[often chosen by people who liked H1: Crime Thriller 1 (1990)]" in prompt  # the evidence is shown, so the model can cite it
 
 
 def test_evidence_outside_the_recent_window_is_still_shown(tiny, candidates):
@@ -212,3 +212,11 @@ def test_a_reason_without_a_citation_is_not_shown_when_there_is_history(tiny, ca
     answer = {"picks": [{"id": "C1", "reason": "Close to what you watched.", "because": ["H9"]}]}
     outcome, _ = run(tiny, candidates, answer, k=1)
     assert outcome.rejected_reasons == {"110": "cites no history item"}
+
+
+def test_a_reason_the_model_left_mid_clause_ends_at_its_last_whole_clause():
+    from promptrec.rerank import whole_reason
+
+    cut = "28 Days (2000) is a drama that often pairs with 20 Dates (1998), which is a comedy that's"
+    assert whole_reason(cut) == "28 Days (2000) is a drama that often pairs with 20 Dates (1998)."
+    assert whole_reason("A tense heist film, like Heat (1995).") == "A tense heist film, like Heat (1995)."
