@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from ..records import KeyedStore
 from ..types import RecommendationList
-from .runner import JobReport, run_shards, shards
+from .runner import JobReport, run_shards, shards, write_once
 
 _RECOMMENDERS: dict[bytes, object] = {}  # one per worker process and factory
 
@@ -66,14 +66,7 @@ def run_recommend_job(recommender_factory: Callable[[], object], user_ids: Seque
     users = [u for u in dict.fromkeys(map(str, user_ids)) if u not in store.records()]
     report = JobReport(requested=len(set(map(str, user_ids))))
     report.already_done = report.requested - len(users)
-    written: set[str] = set()
-
-    def write(record: ListRecord) -> str:
-        if record.user_id in written:
-            return "duplicate"
-        store.append(record)
-        written.add(record.user_id)
-        return "written" if record.result is not None else "failed"
+    write = write_once(store, key=lambda r: r.user_id, ok=lambda r: r.result is not None)
 
     if not users:
         return report

@@ -16,7 +16,7 @@ from ..knowledge import FeatureRecord, FeatureStore, ItemFeatureExtractor, UserP
 from ..llm import LLMBackend, LLMClient, make_backend, make_client
 from ..settings import Settings
 from .profiles import ProfileRecord, ProfileStore
-from .runner import JobReport, run_shards, shards
+from .runner import JobReport, run_shards, shards, write_once
 
 BackendFactory = Callable[[Settings], LLMBackend]
 _CLIENTS: dict[str, LLMClient] = {}  # one per worker process and configuration: the model loads once
@@ -138,14 +138,8 @@ def run_feature_job(settings: Settings, items: Sequence[Item], store: FeatureSto
     todo = [item for item in unique if store.get(item.item_id) is None]
     report = JobReport(requested=len(unique), already_done=len(unique) - len(todo))
 
-    def write(record: FeatureRecord) -> str:
-        if store.get(record.item_id) is not None or record.item_id in written:
-            return "duplicate"
-        store.append(record)
-        written.add(record.item_id)
-        return "written" if record.features is not None else "failed"
-
-    written: set[str] = set()
+    write = write_once(store, key=lambda r: r.item_id, ok=lambda r: r.features is not None,
+                       skip=lambda item_id: store.get(item_id) is not None)
     if progress and report.already_done:
         progress(report.already_done)
     if not todo:
@@ -177,14 +171,7 @@ def run_profile_job(settings: Settings, dataset: Dataset, user_ids: Sequence[str
         if record is None or record.history_key != history_key(history):
             users.append((user, history, log_.ratings(user)))
     report = JobReport(requested=len(set(map(str, user_ids))), already_done=len(set(map(str, user_ids))) - len(users))
-    written: set[str] = set()
-
-    def write(record: ProfileRecord) -> str:
-        if record.user_id in written:
-            return "duplicate"
-        store.append(record)
-        written.add(record.user_id)
-        return "written" if record.result.source == "llm" else "failed"
+    write = write_once(store, key=lambda r: r.user_id, ok=lambda r: r.result.source == "llm")
 
     if progress and report.already_done:
         progress(report.already_done)

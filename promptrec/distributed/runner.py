@@ -65,6 +65,24 @@ def ray_cluster(address: str | None, workers: int) -> Iterator[Any]:
         ray.shutdown()
 
 
+def write_once(store, key: Callable[[Any], str], ok: Callable[[Any], bool],
+               skip: Callable[[str], bool] = lambda key: False) -> Callable[[Any], str]:
+    """The driver's writer for :func:`run_shards`: appends each record to ``store`` once per key
+    (a retried shard's repeat is a "duplicate"; so is a key ``skip`` says is done) and says whether
+    it was "written" (``ok``) or "failed"."""
+    written: set[str] = set()
+
+    def write(record) -> str:
+        name = key(record)
+        if name in written or skip(name):
+            return "duplicate"
+        store.append(record)
+        written.add(name)
+        return "written" if ok(record) else "failed"
+
+    return write
+
+
 def run_shards(
     task: Callable[..., tuple[str, list]],
     work: list[list],

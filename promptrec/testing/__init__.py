@@ -18,6 +18,7 @@ __all__ = [
     "ScriptedLLM",
     "dataset_slice",
     "free_port",
+    "llama_server",
     "tiny_dataset",
     "valid_reply",
     "write_dataset_folder",
@@ -121,6 +122,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def llama_server(models_dir, log_path, n_ctx: int = 2048, extra: tuple[str, ...] = (), timeout: float = 120.0):
+    """``python -m llama_cpp.server`` with the packaged SmolLM2 (alias ``smol``) on a free loopback
+    port, as a :class:`LocalServer`; entering it gives the ``/v1`` base URL."""
+    import sys
+    from contextlib import contextmanager
+
+    from ..llm import resolve_gguf
+
+    @contextmanager
+    def serving():
+        port = free_port()
+        command = [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_gguf("small", models_dir)),
+                   "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--model_alias", "smol",
+                   "--verbose", "false", *extra]
+        with LocalServer(command, f"http://127.0.0.1:{port}/v1/models", log_path, timeout=timeout):
+            yield f"http://127.0.0.1:{port}/v1"
+
+    return serving()
 
 
 class LocalServer:

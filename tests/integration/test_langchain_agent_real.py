@@ -4,30 +4,23 @@ through LangChain's ChatOpenAI tool calling, on a slice of ml-latest-small with 
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
 
 from promptrec import Recommender
 from promptrec.integrations.langchain import TOOL_NAME, RecommendationRetriever, recommend_tool
-from promptrec.llm import resolve_gguf
 from promptrec.settings import Settings
-from promptrec.testing import LocalServer, dataset_slice, free_port
+from promptrec.testing import dataset_slice, llama_server
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    model = resolve_gguf("small", tmp_path_factory.mktemp("models"))
-    port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-               "--port", str(port), "--n_ctx", "4096", "--model_alias", "smol", "--verbose", "false",
-               "--chat_format", "chatml-function-calling"]
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with LocalServer(command, f"http://127.0.0.1:{port}/v1/models", log, timeout=120):
-        yield f"http://127.0.0.1:{port}/v1"
+    with llama_server(tmp_path_factory.mktemp("models"), log, n_ctx=4096, extra=("--chat_format", "chatml-function-calling")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

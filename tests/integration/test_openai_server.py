@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import sys
 
 import pytest
 
 from promptrec.knowledge import UserProfiler
-from promptrec.types import History
-from promptrec.llm import LLMClient, resolve_gguf
+from promptrec.llm import LLMClient
 from promptrec.llm.langchain_backend import LangChainBackend
 from promptrec.llm.openai_backend import OpenAIBackend
-from promptrec.testing import LocalServer, free_port
+from promptrec.testing import llama_server
+from promptrec.types import History
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    model = resolve_gguf("small", tmp_path_factory.mktemp("models"))
-    port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-               "--port", str(port), "--n_ctx", "2048", "--model_alias", "smol", "--verbose", "false"]
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with LocalServer(command, f"http://127.0.0.1:{port}/v1/models", log):
-        yield f"http://127.0.0.1:{port}/v1"
+    with llama_server(tmp_path_factory.mktemp("models"), log, n_ctx=2048) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
