@@ -7,6 +7,7 @@ store, and state is never written into (or read from) a data folder.
     <state_dir>/llm-cache.sqlite               model replies (shared by every dataset)
     <state_dir>/derived/<identity>/chroma      item vectors (embedded Chroma)
     <state_dir>/derived/<identity>/features.jsonl
+    <state_dir>/derived/<identity>/features/<model>.jsonl   item features made by one model (batch jobs)
     <state_dir>/derived/<identity>/collab-<fingerprint>.npz
     <state_dir>/derived/<identity>/index.lock  held while the catalog is being embedded
     <state_dir>/derived/<identity>/index-complete  written once every item has a vector
@@ -37,6 +38,11 @@ class StateBusy(StoreError):
 def slug(name: str) -> str:
     """Lower-case letters, digits and single dashes only (safe as one path component)."""
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "dataset"
+
+
+def model_slug(model_id: str) -> str:
+    """A file-name-safe name for a model id (``SmolLM2-135M-Instruct.Q4_1.gguf@97bd...`` -> ``smollm2-135m-instruct-q4-1-gguf-97bd...``)."""
+    return re.sub(r"[^a-z0-9]+", "-", model_id.lower()).strip("-")[:120] or "model"
 
 
 def content_digest(dataset: Dataset) -> str:
@@ -111,6 +117,11 @@ class DatasetState:
     @property
     def features(self) -> Path:
         return self.root / "features.jsonl"
+
+    def features_for(self, model_id: str) -> Path:
+        """Item features made by one model (``model_id`` as the LLM client names it), one file per model,
+        so features of a small and of a quality model can be compared and neither overwrites the other."""
+        return self.root / "features" / f"{model_slug(model_id)}.jsonl"
 
     @property
     def collab(self) -> Path:
