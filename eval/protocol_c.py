@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from promptrec.evaluation.conversational import ProtocolCConfig, format_table, run_protocol_c
+from promptrec.evaluation.conversational import ProtocolCConfig, format_beyond, format_table, run_protocol_c
 from promptrec.evaluation.progress import progress_bars
 from promptrec.settings import Settings
 
@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{meta['users_per_split']} seeded users per split; requests: `{meta['requests_file']}` "
         f"(writer {meta['request_writer']}); parser: {meta['intent_parser']}; request weight chosen on validation: "
         f"{meta['request_weight']['chosen']}.\n\n{table}\n\n"
-        "N@10 ± standard error over users. 'history only' is the product without the request, on the same users.\n")
+        "Every figure: the mean over users [95% percentile bootstrap interval over users, 1,000 resamples seeded by "
+        "the root seed] (violations: the total, with the interval of the total). 'history only' is the product "
+        "without the request, on the same users.\n\n## Beyond accuracy\n\nPopularity bias of the shown top 10 "
+        "(docs/evaluation.md), and N@10 by the target's popularity tier and by user activity (cell: value [interval] "
+        "(users)):\n\n" + format_beyond(payload) + "\n")
     print(table)
     print(f"wall time {meta['wall_s']} s; wrote {args.out / name}.{{json,md}}")
     return 0

@@ -53,6 +53,8 @@ def content_digest(dataset: Dataset) -> str:
         digest.update(json.dumps([item.item_id, item.title, sorted(item.fields.items())]).encode() + b"\n")
     frame = dataset.interactions.frame
     digest.update(frame.to_csv(index=False, float_format="%.6g").encode())
+    if getattr(dataset, "users", None):  # only when there is a users file: other hashes stay as they were
+        digest.update(json.dumps(sorted((u, sorted(a.items())) for u, a in dataset.users.items())).encode())
     return digest.hexdigest()
 
 

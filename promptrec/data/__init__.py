@@ -6,7 +6,7 @@ from pathlib import Path
 
 from . import movielens
 from .errors import DataError, DatasetUnavailable
-from .loaders import load_catalog, load_interactions
+from .loaders import load_catalog, load_interactions, load_users
 from .readers import SUFFIXES
 from .types import Catalog, Dataset, InteractionLog, Item, LoadReport
 
@@ -22,22 +22,33 @@ __all__ = [
     "load_dataset",
     "load_folder",
     "load_interactions",
+    "load_users",
 ]
 
 
-def _one_file(folder: Path, stem: str) -> Path:
+def _one_file(folder: Path, stem: str, required: bool = True) -> Path | None:
     found = [folder / f"{stem}{suffix}" for suffix in SUFFIXES if (folder / f"{stem}{suffix}").exists()]
+    if not found and not required:
+        return None
     if not found:
         raise DataError(folder / stem, f"no {stem} file; expected {stem}.csv, {stem}.jsonl or {stem}.parquet")
     return found[0]
 
 
 def load_folder(folder: Path | str) -> Dataset:
-    """Load a folder holding ``items.{csv,jsonl,parquet}`` and ``interactions.{csv,jsonl,parquet}``."""
+    """Load a folder holding ``items.{csv,jsonl,parquet}`` and ``interactions.{csv,jsonl,parquet}``,
+    and optionally ``users.{csv,jsonl,parquet}`` (a user id plus attributes such as gender or age,
+    which the evaluation groups its figures by)."""
     folder = Path(folder).expanduser()
     catalog, catalog_report = load_catalog(_one_file(folder, "items"))
     interactions, report = load_interactions(_one_file(folder, "interactions"), catalog=catalog)
-    return Dataset(folder.name, catalog, interactions, [catalog_report, report])
+    reports = [catalog_report, report]
+    users = None
+    users_path = _one_file(folder, "users", required=False)
+    if users_path is not None:
+        users, users_report = load_users(users_path)
+        reports.append(users_report)
+    return Dataset(folder.name, catalog, interactions, reports, users=users)
 
 
 def load_dataset(name: str, data_dir: Path | str, allow_download: bool = True) -> Dataset:

@@ -181,3 +181,32 @@ def load_catalog(
     report.drop("repeated item ids (kept the first)", len(items) - len(catalog))
     report.rows_kept = len(catalog)
     return catalog, report
+
+
+def load_users(path: Path | str, *, user_column: str | None = None, encoding: str = "utf-8"
+               ) -> tuple[dict[str, dict[str, str]], LoadReport]:
+    """Load a users file: a user id and attribute columns (``gender``, ``age``, ``occupation``, ...),
+    each read as text. Used only to group evaluation figures; blank values become ``"unknown"``.
+
+    Raises:
+        DataError: naming the file, line and problem (no user id column, empty id, no attribute column).
+    """
+    path = Path(path)
+    frame, unit = read_table(path, encoding)
+    id_col = _find_column(frame, "user_id", user_column, path, True)
+    blank = _blank(frame[id_col])
+    if blank.any():
+        raise DataError(path, "empty user_id", _first_bad(frame, blank), unit)
+    columns = [c for c in frame.columns if c not in (id_col, LINE)]
+    if not columns:
+        raise DataError(path, "no attribute column besides the user id (e.g. gender, age, occupation)")
+    report = LoadReport(source=str(path), rows_read=len(frame))
+    users: dict[str, dict[str, str]] = {}
+    for record in frame.to_dict("records"):
+        user = str(record[id_col]).strip()
+        if user in users:
+            continue
+        users[user] = {c: (_field_text(record.get(c)) or "unknown") for c in columns}
+    report.drop("repeated user ids (kept the first)", len(frame) - len(users))
+    report.rows_kept = len(users)
+    return users, report

@@ -166,11 +166,13 @@ class InteractionLog:
 class Dataset:
     """A catalog plus the interactions on it, and the reports of how both were loaded."""
 
-    def __init__(self, name: str, catalog: Catalog, interactions: InteractionLog, reports: list[LoadReport]) -> None:
+    def __init__(self, name: str, catalog: Catalog, interactions: InteractionLog, reports: list[LoadReport],
+                 users: dict[str, dict[str, str]] | None = None) -> None:
         self.name = name
         self.catalog = catalog
         self.interactions = interactions
         self.reports = reports
+        self.users = users  # user id -> attributes (gender, age, ...) when the dataset has a users file
 
     def __repr__(self) -> str:
         return f"Dataset({self.name!r}, {len(self.catalog):,} items, {len(self.interactions):,} interactions)"

@@ -8,6 +8,7 @@ import numpy as np
 
 from promptrec.collab import ItemScorer, WeightedBlend, blend_scores
 
+from .beyond import GroupContext, describe
 from .metrics import DEFAULT_KS, evaluate_rankings, rank_of_target, top_k
 from .splits import LeaveLastOutSplit, Stage
 
@@ -36,13 +37,20 @@ def fit_and_score(
 
 
 def evaluate_scores(
-    scores: np.ndarray, split: LeaveLastOutSplit, stage: Stage, ks: Sequence[int] = DEFAULT_KS
-) -> dict[str, float]:
+    scores: np.ndarray, split: LeaveLastOutSplit, stage: Stage, ks: Sequence[int] = DEFAULT_KS,
+    context: GroupContext | None = None,
+) -> dict:
     """Protocol A metrics of full score rows (history items excluded from the ranking), with the
-    catalog coverage and mean popularity rank of the top-10 lists."""
+    catalog coverage and mean popularity rank of the top-10 lists.
+
+    With ``context`` (the stage's :class:`~.beyond.GroupContext`) the popularity-bias figures, the
+    ``intervals`` of every metric and the ``groups`` are added (:func:`~.beyond.describe`)."""
     histories, _ = split.sequences(stage)
     ranks = rank_of_target(scores, split.targets(stage), exclude=histories)
     lists = top_k(scores, 10, exclude=histories)
+    if context is not None:
+        described = describe(ranks, split.targets(stage), lists, context, ks=ks)
+        return {**described["metrics"], "intervals": described["intervals"], "groups": described["groups"]}
     popularity = np.asarray(split.fit_matrix(stage).sum(axis=0)).ravel()
     return evaluate_rankings(ranks, ks, rec_lists=lists, n_items=split.n_items, popularity_counts=popularity)
 
@@ -74,15 +82,18 @@ def classic_table(
     scorers: Mapping[str, ItemScorer],
     stages: Sequence[Stage] = ("valid", "test"),
     ks: Sequence[int] = DEFAULT_KS,
-) -> list[dict[str, float | str]]:
-    """One row of Protocol A metrics per (scorer, stage); identical scorers are fit once."""
-    rows: list[dict[str, float | str]] = []
+    contexts: Mapping[str, GroupContext] | None = None,
+) -> list[dict]:
+    """One row of Protocol A metrics per (scorer, stage); identical scorers are fit once.
+    ``contexts`` (per stage) adds intervals and groups to every row (:func:`evaluate_scores`)."""
+    rows: list[dict] = []
     for stage in stages:
         cache: dict[str, np.ndarray] = {}
+        context = contexts.get(stage) if contexts else None
         for label, scorer in scorers.items():
             scores = _cached_scores(scorer, split, stage, cache)
             rows.append(
-                {"model": label, "stage": stage, **evaluate_scores(scores, split, stage, ks)}
+                {"model": label, "stage": stage, **evaluate_scores(scores, split, stage, ks, context)}
             )
     return rows
 

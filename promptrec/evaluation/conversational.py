@@ -27,8 +27,10 @@ from ..retrieval.steering import ANCHOR, REQUEST
 from ..retrieval.store import ItemVectorStore
 from ..retrieval.store import make_client as make_chroma_client
 from ..settings import Settings
+from .beyond import GroupContext, bootstrap_indices, describe, percentile_interval, split_context
 from .metrics import evaluate_rankings
 from .product import Bench, StageWorld, index_split_items, ratings_by_user, split_catalog, stage_world
+from .report import cell
 from .requests import VARIANTS, Attributes, RequestWriter, WrittenRequest
 from .runner import sample_users
 from .source import eval_state_dir, load_source
@@ -64,6 +66,7 @@ class Scored(BaseModel):
     genre_recall: float | None
     decade_recovered: bool | None
     shown: dict[str, list[str]] = Field(description="request weight -> the top 10 shown.")
+    baseline_shown: list[str] = Field(default_factory=list, description="The top 10 shown without the request.")
 
 
 def _rank(items: Sequence[str], fused: np.ndarray, target: str, k: int = 100) -> tuple[float, list[str]]:
@@ -96,7 +99,7 @@ def score_requests(world: StageWorld, requests: Sequence[WrittenRequest], parser
         intent = parser.parse(request.text)
         steer = retriever.steer(intent)
         base_items, base_sources = retriever.pool(history)
-        base_rank, _ = _rank(base_items, fuse(base_sources, fusion)[0], target) if base_items else (np.inf, [])
+        base_rank, base_shown = _rank(base_items, fuse(base_sources, fusion)[0], target) if base_items else (np.inf, [])
         items, sources = retriever.pool(history, request.text, steer=steer, every_source=True)
         ranks, shown = {}, {}
         for w in weights:
@@ -111,7 +114,7 @@ def score_requests(world: StageWorld, requests: Sequence[WrittenRequest], parser
         out.append(Scored(stage=request.stage, user=request.user, variant=request.variant, text=request.text,
                           intent=intent.model_dump(), ranks=ranks, baseline_rank=base_rank,
                           target_allowed=intent.allows(item), genre_recall=recall, decade_recovered=decade,
-                          shown=shown))
+                          shown=shown, baseline_shown=base_shown))
         if progress:
             progress(1)
     return out
@@ -131,6 +134,26 @@ def summary(ranks: Sequence[float]) -> dict[str, float]:
     return {f"N@{K}": metrics[f"N@{K}"], f"N@{K}_se": float(ndcg_values(ranks).std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0,
             f"R@{K}": metrics[f"R@{K}"], f"R@{K}_se": float(hits.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0,
             "users": len(ranks)}
+
+
+def described(ranks: Sequence[float], shown: Sequence[Sequence[str]], users: Sequence[int], targets: Sequence[str],
+              split, context: GroupContext) -> dict:
+    """N@10 and R@10 (with standard errors and 95% bootstrap intervals over users), the popularity bias
+    of the shown top 10, and N@10 by target tier and user activity (:func:`~.beyond.describe`)."""
+    index = split.item_index
+    lists = [np.array([index[i] for i in items], dtype=np.int64) for items in shown]
+    out = describe(np.asarray(ranks, dtype=float), [index[t] for t in targets], lists, context, users, ks=(K,))
+    metrics = {k: v for k, v in out["metrics"].items() if not k.startswith(("MRR", "P@", "F1"))}
+    base = summary(ranks)
+    return {**metrics, f"N@{K}_se": base[f"N@{K}_se"], f"R@{K}_se": base[f"R@{K}_se"], "users": len(ranks),
+            "intervals": {k: v for k, v in out["intervals"].items() if k in metrics}, "groups": out["groups"]}
+
+
+def _mean_with_interval(values: Sequence[float], seed: int) -> tuple[float | None, list[float] | None]:
+    if not values:
+        return None, None
+    arr = np.asarray(values, dtype=np.float64)
+    return float(arr.mean()), percentile_interval(arr[bootstrap_indices(len(arr), seed)].mean(axis=1))
 
 
 def violations(scored: Scored, weight: str, catalog) -> int:
@@ -185,21 +208,32 @@ def run_protocol_c(config: ProtocolCConfig, settings: Settings, runs_dir: Path |
     say(f"request weight chosen on validation: {best} (N@10 by weight: {tried})")
 
     rows = []
+    index = {user: n for n, user in enumerate(split.users)}
+    seed = settings.seed
     for stage in ("valid", "test"):
+        context = split_context(split, stage, seed, dataset.users)
         for variant in variants:
             these = [s for s in scored[stage] if s.variant == variant]
             if not these:
                 continue
-            steered = summary([s.ranks[str(best)] for s in these])
-            baseline = summary([s.baseline_rank for s in these])
+            who = [index[s.user] for s in these]
+            targets = [worlds[stage].target(u) for u in who]
+            steered = described([s.ranks[str(best)] for s in these], [s.shown[str(best)] for s in these], who,
+                                targets, split, context)
+            baseline = described([s.baseline_rank for s in these], [s.baseline_shown for s in these], who, targets,
+                                 split, context)
             recalls = [s.genre_recall for s in these if s.genre_recall is not None]
-            decades = [s.decade_recovered for s in these if s.decade_recovered is not None]
+            decades = [float(s.decade_recovered) for s in these if s.decade_recovered is not None]
+            counts = np.array([violations(s, str(best), catalog) for s in these], dtype=np.float64)
+            allowed, allowed_ci = _mean_with_interval([float(s.target_allowed) for s in these], seed)
+            recall, recall_ci = _mean_with_interval(recalls, seed)
+            decade, decade_ci = _mean_with_interval(decades, seed)
             rows.append({
                 "stage": stage, "variant": variant, "steered": steered, "history_only": baseline,
-                "violations": sum(violations(s, str(best), catalog) for s in these),
-                "target_allowed": float(np.mean([s.target_allowed for s in these])),
-                "genre_recall": float(np.mean(recalls)) if recalls else None,
-                "decade_recovered": float(np.mean(decades)) if decades else None,
+                "violations": int(counts.sum()),
+                "target_allowed": allowed, "genre_recall": recall, "decade_recovered": decade,
+                "intervals": {"violations": percentile_interval(counts[bootstrap_indices(len(counts), seed)].sum(axis=1)),
+                              "target_allowed": allowed_ci, "genre_recall": recall_ci, "decade_recovered": decade_ci},
                 "examples": [s.text for s in these[:3]],
             })
     meta = {
@@ -209,23 +243,66 @@ def run_protocol_c(config: ProtocolCConfig, settings: Settings, runs_dir: Path |
         "intent_parser": "model + rules" if product.client else "rules",
         "fusion": settings.fusion.weights, "pool_depth": settings.fusion.candidate_depth,
         "request_weight": {"chosen": best, "tried_on_validation": tried},
+        "intervals": "95% percentile bootstrap over users, 1,000 resamples seeded by the root seed "
+                     "(coverage, Gini: basic bootstrap)",
+        "groups": {s: split_context(split, s, settings.seed, dataset.users).describe_groups() for s in ("valid", "test")},
         "timings_s": {"write_requests": round(written_s, 1)}, "wall_s": round(time.perf_counter() - started, 1),
         "llm": product.client.stats.summary() if product.client else None,
     }
     return {"rows": rows, "meta": meta}
 
 
+def _cell(figures: Mapping, name: str) -> str:
+    return cell(figures.get(name), (figures.get("intervals") or {}).get(name))
+
+
 def format_table(payload: Mapping) -> str:
-    """The report as a Markdown table."""
-    lines = ["| split | variant | N@10 with request | N@10 history only | R@10 with request | R@10 history only | "
-             "violations | parse allows target | genre recall | decade recovered |", "|" + "---|" * 10]
+    """The report as a Markdown table: every figure with its 95% bootstrap interval over users."""
+    lines = ["| split | variant | users | N@10 with request | N@10 history only | R@10 with request | R@10 history only | "
+             "violations | parse allows target | genre recall | decade recovered |", "|" + "---|" * 11]
     for row in payload["rows"]:
         s, b = row["steered"], row["history_only"]
-        fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
-        lines.append(f"| {row['stage']} | {row['variant']} | {s['N@10']:.4f} ± {s['N@10_se']:.4f} | "
-                     f"{b['N@10']:.4f} ± {b['N@10_se']:.4f} | {s['R@10']:.4f} | {b['R@10']:.4f} | {row['violations']} | "
-                     f"{row['target_allowed']:.2f} | {fmt(row['genre_recall'])} | {fmt(row['decade_recovered'])} |")
+        lines.append(f"| {row['stage']} | {row['variant']} | {s['users']} | {_cell(s, 'N@10')} | {_cell(b, 'N@10')} | "
+                     f"{_cell(s, 'R@10')} | {_cell(b, 'R@10')} | {_cell(row, 'violations')} | "
+                     f"{_cell(row, 'target_allowed')} | {_cell(row, 'genre_recall')} | {_cell(row, 'decade_recovered')} |")
     return "\n".join(lines)
 
 
-__all__ = ["ProtocolCConfig", "format_table", "run_protocol_c", "score_requests"]
+def format_beyond(payload: Mapping) -> str:
+    """Popularity bias of the shown top 10 and N@10 by target tier and user activity, with the request
+    and history only, as Markdown tables."""
+    cols = ("gini", "long_tail_share", "tail_share", "avg_pop", "coverage")
+    lines = ["| split | variant | " + " | ".join(f"{c} with request | {c} history only" for c in cols) + " |",
+             "|" + "---|" * (2 + 2 * len(cols))]
+    for row in payload["rows"]:
+        cells = [row["stage"], row["variant"]]
+        for c in cols:
+            cells += [_cell(row["steered"], c), _cell(row["history_only"], c)]
+        lines.append("| " + " | ".join(cells) + " |")
+    for kind, labels in (("target_tier", ("head", "torso", "tail")), ("activity", ("light", "medium", "heavy"))):
+        lines += ["", "| split | variant | " + " | ".join(f"N@10 {g} with request | N@10 {g} history only" for g in labels)
+                  + " |", "|" + "---|" * (2 + 2 * len(labels))]
+        for row in payload["rows"]:
+            cells = [row["stage"], row["variant"]]
+            for label in labels:
+                for side in ("steered", "history_only"):
+                    g = row[side].get("groups", {}).get(kind, {}).get(label)
+                    cells.append("–" if g is None else f"{_cell(g, 'N@10')} ({g['users']})")
+            lines.append("| " + " | ".join(cells) + " |")
+    kinds = sorted({k for row in payload["rows"] for k in row["steered"].get("groups", {}) if k.startswith("attribute:")})
+    for kind in kinds:
+        labels = sorted({g for row in payload["rows"] for g in row["steered"]["groups"].get(kind, {})})
+        lines += ["", f"N@10 by {kind.split(':', 1)[1]} (users file):", "",
+                  "| split | variant | " + " | ".join(f"{g} with request | {g} history only" for g in labels) + " |",
+                  "|" + "---|" * (2 + 2 * len(labels))]
+        for row in payload["rows"]:
+            cells = [row["stage"], row["variant"]]
+            for label in labels:
+                for side in ("steered", "history_only"):
+                    g = row[side]["groups"].get(kind, {}).get(label)
+                    cells.append("–" if g is None else f"{_cell(g, 'N@10')} ({g['users']})")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+__all__ = ["ProtocolCConfig", "format_beyond", "format_table", "run_protocol_c", "score_requests"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,12 @@ LLM_COLUMNS = ("grounding_rate", "llm_explained_rate", "fallback_rate", "rerank_
                "latency_p95_s")
 
 
+BEYOND_COLUMNS = ("gini", "tail_share", "long_tail_share", "avg_pop", "coverage")
+EXPLANATION_COLUMNS = ("reasons", "faithfulness", "claim_rate", "claims_confirmed_rate", "leak_rate",
+                       "distinct_cited_per_list", "distinct_cited_llm_per_list", "lists_citing_3_rate")
+TIER_COLORS = {"head": "#e78ac3", "torso": "#a6d854", "tail": "#ffd92f"}
+
+
 def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -22,43 +29,151 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _fmt_bound(value: float, like: float) -> str:
+    return f"{value:.3f}" if abs(like) < 10 else f"{value:.0f}"
+
+
+def cell(value, interval=None) -> str:
+    """``0.0930 [0.081, 0.105]``: a figure and its 95% interval (the figure alone when it has none)."""
+    text = _fmt(value)
+    if interval and isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)):
+        text += f" [{_fmt_bound(interval[0], value)}, {_fmt_bound(interval[1], value)}]"
+    return text
+
+
+def _users(row: dict) -> int:
+    return int(row["metrics"].get("n_users", 0))
+
+
 def markdown_table(rows: Sequence[dict], columns: Sequence[str] = COLUMNS) -> str:
+    """One line per row; every figure with its interval where the row has one (``row["intervals"]``)."""
     head = ["stage", "split", "users", *columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        cells = [row["name"], row["split"], str(int(row["metrics"].get("n_users", 0)))]
-        cells += [_fmt(row["metrics"].get(c)) for c in columns]
+        intervals = row.get("intervals") or {}
+        cells = [row["name"], row["split"], str(_users(row))]
+        cells += [cell(row["metrics"].get(c), intervals.get(c)) for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def group_table(rows: Sequence[dict], kind: str, labels: Sequence[str] | None = None, metric: str = "N@10") -> str:
+    """``metric`` per group of ``kind`` (``target_tier``, ``activity``, ``attribute:NAME``) for each row,
+    as ``value [lo, hi] (n users)``."""
+    with_groups = [r for r in rows if kind in (r.get("groups") or {})]
+    if labels is None:
+        labels = sorted({label for r in with_groups for label in r["groups"][kind]})
+    lines = ["| stage | split | users | " + " | ".join(f"{metric} {label}" for label in labels) + " |",
+             "|" + "---|" * (3 + len(labels))]
+    for row in with_groups:
+        cells = [row["name"], row["split"], str(_users(row))]
+        for label in labels:
+            g = row["groups"][kind].get(label)
+            cells.append("–" if g is None else f"{cell(g.get(metric), g['intervals'].get(metric))} ({g['users']})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plain(text: str) -> str:
+    """Untrusted text (a model's reason, a title) made inert inside a fenced block: one line, no
+    control characters, no backticks."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]", " ", str(text)).replace("`", "'")
+
+
+def reason_lines(sample: Sequence[dict]) -> list[str]:
+    """A fenced plain-text block of sampled reasons with their verdicts."""
+    lines = ["```text"]
+    for s in sample:
+        claims = ", ".join(f"{c['term']}{'' if c['confirmed'] else ' (NOT confirmed)'}" for c in s.get("claims", []))
+        verdict = {True: "faithful", False: "UNFAITHFUL", None: "no claim"}[s.get("faithful")]
+        lines.append(f"{plain(s['title'])} <- {plain('; '.join(s.get('cited', [])) or 'no citation')}")
+        lines.append(f"  \"{plain(s['reason'])}\"")
+        lines.append(f"  {verdict}; claims: {plain(claims) or '-'}" + (f"; LEAK: {plain(s['leak'])}" if s.get("leak") else ""))
+    lines.append("```")
+    return lines
+
+
+def _sampled(rows: Sequence[dict]) -> tuple[list[dict], list[dict]]:
+    """Rows over the whole population, and rows on a smaller seeded sample of users."""
+    population = max((_users(r) for r in rows), default=0)
+    return [r for r in rows if _users(r) == population], [r for r in rows if _users(r) < population]
+
+
+def _errors(rows: Sequence[dict], metric: str) -> tuple[list[float], list[list[float]]]:
+    values, err = [], [[], []]
+    for r in rows:
+        v = r["metrics"].get(metric, float("nan"))
+        ci = (r.get("intervals") or {}).get(metric)
+        values.append(v)
+        err[0].append(max(v - ci[0], 0) if ci else 0)
+        err[1].append(max(ci[1] - v, 0) if ci else 0)
+    return values, err
+
+
+def _color(row: dict) -> str:
+    name = row["name"]
+    return ("#fc8d62" if ("rerank" in name or "LLM order" in name) else
+            "#66c2a5" if name.startswith(("Fused", "Embedding")) else "#8da0cb")
+
+
 def chart(rows: Sequence[dict], path: Path, split: str = "test") -> None:
-    """Bars of N@10 and R@10 per stage on ``split``, with the published anchors as reference lines."""
+    """N@10 and R@10 per stage on ``split`` with 95% intervals as error bars and the published anchors
+    as reference lines; N@10 by the target's popularity tier; the long-tail share of the lists.
+    Rows on a sample of users are drawn in their own column, the sample size on its axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     chosen = [r for r in rows if r["split"] == split]
-    names = [f"{r['name']}\n({int(r['metrics']['n_users'])} users)" for r in chosen]
-    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.3 * len(chosen) + 3), 5.5), sharey=False)
-    for ax, metric in zip(axes, ("N@10", "R@10")):
-        values = [r["metrics"][metric] for r in chosen]
-        colors = ["#fc8d62" if ("rerank" in r["name"] or "LLM order" in r["name"]) else
-                  "#66c2a5" if r["name"].startswith(("Fused", "Embedding")) else "#8da0cb" for r in chosen]
-        bars = ax.bar(range(len(values)), values, color=colors)
-        ax.bar_label(bars, fmt="%.3f", fontsize=7)
-        ax.set_xticks(range(len(values)), names, rotation=60, ha="right", fontsize=7)
-        ax.set_title(f"{metric} on the {split} split (Protocol A)")
-        if metric == "N@10":
-            for (label, value), style in zip(ANCHORS.items(), ("--", ":")):
-                ax.axhline(value, color="black", linestyle=style, linewidth=1, label=f"{label} {value}")
-        else:
-            ax.axhline(0.1524, color="black", linestyle="--", linewidth=1, label="LlamaRec R@10 0.1524")
-            ax.axhline(0.1426, color="black", linestyle=":", linewidth=1, label="LRURec R@10 0.1426")
-        ax.legend(fontsize=7, loc="upper left")
+    full, sample = _sampled(chosen)
+    panels = [(full, f"all {_users(full[0]) if full else 0} users")]
+    if sample:
+        sizes = sorted({_users(r) for r in sample})
+        panels.append((sample, f"seeded sample of {', '.join(map(str, sizes))} users\n"
+                               "(compare only with each other, not with the left)"))
+    metrics = ("N@10", "R@10", "tiers", "long_tail_share")
+    widths = [max(len(p[0]), 2 if n == 0 else 5) for n, p in enumerate(panels)]
+    fig, axes = plt.subplots(len(metrics), len(panels), figsize=(max(9, 1.0 * sum(widths) + 4), 4.2 * len(metrics)),
+                             squeeze=False, sharey="row", gridspec_kw={"width_ratios": widths})
+    for col, (group, label) in enumerate(panels):
+        x = range(len(group))
+        names = [r["name"] for r in group]
+        for row_n, metric in enumerate(metrics):
+            ax = axes[row_n][col]
+            if metric == "tiers":
+                width = 0.27
+                for t, tier in enumerate(("head", "torso", "tail")):
+                    vals, err = [], [[], []]
+                    for r in group:
+                        g = (r.get("groups") or {}).get("target_tier", {}).get(tier)
+                        v = g["N@10"] if g else float("nan")
+                        ci = g["intervals"].get("N@10") if g else None
+                        vals.append(v)
+                        err[0].append(max(v - ci[0], 0) if ci else 0)
+                        err[1].append(max(ci[1] - v, 0) if ci else 0)
+                    ax.bar([i + (t - 1) * width for i in x], vals, width, yerr=err, capsize=2,
+                           color=TIER_COLORS[tier], label=f"target in {tier}", error_kw={"elinewidth": 0.8})
+                ax.set_title(f"N@10 by the target's popularity tier, {split} split" if col == 0 else
+                             "N@10 by target tier (sample)", fontsize=9)
+                ax.legend(fontsize=7, loc="upper left")
+            else:
+                values, err = _errors(group, metric)
+                bars = ax.bar(x, values, yerr=err, capsize=3, color=[_color(r) for r in group],
+                              error_kw={"elinewidth": 0.8})
+                ax.bar_label(bars, fmt="%.3f", fontsize=6, padding=2)
+                title = {"long_tail_share": "share of shown items outside the head (long tail)"}.get(metric, metric)
+                ax.set_title(f"{title}, {split} split (Protocol A), 95% bootstrap intervals" if col == 0 else
+                             f"{metric} (sample)", fontsize=9)
+                if metric in ("N@10", "R@10"):
+                    anchors = ANCHORS.items() if metric == "N@10" else {"LlamaRec R@10": 0.1524, "LRURec R@10": 0.1426}.items()
+                    for (name, value), style in zip(anchors, ("--", ":")):
+                        ax.axhline(value, color="black", linestyle=style, linewidth=1, label=f"{name} {value}")
+                    ax.legend(fontsize=7, loc="upper left")
+            ax.set_xticks(list(x), names, rotation=60, ha="right", fontsize=7)
+            ax.set_xlabel(label, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
@@ -72,13 +187,47 @@ def write_report(folder: Path, name: str, payload: dict) -> dict[str, Path]:
     source = f"Dataset {dataset['name']} (sha256 {dataset['sha256'][:12]}). " if dataset else ""
     lines = [f"# {name}", "", f"{source}Protocol A (iterative 5-core, leave-last-out, history excluded, full ranking "
              f"over {meta['split']['items']:,} items); seed {meta['seed']}. See docs/evaluation.md.", "",
-             markdown_table(payload["rows"]), ""]
-    llm_rows = [r for r in payload["rows"] if "grounding_rate" in r["metrics"]]
+             markdown_table(payload["rows"]), "",
+             "Every figure: the mean over users [95% percentile bootstrap interval over users, 1,000 resamples "
+             "seeded by the root seed]. Rows with fewer users are a seeded sample: compare them only with the "
+             "row on the same users.", ""]
+    rows = payload["rows"]
+    if any(r.get("groups") for r in rows):
+        groups = meta.get("groups", {}).get("test", {})
+        tiers = groups.get("tiers", {})
+        tier_text = ", ".join(f"{t} {v['items']} items ({v['interaction_share']:.0%} of interactions)"
+                              for t, v in tiers.items())
+        lines += ["## Beyond accuracy", "",
+                  "Popularity bias of the top-10 lists: Gini of exposure over the catalog, share of shown items in "
+                  "the tail tier and outside the head (long tail), mean interactions of a shown item, catalog coverage.",
+                  "", markdown_table(rows, BEYOND_COLUMNS), "",
+                  f"N@10 by the target's popularity tier (tiers from the stage's fit data; test: {tier_text}; "
+                  "cell: value [interval] (users)):", "", group_table(rows, "target_tier", ("head", "torso", "tail")), "",
+                  "N@10 by user activity (history-length terciles at the stage: "
+                  + "; ".join(f"{k} {v}" for k, v in groups.get("activity", {}).items()) + "):", "",
+                  group_table(rows, "activity", ("light", "medium", "heavy")), ""]
+        kinds = sorted({k for r in rows for k in (r.get("groups") or {}) if k.startswith("attribute:")})
+        for kind in kinds:
+            lines += [f"N@10 by {kind.split(':', 1)[1]} (from the users file):", "", group_table(rows, kind), ""]
+        if not kinds:
+            lines += ["No users file in this dataset: no demographic groups.", ""]
+    llm_rows = [r for r in rows if "grounding_rate" in r["metrics"]]
     if llm_rows:
         lines += ["## LLM stage: explanations, validity, cost", "", markdown_table(llm_rows, LLM_COLUMNS), "",
                   "grounding_rate: share of shown items whose explanation cites a real history item; "
                   "llm_explained_rate: share explained by the model (the rest by evidence); latency per user "
                   "(retrieval + profile + rerank).", ""]
+        if any("faithfulness" in r["metrics"] for r in llm_rows):
+            lines += ["Explanation metrics (`promptrec/evaluation/faithfulness.py`, docs/evaluation.md): faithfulness = "
+                      "share of the model's reasons that state a genre or theme whose every stated genre/theme the "
+                      "catalog or features confirm for the item and a cited item; claim_rate = share that state one; "
+                      "leak_rate = share with internal ids or prompt wording; distinct cited items per 10-item list "
+                      "(all shown explanations; _llm: the model's alone); lists_citing_3_rate among users with >= 3 "
+                      "history items.", "", markdown_table(llm_rows, EXPLANATION_COLUMNS), ""]
+            sampled = next((r for r in llm_rows if r.get("reason_sample") and r["split"] == "test"), None)
+            if sampled:
+                lines += [f"A seeded sample of the model's reasons ({sampled['name']}, test; plain text):", "",
+                          *reason_lines(sampled["reason_sample"]), ""]
     if payload.get("selection"):
         lines += ["## Choices made on validation", "", "```json", json.dumps(payload["selection"], indent=2), "```", ""]
     lines += ["## Run", "", "```json", json.dumps(meta, indent=2, default=str), "```", ""]

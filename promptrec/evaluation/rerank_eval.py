@@ -15,6 +15,10 @@ from ..records import RecordLog
 from ..rerank import blend_orders
 from ..llm.cache import cache_owner
 from ..privacy import user_tag
+from ..data import Catalog
+from ..types import Recommendation, RecommendationList
+from .beyond import GroupContext, bootstrap_indices, describe, percentile_interval
+from .faithfulness import ClaimReader, explanation_metrics, sample_reasons, summarize
 from .metrics import evaluate_rankings
 from .product import StageWorld, rank_of
 
@@ -34,6 +38,8 @@ class RerankRecord(BaseModel):
     error: str | None = None
     rejected: int = 0
     llm_explained: dict[str, list[str]] = Field(default_factory=dict, description="item -> cited history ids")
+    reasons: dict[str, str] = Field(default_factory=dict, description="item -> the model's reason, as shown")
+    history_length: int | None = None
     evidence: dict[str, str | None] = Field(default_factory=dict)
     profile_source: str | None = None
     seconds: float
@@ -88,6 +94,8 @@ def run_rerank(world: StageWorld, users: Sequence[int], log: RecordLog[RerankRec
             llm_order=outcome.llm_order,
             valid=outcome.valid, error=outcome.error, rejected=outcome.rejected,
             llm_explained={i: e.cited for i, e in outcome.explanations.items()},
+            reasons={i: e.text for i, e in outcome.explanations.items()},
+            history_length=len(history.items),
             evidence={c.item_id: c.evidence for c in candidates},
             profile_source=profile.source if profile else None, seconds=seconds,
             calls=client.stats.calls - before.calls,
@@ -145,6 +153,76 @@ def rerank_metrics(records: Sequence[RerankRecord], weight: float, k: int = 10,
         "latency_p95_s": float(np.percentile(seconds, 95)),
     })
     return out
+
+
+def shown_list(record: RerankRecord, weight: float, k: int = 10, catalog: Catalog | None = None) -> RecommendationList:
+    """The top ``k`` a user was shown with blend ``weight``, explained as the product explains them:
+    the model's reason where it gave a valid one, else the retrieval evidence (cited, no text)."""
+    items = []
+    for rank, item in enumerate(final_order(record, weight)[:k], start=1):
+        title = catalog[item].title if catalog is not None and item in catalog else item
+        if item in record.llm_explained and item in record.reasons:
+            items.append(Recommendation(item_id=item, title=title, rank=rank, score=0.0, explanation=record.reasons[item],
+                                        cited_history=record.llm_explained[item], explained_by="llm"))
+        else:
+            evidence = record.evidence.get(item)
+            items.append(Recommendation(item_id=item, title=title, rank=rank, score=0.0, explanation="",
+                                        cited_history=[evidence] if evidence else [], explained_by="evidence"))
+    ordered_by = "llm_rerank" if record.valid and weight > 0 else "fusion"
+    return RecommendationList(user_id=record.user, items=items, ordered_by=ordered_by, fallback=not record.valid)
+
+
+def rerank_row(records: Sequence[RerankRecord], weight: float, users: Sequence[int], item_index: dict[str, int],
+               context: GroupContext, catalog: Catalog, reader: ClaimReader | None = None, k: int = 10,
+               sample: int = 10) -> dict:
+    """One LLM row: the metrics of :func:`rerank_metrics`, each with its 95% bootstrap interval over
+    users, the row's groups (:func:`~.beyond.describe`), the explanation metrics
+    (:func:`~.faithfulness.explanation_metrics`) and a seeded sample of the model's reasons.
+
+    ``users`` are the records' split user indices, in the records' order."""
+    flat = rerank_metrics(records, weight, k, item_index, context.n_items, context.popularity)
+    ranks = np.array([final_rank(r, weight) for r in records])
+    targets = [item_index[r.target] for r in records]
+    lists = [np.array([item_index[i] for i in final_order(r, weight)[:k]], dtype=np.int64) for r in records]
+    described = describe(ranks, targets, lists, context, users)
+    metrics = {**flat, **described["metrics"]}
+    intervals = dict(described["intervals"])
+    idx = bootstrap_indices(len(records), context.seed)
+    grounded, explained, shown = [], [], []
+    for record in records:
+        order = final_order(record, weight)[:k]
+        shown.append(len(order))
+        explained.append(sum(bool(record.llm_explained.get(i)) for i in order))
+        grounded.append(sum(bool(record.llm_explained.get(i)) or bool(record.evidence.get(i)) for i in order))
+    per_user = {
+        "fallback_rate": [not r.valid for r in records],
+        "rerank_invalid_rate": [not r.valid and "invalid" in (r.error or "") or r.error == "no valid pick in the reply"
+                                for r in records],
+        "rejected_picks_per_user": [r.rejected for r in records],
+        "profile_invalid_rate": [r.profile_source == "fallback" for r in records],
+    }
+    for name, values in per_user.items():
+        intervals[name] = percentile_interval(np.asarray(values, dtype=np.float64)[idx].mean(axis=1))
+    shown_arr = np.asarray(shown, dtype=np.float64)
+    for name, values in (("grounding_rate", grounded), ("llm_explained_rate", explained)):
+        totals = shown_arr[idx].sum(axis=1)
+        intervals[name] = percentile_interval(np.where(totals > 0, np.asarray(values, float)[idx].sum(axis=1) /
+                                                       np.maximum(totals, 1), np.nan))
+    seconds = np.array([r.seconds for r in records])
+    intervals["latency_p50_s"] = percentile_interval(np.median(seconds[idx], axis=1))
+    intervals["latency_p95_s"] = percentile_interval(np.percentile(seconds[idx], 95, axis=1))
+    answers = [shown_list(r, weight, k, catalog) for r in records]
+    reader = reader or ClaimReader(catalog)
+    explanation = explanation_metrics(answers, catalog, history_lengths=[r.history_length for r in records],
+                                      reader=reader)
+    per_list = explanation.pop("per_list")
+    metrics.update(explanation)
+    resampled = [summarize([per_list[i] for i in row]) for row in idx]
+    for name in explanation:
+        if name != "reasons":
+            intervals[name] = percentile_interval(np.array([r[name] for r in resampled]))
+    return {"metrics": metrics, "intervals": intervals, "groups": described["groups"],
+            "reason_sample": sample_reasons(answers, catalog, n=sample, seed=context.seed, reader=reader)}
 
 
 def select_llm_weight(records: Sequence[RerankRecord], grid: Sequence[float] = tuple(np.round(np.linspace(0, 1, 11), 2)),

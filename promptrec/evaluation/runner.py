@@ -22,15 +22,18 @@ from ..rerank import REASON_MAX_CHARS, reply_budget
 from ..retrieval import CLASSIC, EMBEDDING, ItemVectorStore
 from ..retrieval.store import make_client as make_chroma_client
 from ..settings import Settings
+from .beyond import bootstrap_indices, describe, percentile_interval, split_context
 from .classic import classic_table
-from .product import (Bench, collect_pools, index_split_items, list_metrics, ratings_by_user, retrieval_lists,
+from .faithfulness import ClaimReader
+from .product import (Bench, collect_pools, index_split_items, rank_of, ratings_by_user, retrieval_lists,
                       select_fusion, split_catalog, stage_world)
-from .rerank_eval import rerank_log, rerank_metrics, run_rerank, select_llm_weight
+from .rerank_eval import rerank_log, rerank_row, run_rerank, select_llm_weight
 from .source import eval_state_dir, load_source
 from .splits import protocol_a_split
 from .tuning import validation_folds
 
 Progress = Callable[[str, int], Callable[[int], None]]
+RECORD_VERSION = "records-2"  # records keep the model's reasons and the history length (explanation metrics)
 
 
 class EvalConfig(BaseModel):
@@ -73,6 +76,28 @@ def _row(name: str, split: str, metrics: dict, **extra) -> dict:
     return {"name": name, "split": split, "metrics": metrics, **extra}
 
 
+def _list_row(world, users: list[int], lists: list[list[str]], context, seconds: list[float] | None = None,
+              ceiling: int | None = None) -> dict:
+    """Metrics (with intervals and groups) of ranked item-id lists for split users ``users``."""
+    index = world.split.item_index
+    ranks = np.array([rank_of(world.target(u), ranked) for u, ranked in zip(users, lists)])
+    targets = [index[world.target(u)] for u in users]
+    recs = [np.array([index[i] for i in ranked[:10]], dtype=np.int64) for ranked in lists]
+    described = describe(ranks, targets, recs, context, users)
+    metrics, intervals = described["metrics"], dict(described["intervals"])
+    idx = bootstrap_indices(len(users), context.seed)
+    if ceiling is not None:  # the product's rerank input: the target within it
+        inside = np.array([world.target(u) in lst[:ceiling] for u, lst in zip(users, lists)], dtype=np.float64)
+        metrics["recall_at_rerank_depth"] = float(inside.mean())
+        intervals["recall_at_rerank_depth"] = percentile_interval(inside[idx].mean(axis=1))
+    if seconds is not None:
+        secs = np.asarray(seconds, dtype=np.float64)
+        metrics.update({"latency_p50_s": float(np.median(secs)), "latency_p95_s": float(np.percentile(secs, 95))})
+        intervals["latency_p50_s"] = percentile_interval(np.median(secs[idx], axis=1))
+        intervals["latency_p95_s"] = percentile_interval(np.percentile(secs[idx], 95, axis=1))
+    return {"metrics": metrics, "intervals": intervals, "groups": described["groups"]}
+
+
 def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None = None,
                    progress: Progress | None = None, say: Callable[[str], None] = print) -> dict:
     """Run every stage on ``settings.dataset`` and return the payload (rows, selections, meta) for
@@ -90,14 +115,17 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None
     timings: dict[str, float] = {}
     selection: dict = {}
     seed = settings.seed
+    # popularity tiers, activity groups and (with a users file) attributes per stage; intervals seeded by the root seed
+    contexts = {s: split_context(split, s, seed, dataset.users) for s in ("valid", "test")}
 
     if config.classic:
         t0 = time.perf_counter()
         from ..collab import classic_scorers
 
-        for row in classic_table(split, classic_scorers()):
-            metrics = {k: v for k, v in row.items() if k not in ("model", "stage")}
-            rows.append(_row(str(row["model"]), str(row["stage"]), metrics))
+        for row in classic_table(split, classic_scorers(), contexts=contexts):
+            metrics = {k: v for k, v in row.items() if k not in ("model", "stage", "intervals", "groups")}
+            rows.append(_row(str(row["model"]), str(row["stage"]), metrics, intervals=row["intervals"],
+                             groups=row["groups"]))
         timings["classic_s"] = time.perf_counter() - t0
 
     settings = eval_settings(settings, config.pool_depths)
@@ -110,7 +138,6 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None
     bench = Bench(settings, catalog, store, product.embedder, product.client, product.features,
                   ratings_by_user(dataset.interactions))
     worlds = {s: stage_world(split, s, bench, runs_dir / "collab") for s in ("valid", "test")}
-    popularity = {s: np.asarray(split.fit_matrix(s).sum(axis=0)).ravel() for s in ("valid", "test")}
     everyone = (list(range(split.n_users)) if config.retrieval_users is None
                 else sample_users(split.n_users, config.retrieval_users, seed))
 
@@ -134,12 +161,9 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None
         for name, w in (("Embedding only (Chroma)", {EMBEDDING: 1.0}), ("Fused retrieval", weights)):
             t0 = time.perf_counter()
             lists, secs = retrieval_lists(world.with_weights(w, pool_depth), everyone, 100, bar(f"{name} [{stage}]", len(everyone)))
-            metrics = list_metrics(world, everyone, lists, popularity[stage])
             ceiling = max(config.rerank_k, settings.rerank.depth)  # the product's rerank input: its ceiling
-            metrics["recall_at_rerank_depth"] = float(np.mean([world.target(u) in lst[:ceiling]
-                                                               for u, lst in zip(everyone, lists)]))
-            metrics.update({"latency_p50_s": float(np.median(secs)), "latency_p95_s": float(np.percentile(secs, 95))})
-            rows.append(_row(name, stage, metrics, weights=w, pool_depth=pool_depth))
+            rows.append(_row(name, stage, weights=w, pool_depth=pool_depth,
+                             **_list_row(world, everyone, lists, contexts[stage], secs, ceiling)))
             timings[f"{name} [{stage}]_s"] = time.perf_counter() - t0
 
     meta: dict = {}
@@ -151,6 +175,7 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None
             client.model_id, client.temperature, seed, weights, pool_depth, config.rerank_k,
             settings.rerank.model_dump(), settings.profile.model_dump(), features_digest(product.features),
             [load_prompt(n).hash for n in ("user_profile", "rerank")], reply_budget(config.rerank_k), REASON_MAX_CHARS,
+            RECORD_VERSION,
         ], sort_keys=True).encode()).hexdigest()[:12]
         for stage, world in worlds.items():
             t0 = time.perf_counter()
@@ -161,15 +186,15 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None
         llm_weight, tried = select_llm_weight(records["valid"])
         selection["llm_weight"] = {"chosen": llm_weight, "tried_on_validation": tried}
         say(f"LLM blend weight chosen on validation: {llm_weight}")
+        reader = ClaimReader(catalog, product.features)
         for stage in ("valid", "test"):
             fused_world = worlds[stage].with_weights(weights, pool_depth)
             lists, _ = retrieval_lists(fused_world, users, 100)
-            sampled = list_metrics(worlds[stage], users, lists, popularity[stage])
-            rows.append(_row("Fused retrieval (LLM users)", stage, sampled))
-            extra = {"item_index": split.item_index, "n_items": split.n_items, "popularity": popularity[stage]}
-            rows.append(_row(f"Fused + LLM rerank (w={llm_weight})", stage,
-                             rerank_metrics(records[stage], llm_weight, **extra)))
-            rows.append(_row("LLM order alone (w=1)", stage, rerank_metrics(records[stage], 1.0, **extra)))
+            rows.append(_row("Fused retrieval (LLM users)", stage, **_list_row(worlds[stage], users, lists, contexts[stage])))
+            extra = {"users": users, "item_index": split.item_index, "context": contexts[stage], "catalog": catalog,
+                     "reader": reader, "k": config.rerank_k}
+            rows.append(_row(f"Fused + LLM rerank (w={llm_weight})", stage, **rerank_row(records[stage], llm_weight, **extra)))
+            rows.append(_row("LLM order alone (w=1)", stage, **rerank_row(records[stage], 1.0, **extra)))
         model_path = getattr(client.backend, "model_path", None)
         meta["llm"] = {
             "model_id": client.model_id,
@@ -188,6 +213,8 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None
         "dataset": source.meta(),
         "split": {"users": split.n_users, "items": split.n_items, "interactions": split.n_interactions},
         "seed": seed,
+        "intervals": "95% percentile bootstrap over users, 1,000 resamples seeded by the root seed",
+        "groups": {s: c.describe_groups() for s, c in contexts.items()},
         "config": config.model_dump(),
         "fusion_fitted": settings.fusion.model_dump(),
         "embedder": product.embedder.name,

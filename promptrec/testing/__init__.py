@@ -17,6 +17,7 @@ __all__ = [
     "LocalServer",
     "ScriptedLLM",
     "dataset_slice",
+    "with_users",
     "free_port",
     "llama_server",
     "tiny_dataset",
@@ -113,6 +114,17 @@ def write_dataset_folder(dataset: Dataset, folder) -> None:
     rows = [{"item_id": i.item_id, "title": i.title, **i.fields} for i in dataset.catalog]
     pd.DataFrame(rows).to_csv(folder / "items.csv", index=False)
     dataset.interactions.frame.to_csv(folder / "interactions.csv", index=False)
+    if dataset.users:
+        pd.DataFrame([{"user_id": u, **attrs} for u, attrs in dataset.users.items()]).to_csv(
+            folder / "users.csv", index=False)
+
+
+def with_users(dataset: Dataset, seed: int = 0) -> Dataset:
+    """The dataset with a synthetic users file: a seeded ``gender`` (F/M) and ``age`` band per user."""
+    rng = np.random.default_rng(seed)
+    users = {u: {"gender": str(rng.choice(["F", "M"])), "age": str(rng.choice(["18-24", "25-34", "35+"]))}
+             for u in dataset.interactions.users}
+    return Dataset(dataset.name, dataset.catalog, dataset.interactions, dataset.reports, users=users)
 
 
 def free_port() -> int:

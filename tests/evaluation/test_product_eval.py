@@ -210,3 +210,32 @@ def test_a_record_is_redone_when_the_model_would_see_another_list(split, bench, 
     assert changed > 0 and client.stats.calls == changed
     assert [r.fused for r in second] == [[c.item_id for c in other.retriever.retrieve(other.history(u), depth=6)]
                                          for u in users]
+
+
+def test_report_cells_carry_intervals_and_sampled_rows_are_drawn_apart(tmp_path):
+    from promptrec.evaluation.report import _sampled, cell, markdown_table, reason_lines
+
+    ci = {"N@10": [0.081, 0.105], "pop_rank": [430.2, 490.7]}
+    full = {"name": "Fused retrieval", "split": "test", "metrics": {"n_users": 610, "N@10": 0.093, "pop_rank": 459.0},
+            "intervals": ci,
+            "groups": {"target_tier": {"tail": {"users": 10, "N@10": 0.01, "R@10": 0.1,
+                                                "intervals": {"N@10": [0.0, 0.03], "R@10": [0.0, 0.3]}}}}}
+    sample = {"name": "Fused + LLM rerank (w=0.4)", "split": "test",
+              "metrics": {"n_users": 20, "N@10": 0.129, "grounding_rate": 1.0, "faithfulness": 0.5},
+              "intervals": {"N@10": [0.05, 0.21]},
+              "reason_sample": [{"title": "Heat `x`", "cited": ["Ronin\x1b[31m"], "reason": "A crime film\nlike Ronin.",
+                                 "claims": [{"term": "crime", "confirmed": True}], "faithful": True, "leak": None}]}
+    assert cell(0.093, [0.081, 0.105]) == "0.0930 [0.081, 0.105]" and cell(459.0, [430.2, 490.7]) == "459 [430, 491]"
+    assert cell(float("nan"), [0, 1]) == "–" and cell(0.5) == "0.5000"
+    assert "| Fused retrieval | test | 610 | 0.0930 [0.081, 0.105] | 459 [430, 491] |" in markdown_table([full], ("N@10", "pop_rank"))
+    assert _sampled([full, sample]) == ([full], [sample])
+    block = "\n".join(reason_lines(sample["reason_sample"]))
+    assert "\x1b" not in block and "`x`" not in block and "A crime film like Ronin." in block
+    meta = {"split": {"items": 10}, "seed": 0, "groups": {"test": {"tiers": {"tail": {"items": 3, "interaction_share": 0.2}},
+                                                                   "activity": {"light": "history <= 5"}}}}
+    paths = write_report(tmp_path, "r", {"rows": [full, sample], "selection": {}, "meta": meta})
+    text = paths["md"].read_text()
+    assert "0.0930 [0.081, 0.105]" in text and "## Beyond accuracy" in text and "0.0100 [0.000, 0.030] (10)" in text
+    assert "faithfulness" in text and "A seeded sample of the model's reasons" in text
+    assert "No users file in this dataset" in text
+    assert paths["png"].read_bytes()[:4] == b"\x89PNG"

@@ -54,11 +54,11 @@ def test_writer_rejects_leaky_model_requests_and_reuses_its_file(tmp_path):
 @pytest.mark.integration
 def test_protocol_c_on_a_small_folder(tmp_path, tiny):
     """The whole Protocol C path on a synthetic folder: requests written and reused, a steered table."""
-    from promptrec.evaluation.conversational import ProtocolCConfig, format_table, run_protocol_c
+    from promptrec.evaluation.conversational import ProtocolCConfig, format_beyond, format_table, run_protocol_c
     from promptrec.settings import Settings
-    from promptrec.testing import write_dataset_folder
+    from promptrec.testing import with_users, write_dataset_folder
 
-    write_dataset_folder(tiny, tmp_path / "shop")
+    write_dataset_folder(with_users(tiny), tmp_path / "shop")  # with a users file: demographic groups
     settings = Settings(dataset=str(tmp_path / "shop"), state_dir=tmp_path / "state")
     config = ProtocolCConfig(users=12, requests_dir=tmp_path / "requests", request_weights=[0.5, 2.0])
     payload = run_protocol_c(config, settings, say=lambda line: None)
@@ -70,7 +70,18 @@ def test_protocol_c_on_a_small_folder(tmp_path, tiny):
     assert templ["genre_recall"] == 1.0 and templ["target_allowed"] == 1.0
     assert templ["steered"]["N@10"] >= templ["history_only"]["N@10"]
     assert payload["meta"]["request_weight"]["chosen"] in (0.5, 2.0)
-    assert "| test | templated |" in format_table(payload)
+    assert "| test | templated | 12 |" in format_table(payload)
+    for row in rows.values():  # every figure carries its interval, which holds the figure
+        for side in ("steered", "history_only"):
+            figures = row[side]
+            for name in ("N@10", "R@10", "gini", "long_tail_share", "avg_pop"):
+                low, high = figures["intervals"][name]
+                assert low <= figures[name] + 1e-9 and figures[name] <= high + 1e-9, (name, figures[name], low, high)
+            assert sum(g["users"] for g in figures["groups"]["target_tier"].values()) == 12
+            assert sum(g["users"] for g in figures["groups"]["attribute:gender"].values()) == 12
+        assert row["intervals"]["violations"] == [0.0, 0.0]
+    beyond = format_beyond(payload)
+    assert "N@10 head with request" in beyond and "N@10 by gender (users file)" in beyond
     files = list((tmp_path / "requests").glob("*.jsonl"))
     assert len(files) == 1 and len(files[0].read_text().splitlines()) == 12 * 2 * 2
     assert not any(p.name != "shop" for p in (tmp_path / "shop").iterdir() if p.is_dir())  # nothing in the data folder
