@@ -30,7 +30,7 @@ from ..settings import Settings
 from .beyond import GroupContext, bootstrap_indices, describe, percentile_interval, split_context
 from .metrics import evaluate_rankings
 from .product import Bench, StageWorld, index_split_items, ratings_by_user, split_catalog, stage_world
-from .report import cell
+from .report import _md, cell
 from .requests import VARIANTS, Attributes, RequestWriter, WrittenRequest
 from .runner import sample_users
 from .source import eval_state_dir, load_source
@@ -292,8 +292,8 @@ def format_beyond(payload: Mapping) -> str:
     kinds = sorted({k for row in payload["rows"] for k in row["steered"].get("groups", {}) if k.startswith("attribute:")})
     for kind in kinds:
         labels = sorted({g for row in payload["rows"] for g in row["steered"]["groups"].get(kind, {})})
-        lines += ["", f"N@10 by {kind.split(':', 1)[1]} (users file):", "",
-                  "| split | variant | " + " | ".join(f"{g} with request | {g} history only" for g in labels) + " |",
+        lines += ["", f"N@10 by {_md(kind.split(':', 1)[1])} (users file):", "",
+                  "| split | variant | " + " | ".join(f"{_md(g)} with request | {_md(g)} history only" for g in labels) + " |",
                   "|" + "---|" * (2 + 2 * len(labels))]
         for row in payload["rows"]:
             cells = [row["stage"], row["variant"]]

@@ -63,7 +63,7 @@ def group_table(rows: Sequence[dict], kind: str, labels: Sequence[str] | None = 
     with_groups = [r for r in rows if kind in (r.get("groups") or {})]
     if labels is None:
         labels = sorted({label for r in with_groups for label in r["groups"][kind]})
-    lines = ["| stage | split | users | " + " | ".join(f"{metric} {label}" for label in labels) + " |",
+    lines = ["| stage | split | users | " + " | ".join(f"{metric} {_md(label)}" for label in labels) + " |",
              "|" + "---|" * (3 + len(labels))]
     for row in with_groups:
         cells = [row["name"], row["split"], str(_users(row))]
@@ -78,6 +78,12 @@ def plain(text: str) -> str:
     """Untrusted text (a model's reason, a title) made inert inside a fenced block: one line, no
     control characters, no backticks."""
     return re.sub(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]", " ", str(text)).replace("`", "'")
+
+
+def _md(text: str) -> str:
+    """Untrusted text (a users file's attribute or value) as inert table text: no control characters,
+    no markup or table syntax."""
+    return re.sub(r"[|<>\[\]`*_\\]", " ", plain(text)).strip() or "?"
 
 
 def reason_lines(sample: Sequence[dict]) -> list[str]:
@@ -208,7 +214,7 @@ def write_report(folder: Path, name: str, payload: dict) -> dict[str, Path]:
                   group_table(rows, "activity", ("light", "medium", "heavy")), ""]
         kinds = sorted({k for r in rows for k in (r.get("groups") or {}) if k.startswith("attribute:")})
         for kind in kinds:
-            lines += [f"N@10 by {kind.split(':', 1)[1]} (from the users file):", "", group_table(rows, kind), ""]
+            lines += [f"N@10 by {_md(kind.split(':', 1)[1])} (from the users file):", "", group_table(rows, kind), ""]
         if not kinds:
             lines += ["No users file in this dataset: no demographic groups.", ""]
     llm_rows = [r for r in rows if "grounding_rate" in r["metrics"]]

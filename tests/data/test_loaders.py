@@ -123,3 +123,31 @@ def test_catalog_text_fields_and_title_lookup(tmp_path):
     assert catalog.find("heat").item_id == "2"
     assert catalog.find("Heat (1996)").item_id == "2"  # fuzzy
     assert catalog.find("Completely Different") is None
+
+
+def test_a_users_file_is_read_as_attributes_by_user(tmp_path):
+    from promptrec.data import load_users
+
+    path = write(tmp_path / "users.csv", "UserID,gender,age,zip\n1,F,25,\n2,M,35,10001\n1,M,50,2\n")
+    users, report = load_users(path)
+    assert users == {"1": {"gender": "F", "age": "25", "zip": "unknown"}, "2": {"gender": "M", "age": "35", "zip": "10001"}}
+    assert report.rows_kept == 2 and report.dropped == {"repeated user ids (kept the first)": 1}
+    with pytest.raises(DataError, match="no attribute column"):
+        load_users(write(tmp_path / "u2.csv", "user_id\n1\n"))
+    with pytest.raises(DataError, match="missing column 'user_id'"):
+        load_users(write(tmp_path / "u3.csv", "gender\nF\n"))
+    with pytest.raises(DataError, match=r"u4.csv.*empty user_id"):
+        load_users(write(tmp_path / "u4.csv", "user_id,gender\n1,F\n,M\n"))
+
+
+def test_a_folder_without_a_users_file_has_no_users_and_keeps_its_hash(tmp_path, tiny):
+    from promptrec.data import load_folder
+    from promptrec.state import content_digest
+    from promptrec.testing import with_users, write_dataset_folder
+
+    write_dataset_folder(tiny, tmp_path / "plain")
+    write_dataset_folder(with_users(tiny), tmp_path / "people")
+    plain, people = load_folder(tmp_path / "plain"), load_folder(tmp_path / "people")
+    assert plain.users is None and len(people.users) == len(tiny.interactions.users)
+    assert content_digest(plain) != content_digest(people)  # the groups depend on the users file
+    assert content_digest(plain) == content_digest(tiny)

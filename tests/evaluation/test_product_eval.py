@@ -239,3 +239,12 @@ def test_report_cells_carry_intervals_and_sampled_rows_are_drawn_apart(tmp_path)
     assert "faithfulness" in text and "A seeded sample of the model's reasons" in text
     assert "No users file in this dataset" in text
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_users_file_values_are_inert_in_the_report():
+    from promptrec.evaluation.report import group_table
+
+    row = {"name": "A", "split": "test", "metrics": {"n_users": 2},
+           "groups": {"attribute:job": {"<b>x</b>|y": {"users": 2, "N@10": 0.5, "R@10": 1.0, "intervals": {}}}}}
+    table = group_table([row], "attribute:job")
+    assert "<b>" not in table and "N@10 b x /b  y" in table and all(line.count("|") == 5 for line in table.splitlines())

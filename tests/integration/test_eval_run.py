@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from promptrec.evaluation.source import dataset_digest
-from promptrec.testing import tiny_dataset, write_dataset_folder
+from promptrec.testing import tiny_dataset, with_users, write_dataset_folder
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ def run_eval(folder: Path, state: Path, out: Path) -> dict:
 
 
 def test_eval_run_on_a_dataset_folder_and_identical_cached_rerun(tmp_path):
-    data = tiny_dataset(n_users=60, items_per_genre=8)
+    data = with_users(tiny_dataset(n_users=60, items_per_genre=8))  # a users file: demographic groups
     folder = tmp_path / "tiny-movies"
     write_dataset_folder(data, folder)
     state = tmp_path / "state"
@@ -51,8 +51,15 @@ def test_eval_run_on_a_dataset_folder_and_identical_cached_rerun(tmp_path):
     assert len(rerank) == 2 and all(r["metrics"]["n_users"] == 2 for r in rerank)
     for row in rerank:
         for key in ("N@10", "R@10", "grounding_rate", "fallback_rate", "rerank_invalid_rate", "latency_p95_s",
-                    "llm_calls", "prompt_tokens", "completion_tokens"):
+                    "llm_calls", "prompt_tokens", "completion_tokens", "faithfulness", "leak_rate",
+                    "distinct_cited_per_list", "gini", "long_tail_share"):
             assert key in row["metrics"]
+        assert row["intervals"]["N@10"] is not None and row["intervals"]["grounding_rate"] is not None
+        assert {"target_tier", "activity", "attribute:gender", "attribute:age"} <= set(row["groups"])
+    for row in first["rows"]:  # every row: intervals and groups
+        assert row["intervals"]["N@10"] is not None and "target_tier" in row["groups"], row["name"]
+    text = (tmp_path / "results" / "ci.md").read_text()
+    assert "## Beyond accuracy" in text and "N@10 by gender (from the users file)" in text and "faithfulness" in text
     llm = meta["llm"]
     assert llm["model_file"] == "SmolLM2-135M-Instruct.Q4_1.gguf" and len(llm["model_sha256"]) == 64
     assert llm["temperature"] == 0.2 and llm["rerank"]["depth"] == 5 and llm["profile"]["token_budget"] == 100
@@ -64,7 +71,7 @@ def test_eval_run_on_a_dataset_folder_and_identical_cached_rerun(tmp_path):
     assert meta["state_dir"] == runs.name and (runs / "chroma").is_dir() and (runs / "collab").is_dir()
     records = sorted((runs / "rerank-records").glob("*.jsonl"))
     assert len(records) == 2 and not any(p.name.startswith(".") for p in folder.iterdir() if p.is_dir())
-    assert sorted(p.name for p in folder.iterdir()) == ["interactions.csv", "items.csv"]  # nothing written there
+    assert sorted(p.name for p in folder.iterdir()) == ["interactions.csv", "items.csv", "users.csv"]  # nothing written there
 
     # a rerun without the per-user records is served entirely from the LLM cache
     for path in records:
@@ -74,7 +81,8 @@ def test_eval_run_on_a_dataset_folder_and_identical_cached_rerun(tmp_path):
     cost = ("latency", "llm_calls", "_tokens")  # what this run spent differs; every quality figure must not
 
     def quality(rows):
-        return [{**r, "metrics": {k: v for k, v in r["metrics"].items() if not any(c in k for c in cost)}} for r in rows]
+        return [{**r, **{part: {k: v for k, v in r[part].items() if not any(c in k for c in cost)}
+                         for part in ("metrics", "intervals")}} for r in rows]
 
     assert quality(second["rows"]) == quality(first["rows"])
     assert all(r["metrics"]["llm_calls"] == 0 for r in second["rows"] if "llm_calls" in r["metrics"])
