@@ -20,6 +20,12 @@ when it cites none). ``faithfulness`` is the share of faithful reasons among the
 that make a claim; ``claim_rate`` says how many make one (a reason without any claim is counted
 there, not as faithful).
 
+Tone words a genre implies (``funny``: Comedy, ``scary``: Horror, ``tense``: Thriller, ...) are
+theme claims that the genre also confirms. ``genre_faithfulness`` reads the genre claims alone (the
+share of reasons stating a genre whose every stated genre is confirmed): catalog tags are sparse
+(ml-latest-small tags about a fifth of its movies), so without item features a true theme often
+cannot be confirmed, and ``faithfulness`` is then a lower bound.
+
 **Leaks.** A reason leaks when it holds a prompt id (``C12``, ``H3``), an ``id``/``item`` number,
 a bare number that is the id of the item or a cited item (years 1870-2030 aside), or prompt
 wording (``history item``, ``candidate``, ``the customer``, ``json``, ...).
@@ -61,6 +67,14 @@ GENRE_FORMS: dict[str, tuple[str, ...]] = {
     "thriller": ("thriller", "thrillers"),
     "war": ("war",),
     "western": ("western", "westerns"),
+}
+# tone words a genre implies: such a theme claim is also confirmed by the genre ("funny" by Comedy)
+IMPLIED_BY_GENRE: dict[str, str] = {
+    "funny": "comedy", "humor": "comedy", "humour": "comedy", "humorous": "comedy", "hilarious": "comedy",
+    "witty": "comedy", "scary": "horror", "creepy": "horror", "frightening": "horror", "gory": "horror",
+    "suspense": "thriller", "suspenseful": "thriller", "tense": "thriller", "gripping": "thriller",
+    "love story": "romance", "family": "children", "cartoon": "animation", "space": "sci-fi",
+    "futuristic": "sci-fi", "aliens": "sci-fi", "magic": "fantasy", "detective": "mystery",
 }
 # words reasons use without stating a fact about an item; never claims
 NOT_CLAIMS = frozenset("""
@@ -118,7 +132,7 @@ class ClaimReader:
         self.genre_forms: dict[str, tuple[str, ...]] = {g: GENRE_FORMS.get(g, (g,)) for g in genres}
         self._genre_patterns = [(g, _pattern(form)) for g, forms in self.genre_forms.items() for form in forms]
         genre_words = {form for forms in self.genre_forms.values() for form in forms}
-        themes = {t for item in catalog for t in _split_values(item.fields.get("tags", ""))}
+        themes = {t for item in catalog for t in _split_values(item.fields.get("tags", ""))} | set(IMPLIED_BY_GENRE)
         for item in catalog:
             themes.update(t.lower() for t in (self._features(item.item_id) or _NoFeatures).themes)
         self.themes = sorted(t for t in themes if len(t) >= 3 and t not in NOT_CLAIMS and t not in genre_words
@@ -149,6 +163,9 @@ class ClaimReader:
         item = self.catalog[item_id]
         if kind == "genres":
             return term in _split_values(item.fields.get("genres", ""))
+        implied = IMPLIED_BY_GENRE.get(term)
+        if implied and implied in _split_values(item.fields.get("genres", "")):
+            return True
         text = " ".join([*(v.lower() for k, v in item.fields.items()), _feature_text(self._features(item_id))])
         return bool(_pattern(term).search(text))
 
@@ -163,7 +180,10 @@ class ClaimReader:
                     not cited or any(self.confirms(c, kind, term) for c in cited))
                 checked.append({"kind": kind[:-1], "term": term, "confirmed": ok})
         faithful = all(c["confirmed"] for c in checked) if checked else None
-        return {"claims": checked, "faithful": faithful, "leak": leaks(reason, [item_id, *cited])}
+        genres = [c for c in checked if c["kind"] == "genre"]
+        genre_faithful = all(c["confirmed"] for c in genres) if genres else None
+        return {"claims": checked, "faithful": faithful, "genre_faithful": genre_faithful,
+                "leak": leaks(reason, [item_id, *cited])}
 
 
 class _NoFeatures:
@@ -209,7 +229,7 @@ def explanation_metrics(lists: Sequence[RecommendationList], catalog: Catalog, f
     reader = reader or ClaimReader(catalog, features)
     per_list = []
     for n, answer in enumerate(lists):
-        reasons = with_claims = faithful = claims = confirmed = leaked = 0
+        reasons = with_claims = faithful = claims = confirmed = leaked = with_genres = genre_faithful = 0
         cited_all: set[str] = set()
         cited_llm: set[str] = set()
         for rec in answer.items:
@@ -225,9 +245,13 @@ def explanation_metrics(lists: Sequence[RecommendationList], catalog: Catalog, f
                 faithful += bool(verdict["faithful"])
                 claims += len(verdict["claims"])
                 confirmed += sum(c["confirmed"] for c in verdict["claims"])
+            if verdict["genre_faithful"] is not None:
+                with_genres += 1
+                genre_faithful += verdict["genre_faithful"]
         length = history_lengths[n] if history_lengths is not None else None
         per_list.append({"reasons": reasons, "with_claims": with_claims, "faithful": faithful, "claims": claims,
-                         "confirmed": confirmed, "leaked": leaked, "distinct_cited": len(cited_all),
+                         "confirmed": confirmed, "leaked": leaked, "with_genres": with_genres,
+                         "genre_faithful": genre_faithful, "distinct_cited": len(cited_all),
                          "distinct_cited_llm": len(cited_llm), "history": length})
     return {**summarize(per_list), "per_list": per_list}
 
@@ -239,13 +263,14 @@ def _ratio(num: float, den: float) -> float:
 def summarize(per_list: Sequence[Mapping]) -> dict[str, float]:
     """The figures of :func:`explanation_metrics` from its ``per_list`` counts (of any subset of lists)."""
     total = {key: sum(p[key] for p in per_list) for key in
-             ("reasons", "with_claims", "faithful", "claims", "confirmed", "leaked")}
+             ("reasons", "with_claims", "faithful", "claims", "confirmed", "leaked", "with_genres", "genre_faithful")}
     eligible = [p for p in per_list if p.get("history") is not None and p["history"] >= 3]
     return {
         "reasons": int(total["reasons"]),
         "claim_rate": _ratio(total["with_claims"], total["reasons"]),
         "faithfulness": _ratio(total["faithful"], total["with_claims"]),
         "claims_confirmed_rate": _ratio(total["confirmed"], total["claims"]),
+        "genre_faithfulness": _ratio(total["genre_faithful"], total["with_genres"]),
         "leak_rate": _ratio(total["leaked"], total["reasons"]),
         "distinct_cited_per_list": float(np.mean([p["distinct_cited"] for p in per_list])) if per_list else float("nan"),
         "distinct_cited_llm_per_list": (float(np.mean([p["distinct_cited_llm"] for p in per_list]))

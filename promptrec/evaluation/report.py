@@ -16,7 +16,7 @@ LLM_COLUMNS = ("grounding_rate", "llm_explained_rate", "fallback_rate", "rerank_
 
 
 BEYOND_COLUMNS = ("gini", "tail_share", "long_tail_share", "avg_pop", "coverage")
-EXPLANATION_COLUMNS = ("reasons", "faithfulness", "claim_rate", "claims_confirmed_rate", "leak_rate",
+EXPLANATION_COLUMNS = ("reasons", "faithfulness", "genre_faithfulness", "claim_rate", "claims_confirmed_rate", "leak_rate",
                        "distinct_cited_per_list", "distinct_cited_llm_per_list", "lists_citing_3_rate")
 TIER_COLORS = {"head": "#e78ac3", "torso": "#a6d854", "tail": "#ffd92f"}
 

@@ -37,7 +37,10 @@ def answer(*items, user="u"):
 def test_claims_are_confirmed_for_the_item_and_its_cited_item(catalog):
     reader = ClaimReader(catalog)
     good = reader.verdict("2", "Like Heat, a tense crime thriller about a heist.", ["1"])
-    assert [c["term"] for c in good["claims"]] == ["crime", "thriller", "heist"] and good["faithful"] is True
+    # "tense" is a tone word that Thriller implies: confirmed by the genre of both
+    assert [c["term"] for c in good["claims"]] == ["crime", "thriller", "heist", "tense"] and good["faithful"] is True
+    scary = reader.verdict("2", "Scary, like Blair Witch Project.", ["5"])  # Ronin is no horror
+    assert scary["claims"] == [{"kind": "theme", "term": "scary", "confirmed": False}] and scary["genre_faithful"] is None
     false = reader.verdict("5", "It shares the genre of drama with Pulp Fiction.", ["296"])
     assert false["faithful"] is False and false["claims"] == [{"kind": "genre", "term": "drama", "confirmed": False}]
     half = reader.verdict("3", "An animated comedy, like Heat.", ["1"])  # true of the item, not of the cited one
@@ -82,6 +85,7 @@ def test_explanation_metrics_of_hand_made_lists(catalog):
     assert out["claim_rate"] == pytest.approx(3 / 5)  # the leak and "trust me" state no genre or theme
     assert out["faithfulness"] == pytest.approx(2 / 3) and out["claims_confirmed_rate"] == pytest.approx(4 / 5)
     assert out["leak_rate"] == pytest.approx(1 / 5)
+    assert out["genre_faithfulness"] == pytest.approx(2 / 3)
     assert out["distinct_cited_per_list"] == pytest.approx((3 + 1) / 2)  # {1, 3, 296} and {1}
     assert out["distinct_cited_llm_per_list"] == pytest.approx((3 + 1) / 2)
     assert out["lists_citing_3_rate"] == 1.0  # only the first user has >= 3 history items
