@@ -185,7 +185,7 @@ class Explainer:
             scored = []
             for h in liked:
                 f = self.facts(c.item_id, h, c)
-                score = (2.0 * (h == c.evidence) + len(f.genres) / own_genres + 0.3 * min(len(f.tags), 3)
+                score = (1.0 * (h == c.evidence) + len(f.genres) / own_genres + 0.3 * min(len(f.tags), 3)
                          + 0.3 * min(len(f.themes), 2) + sims.get((c.item_id, h), 0.0) + 0.2 * recency[h]
                          + 0.3 * (ratings.get(h, 0.0) >= 4.0))
                 scored.append((round(score - REUSE_PENALTY * uses[h], 9), index[h], h))
