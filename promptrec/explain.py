@@ -16,6 +16,7 @@ the note says why.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +35,7 @@ from .screening import screen
 from .settings import ExplainSettings
 from .types import Candidate, History
 
+log = logging.getLogger(__name__)
 PENDING = "the model's reason is being written"
 NO_CITATION = "nothing in the history to cite"
 WITHHELD = "the item's text looked like instructions or markup and was withheld from the model"
@@ -275,6 +277,7 @@ class Explainer:
                         *self.themes(cited), *self.genres(candidate.item_id), *self.genres(cited)],
         )
         if problem:
+            log.info("explain: reason for %s not shown (%s): %.200r", candidate.item_id, problem, text)
             return fallback, f"the model's reason was refused by the quality gate: {problem}", "rejected"
         return Explanation(text=text, cited=[cited], source="llm"), None, None
 
