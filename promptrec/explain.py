@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from .data import Catalog, Item
 from .knowledge import FeatureStore
 from .llm import LLMClient
 from .prompts import as_data, finish_sentence, load_prompt
-from .quality import TitleIndex, genre_set, reason_problem
+from .quality import TitleIndex, genre_set, reason_problem, title_core
 from .rerank import Explanation
 from .screening import screen
 from .settings import ExplainSettings
@@ -222,7 +223,8 @@ class Explainer:
 
     def _describe(self, item_id: str, rating: float | None = None) -> str:
         item = self.catalog[item_id]
-        parts = [item.title]
+        year = re.search(r"\((\d{4})\)\s*$", item.title)
+        parts = [title_core(item.title) + (f" ({year.group(1)})" if year else "")]  # "The Terminator (1984)"
         if genres := self.genres(item_id):
             parts.append(f"genres: {', '.join(genres)}")
         if tags := self.tags(item_id)[:4]:
