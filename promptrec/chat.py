@@ -4,12 +4,15 @@ with free text ("more like Heat but lighter"), exclude items, ask why something 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .inputs import valid_text
 from .intent import Intent, item_year
 from .pipeline import Recommender, UnknownItems, UnknownUser
-from .types import RecommendationList
+from .types import RecommendationList, StreamEvent
+
+ChatEvent = Callable[[str, object], None]
 
 HELP = """Commands:
   /user ID          talk about a user from the data (e.g. /user 1)
@@ -54,8 +57,20 @@ class ChatSession:
     intent: Intent | None = None
     k: int = 5
     last: RecommendationList | None = None
+    on_event: ChatEvent | None = field(default=None, repr=False, compare=False)
 
-    def handle(self, line: str) -> ChatReply:
+    def handle(self, line: str, on_event: ChatEvent | None = None) -> ChatReply:
+        """Answer one line. With ``on_event``, an answer with recommendations is also told as it
+        is made: ``on_event("list", ChatReply)`` (the reply text and the ranked list, reasons
+        pending) as soon as the order is known, then ``on_event("reason", Recommendation)`` per
+        item as the model writes its reason; the returned reply holds the finished list."""
+        self.on_event = on_event
+        try:
+            return self._handle(line)
+        finally:
+            self.on_event = None
+
+    def _handle(self, line: str) -> ChatReply:
         line = valid_text(line).strip()
         if not line:
             return ChatReply("Say what you are in the mood for, or /help.")
@@ -142,16 +157,30 @@ class ChatSession:
     def _recommend(self, headline: str | None) -> ChatReply:
         if self.user_id is None and not self.liked and not self.request:
             return ChatReply((headline + ". " if headline else "") + "Pick a /user, /like an item, or describe what you want.")
+        on_event = self.on_event
+
+        def relay(event: StreamEvent) -> None:
+            if on_event is None:
+                return
+            if event.kind == "list":
+                on_event("list", ChatReply(self._text(headline, event.result), event.result))
+            elif event.kind == "reason":
+                on_event("reason", event.item)
+
         if self.user_id is not None:
-            result = self.recommender.recommend(self.user_id, k=self.k, request=self.request,
-                                                exclude=self.excluded, like=self.liked, intent=self.intent)
+            result = self.recommender.recommend(self.user_id, k=self.k, request=self.request, exclude=self.excluded,
+                                                like=self.liked, intent=self.intent, on_event=relay)
         else:
             result = self.recommender.recommend_for_history(self.liked, k=self.k, request=self.request,
-                                                            exclude=self.excluded, intent=self.intent)
+                                                            exclude=self.excluded, intent=self.intent, on_event=relay)
         self.last = result
+        return ChatReply(self._text(headline, result), result)
+
+    @staticmethod
+    def _text(headline: str | None, result: RecommendationList) -> str:
         lines = [headline] if headline else []
         if result.understood:
             lines.append(result.understood)
         if not result.items:
             lines.append("Nothing in the catalog matches all of that; loosen a filter or /reset.")
-        return ChatReply("\n".join(lines), result)
+        return "\n".join(lines)

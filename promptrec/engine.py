@@ -12,19 +12,25 @@ of that stage. Both then call the same :meth:`Engine.candidates`, :meth:`Engine.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .data import Catalog, InteractionLog
 from .errors import UserInputError
+from .explain import PENDING, Explainer
 from .intent import Intent, IntentParser
 from .knowledge import FeatureStore, UserProfiler, feature_text
 from .llm import LLMClient
 from .rerank import LLMReranker, RerankOutcome, evidence_explanation
 from .retrieval import CandidateRetriever, CollaborativeModel, ItemVectorStore, build_scorers
-from .settings import FusionSettings, ProfileSettings, RerankSettings, Settings
-from .types import Candidate, History, ProfileResult, Recommendation, RecommendationList
+from .settings import ExplainSettings, FusionSettings, ProfileSettings, RerankSettings, Settings
+from .types import (Candidate, ExplanationTotals, History, ProfileResult, Recommendation, RecommendationList,
+                    StreamEvent)
+
+Scope = Callable[[], AbstractContextManager]
 
 
 def user_history(log: InteractionLog, user_id: str) -> History:
@@ -67,6 +73,12 @@ def build_reranker(rerank: RerankSettings, client: LLMClient | None, catalog: Ca
     return LLMReranker(client, catalog, features, rerank.llm_weight, rerank.history_items, rerank.permutations, seed)
 
 
+def build_explainer(explain: ExplainSettings, client: LLMClient | None, catalog: Catalog,
+                    features: FeatureStore | None, store: ItemVectorStore | None) -> Explainer:
+    """Citations and explanations of the shown items (the model writes them when there is one)."""
+    return Explainer(catalog, features, explain, client, store.vectors if store is not None else None)
+
+
 @dataclass
 class Engine:
     """Profile -> retrieve + fuse -> rerank + explain, for any history, over one catalog.
@@ -83,6 +95,7 @@ class Engine:
     client: LLMClient | None
     intent_parser: IntentParser
     profiles: MutableMapping[tuple, ProfileResult] = field(default_factory=dict)
+    explainer: Explainer | None = None
 
     def with_fusion(self, weights: Mapping[str, float], pool_depth: int | None = None) -> Engine:
         """The same engine with other fusion weights and pool depth (fitted models and store shared)."""
@@ -138,51 +151,123 @@ class Engine:
         return self.reranker.rerank(candidates, history.items, k, profile.profile if profile else None, request,
                                     history.ratings, llm_weight=self.llm_weight(request))
 
+    @property
+    def reorders(self) -> bool:
+        """Whether the model's rerank decides the shown order (``rerank.reorder``)."""
+        return self.reranker is not None and self.rerank_settings.reorder
+
     def recommend(self, history: History, k: int = 10, request: str | None = None, exclude: Sequence[str] = (),
-                  like: Sequence[str] = (), user_id: str | None = None, intent: Intent | None = None) -> RecommendationList:
+                  like: Sequence[str] = (), user_id: str | None = None, intent: Intent | None = None,
+                  scope: Scope = nullcontext) -> RecommendationList:
         """Top-``k`` explained recommendations for ``history``; ``like`` items count as the latest interests.
-        A typed ``request`` is read into an intent (unless ``intent`` is given) that steers retrieval."""
+        A typed ``request`` is read into an intent (unless ``intent`` is given) that steers retrieval.
+        The last event of :meth:`recommend_stream`."""
+        result = None
+        for event in self.recommend_stream(history, k, request, exclude, like, user_id, intent, scope):
+            result = event.result if event.kind == "final" else result
+        return result
+
+    def recommend_stream(self, history: History, k: int = 10, request: str | None = None,
+                         exclude: Sequence[str] = (), like: Sequence[str] = (), user_id: str | None = None,
+                         intent: Intent | None = None, scope: Scope = nullcontext) -> Iterator[StreamEvent]:
+        """The answer as it is made: a ``list`` event as soon as the order is known (evidence
+        explanations, the model's reasons pending), a ``reason`` event per shown item as the model
+        writes it, then ``final`` (with the profile and totals).
+
+        The order is the fused one unless ``rerank.reorder`` lets the model's rerank decide it (then
+        the list waits for the profile and the rerank). ``scope()`` is entered around every model
+        step (the caller's deadline and cache owner), never across a ``yield``.
+        """
         if k < 1:
             raise UserInputError("k must be at least 1")
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        profile = self.profile(history, (user_id, tuple(history.items)))
-        timings["profile_s"] = time.perf_counter() - start
+        key = (user_id, tuple(history.items))
         steered = history.steered(list(like))
         if intent is None and request:
             t0 = time.perf_counter()
-            intent = self.understand(request)
+            with scope():
+                intent = self.understand(request)
             timings["intent_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         candidates = self.candidates(steered, k, request, [*exclude, *like], intent=intent)
         timings["retrieve_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        outcome = self.rerank(candidates, steered, k, request, profile)
-        result = self._assemble(user_id, candidates, outcome, k, request, profile, intent)
-        timings["rerank_s"] = time.perf_counter() - t0
-        timings["total_s"] = time.perf_counter() - start
-        result.timings = {n: round(v, 4) for n, v in timings.items()}
+        profile, outcome = None, None
+        if self.reorders:
+            t0 = time.perf_counter()
+            with scope():
+                profile = self.profile(history, key)
+            timings["profile_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            with scope():
+                outcome = self.rerank(candidates, steered, k, request, profile)
+            timings["rerank_s"] = time.perf_counter() - t0
+        result = self._assemble(user_id, candidates, outcome, k, request, profile, intent, steered)
         if intent is not None:
             titles = {i: self.catalog[i].title for i in [*intent.anchors, *intent.exclude_items] if i in self.catalog}
             result.understood, result.intent = intent.describe(titles), intent.model_dump()
-        return result
+        writing = self.explainer is not None and self.explainer.client is not None
+        by_id = {c.item_id: c for c in candidates}
+        if writing:
+            for rec in result.items:
+                rec.explanation_note = PENDING
+        result.timings = {"list_s": round(time.perf_counter() - start, 4)}
+        result.explanations = _totals(result.items)
+        yield StreamEvent(kind="list", result=result.model_copy(deep=True))
+        kinds: Counter = Counter()
+        if writing:
+            t0 = time.perf_counter()
+            shown = [r.item_id for r in result.items]
+            for rec in result.items:
+                candidate = by_id[rec.item_id]
+                cited = rec.cited_history[0] if rec.cited_history else None
+                with scope():
+                    explanation, note, kind = self.explainer.write(candidate, cited, steered, others=shown)
+                kinds[kind] += 1
+                prefix = self._request_prefix(candidate, intent)
+                rec.explanation = f"{prefix}{explanation.text}"
+                rec.cited_history, rec.explained_by = explanation.cited, explanation.source
+                rec.explanation_note = note
+                yield StreamEvent(kind="reason", item=rec.model_copy(deep=True))
+            timings["explain_s"] = time.perf_counter() - t0
+        if not self.reorders:
+            t0 = time.perf_counter()
+            with scope():
+                profile = self.profile(history, key)
+            result.profile = profile
+            timings["profile_s"] = time.perf_counter() - t0
+        timings["total_s"] = time.perf_counter() - start
+        result.timings = {n: round(v, 4) for n, v in {"list_s": result.timings["list_s"], **timings}.items()}
+        result.explanations = _totals(result.items, kinds)
+        if writing:
+            result.rejected_reasons = kinds["rejected"]
+        yield StreamEvent(kind="final", result=result)
 
-    def _evidence(self, candidate: Candidate, intent: Intent | None):
-        """The deterministic explanation; with a request, it starts with what of the request the item
-        verifiably matches (its catalog genres, years, the anchor whose choosers chose it)."""
-        explanation = evidence_explanation(candidate, self.catalog)
+    def _request_prefix(self, candidate: Candidate, intent: Intent | None) -> str:
+        """With a request: what of it the item verifiably matches (its catalog genres, years, the
+        anchor whose choosers chose it), as the start of its explanation."""
         if intent is None:
-            return explanation
+            return ""
         parts = intent.matched(self.catalog[candidate.item_id])
         anchor = _anchor_title(self.catalog, intent, candidate)
         if anchor:
             parts.insert(0, f"chosen by people who chose {anchor}")
-        if parts:
-            explanation.text = f"Matches your request ({'; '.join(parts)}). {explanation.text}"
+        return f"Matches your request ({'; '.join(parts)}). " if parts else ""
+
+    def _evidence(self, candidate: Candidate, intent: Intent | None, cited: str | None = None,
+                  history: History | None = None):
+        """The deterministic explanation, grounded in ``cited`` (the explainer's citation); with a
+        request it starts with what of the request the item verifiably matches."""
+        if self.explainer is not None and history is not None:
+            explanation = self.explainer.evidence(candidate, cited, history)
+        else:
+            explanation = evidence_explanation(candidate, self.catalog)
+        explanation.text = self._request_prefix(candidate, intent) + explanation.text
         return explanation
 
     def _assemble(self, user_id, candidates: list[Candidate], outcome: RerankOutcome | None, k: int,
-                  request: str | None, profile: ProfileResult | None, intent: Intent | None = None) -> RecommendationList:
+                  request: str | None, profile: ProfileResult | None, intent: Intent | None = None,
+                  history: History | None = None) -> RecommendationList:
         by_id = {c.item_id: c for c in candidates}
         order = [c.item_id for c in candidates]
         explanations: dict = {}
@@ -191,18 +276,24 @@ class Engine:
         if outcome is not None:
             rejected, refused = outcome.rejected, outcome.rejected_reasons
             if outcome.valid:
-                order, explanations = outcome.order, outcome.explanations
+                order = outcome.order
                 ordered_by = "llm_rerank" if self.llm_weight(request) > 0 else "fusion"
+                if self.explainer is None or self.explainer.client is None:
+                    explanations = outcome.explanations  # the rerank's own (gated) reasons
             else:
                 fallback, reason = True, outcome.error
+        shown = [by_id[i] for i in order[:k]]
+        citations = self.explainer.cite(shown, history) if self.explainer is not None and history is not None else {}
         items = []
-        for rank, item_id in enumerate(order[:k], start=1):
-            candidate = by_id[item_id]
-            explanation = explanations.get(item_id) or self._evidence(candidate, intent)
+        for rank, candidate in enumerate(shown, start=1):
+            item_id = candidate.item_id
+            explanation = explanations.get(item_id) or self._evidence(candidate, intent, citations.get(item_id),
+                                                                       history)
             items.append(Recommendation(
                 item_id=item_id, title=candidate.title, rank=rank, score=round(candidate.fused, 4),
                 explanation=explanation.text, cited_history=explanation.cited,
                 explained_by="llm" if explanation.source == "llm" else "evidence",
+                explanation_note=refused.get(item_id) and f"the model's reason was refused: {refused[item_id]}",
             ))
         return RecommendationList(
             user_id=user_id, items=items, ordered_by=ordered_by, fallback=fallback, fallback_reason=reason,
@@ -210,6 +301,16 @@ class Engine:
             rejected_reasons=sum(item.item_id in refused for item in items),
             model_id=self.client.model_id if self.client else None,
         )
+
+
+def _totals(items: Sequence[Recommendation], kinds: Counter | None = None) -> ExplanationTotals:
+    kinds = kinds or Counter()
+    return ExplanationTotals(
+        llm=sum(r.explained_by == "llm" for r in items), evidence=sum(r.explained_by == "evidence" for r in items),
+        rejected=kinds["rejected"], late=kinds["late"], failed=kinds["failed"],
+        pending=sum(r.explanation_note == PENDING for r in items),
+        distinct_cited=len({c for r in items for c in r.cited_history}),
+    )
 
 
 def _anchor_title(catalog: Catalog, intent: Intent, candidate: Candidate) -> str | None:
@@ -243,8 +344,9 @@ def build_engine(settings: Settings, *, catalog: Catalog, store: ItemVectorStore
         client=client,
         intent_parser=IntentParser(catalog, client),
         profiles={} if profiles is None else profiles,
+        explainer=build_explainer(settings.explain, client, catalog, features, store),
     )
 
 
-__all__ = ["Engine", "build_engine", "build_profiler", "build_reranker", "build_retriever", "fit_collab",
+__all__ = ["Engine", "build_engine", "build_explainer", "build_profiler", "build_reranker", "build_retriever", "fit_collab",
            "index_records", "user_history"]

@@ -8,8 +8,8 @@ the factory the evaluation uses too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from functools import cached_property
 
 from filelock import Timeout
@@ -22,16 +22,28 @@ from .intent import Intent
 from .knowledge import FeatureStore, UserProfiler
 from .llm import LLMBackend, LLMClient, make_client
 from .llm.cache import cache_owner
+from .llm.deadline import Deadline, within
 from .privacy import ForgetReport, forget_user, user_tag
 from .rerank import LLMReranker
 from .retrieval import CandidateRetriever, CollaborativeModel, ItemVectorStore, make_embedder
 from .retrieval.store import make_client as make_chroma_client
 from .settings import Settings
 from .state import DatasetState, acquire
-from .types import History, ProfileResult, RecommendationList
+from .types import History, ProfileResult, RecommendationList, StreamEvent
 
 log = logging.getLogger(__name__)
 INDEX_WAIT_S = 3600.0  # how long a first run waits for another process embedding the same catalog
+
+
+def _last(events: Iterator[StreamEvent], on_event: Callable[[StreamEvent], None] | None) -> RecommendationList:
+    """The final list of a stream, passing every event to ``on_event`` on the way."""
+    final = None
+    for event in events:
+        if on_event is not None:
+            on_event(event)
+        if event.kind == "final":
+            final = event.result
+    return final
 
 
 class UnknownUser(UserInputError, KeyError):
@@ -164,42 +176,73 @@ class Recommender:
 
     # ----- the pipeline -----
     def recommend(self, user_id: str | int, k: int = 10, request: str | None = None,
-                  exclude: Sequence[str] = (), like: Sequence[str] = (), intent: Intent | None = None) -> RecommendationList:
+                  exclude: Sequence[str] = (), like: Sequence[str] = (), intent: Intent | None = None,
+                  on_event: Callable[[StreamEvent], None] | None = None) -> RecommendationList:
         """Top-``k`` explained recommendations for a user in the data.
 
         Args:
-            request: Free text that steers retrieval and rerank ("something lighter").
+            request: Free text that steers retrieval ("something lighter").
             exclude: Item ids never to recommend.
             like: Item ids to treat as the user's latest interests ("more like X").
             intent: The request already understood (chat refines one across turns); parsed from
                 ``request`` when None.
+            on_event: Called with each :class:`~promptrec.types.StreamEvent` as it happens (the
+                list at once, then each reason); see :meth:`recommend_stream`.
+        """
+        return _last(self.recommend_stream(user_id, k, request, exclude, like, intent), on_event)
+
+    def recommend_stream(self, user_id: str | int, k: int = 10, request: str | None = None,
+                         exclude: Sequence[str] = (), like: Sequence[str] = (),
+                         intent: Intent | None = None) -> Iterator[StreamEvent]:
+        """Like :meth:`recommend`, as events: ``list`` (the ranked list at once, evidence
+        explanations), ``reason`` per shown item as the model writes it, ``final``. Arguments are
+        checked (and an unknown user raised) before the first event is asked for.
+
+        Example:
+            >>> for event in Recommender().recommend_stream("1", k=5):   # doctest: +SKIP
+            ...     print(event.kind, event.item.explanation if event.item else "")
         """
         user = inputs.user_id(user_id)
         k, request = inputs.top_k(k), inputs.request_text(request)
         exclude, like = inputs.item_entries(exclude, "exclude"), inputs.item_entries(like, "like")
         history = self.history(user)
-        with cache_owner(user_tag(user)):  # replies whose prompt holds this history can be forgotten
-            return self._run(user, history, k, request, exclude, like, intent)
+        return self._stream(user, history, k, request, exclude, like, intent, owner=user_tag(user))
 
     def recommend_for_history(self, items: Sequence[str | int], k: int = 10, request: str | None = None,
                               exclude: Sequence[str] = (), ratings: dict[str, float] | None = None,
-                              intent: Intent | None = None) -> RecommendationList:
+                              intent: Intent | None = None,
+                              on_event: Callable[[StreamEvent], None] | None = None) -> RecommendationList:
         """Recommendations for someone not in the data, from items (ids or titles) they liked, oldest first.
 
-        ``items`` is a list; one string is taken as one item (id or title).
+        ``items`` is a list; one string is taken as one item (id or title). ``on_event`` as in :meth:`recommend`.
         """
+        return _last(self.recommend_for_history_stream(items, k, request, exclude, ratings, intent), on_event)
+
+    def recommend_for_history_stream(self, items: Sequence[str | int], k: int = 10, request: str | None = None,
+                                     exclude: Sequence[str] = (), ratings: dict[str, float] | None = None,
+                                     intent: Intent | None = None) -> Iterator[StreamEvent]:
+        """:meth:`recommend_for_history` as events (see :meth:`recommend_stream`)."""
         k, request = inputs.top_k(k), inputs.request_text(request)
         exclude, entries = inputs.item_entries(exclude, "exclude"), inputs.item_entries(items, "items")
         history = History(items=self.resolve_items(entries) if entries else [], ratings=ratings or {})
-        return self._run(None, history, k, request, exclude, (), intent)
+        return self._stream(None, history, k, request, exclude, (), intent)
 
-    def _run(self, user_id: str | None, history: History, k: int, request, exclude, like,
-             intent: Intent | None = None) -> RecommendationList:
-        # one deadline shared by every model call of this request (intent, profile and rerank); building
+    def _stream(self, user_id: str | None, history: History, k: int, request, exclude, like,
+                intent: Intent | None = None, owner: str | None = None) -> Iterator[StreamEvent]:
+        # one deadline shared by every model call of this request (intent, reasons, profile, rerank); building
         # the index and fitting the models on first use are not model calls and happen before the clock starts
         engine = self.engine
-        with self.client.deadline(self.settings.deadline_s) if self.client else nullcontext():
-            return engine.recommend(history, inputs.top_k(k), request, exclude, like, user_id=user_id, intent=intent)
+        limit = Deadline(self.settings.deadline_s) if self.client else None
+
+        def scope() -> ExitStack:
+            stack = ExitStack()
+            stack.enter_context(within(limit))
+            if owner is not None:  # replies whose prompt holds this history can be forgotten
+                stack.enter_context(cache_owner(owner))
+            return stack
+
+        yield from engine.recommend_stream(history, inputs.top_k(k), request, exclude, like, user_id=user_id,
+                                           intent=intent, scope=scope)
 
     # ----- privacy -----
     def forget(self, user_id: str | int) -> ForgetReport:

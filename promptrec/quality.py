@@ -1,16 +1,19 @@
-"""A quality gate for model-written text before it is shown as a model explanation.
+"""A quality gate for model-written text before it is shown: explanations and profiles.
 
 Model text is untrusted: a small model echoes prompt ids ("C12: ..."), prompt wording ("the related
-history item"), repeats itself, stops mid-list, or names a title it does not cite. :func:`reason_problem`
-says what is wrong with a text (None when it may be shown); callers replace a rejected text with
-a deterministic one and count it.
+history item"), repeats itself, stops mid-list, names a title it does not cite or one that is not in
+the catalog at all, uses offensive words, or states genres the catalog does not confirm.
+:func:`reason_problem` and :func:`profile_problem` say what is wrong with a text (None when it may
+be shown); callers replace a rejected text with a deterministic one, count it and say so.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import cache
+from pathlib import Path
 
 # ids the prompts give items (C1.., H1..), alone or in "C12:" / "[H3]" form
 _INTERNAL_ID = re.compile(r"(?<![A-Za-z0-9])[CHch]\s?\d{1,3}(?![A-Za-z0-9])")
@@ -19,6 +22,8 @@ PROMPT_WORDING = (
     "history item", "related history", "related to h", "candidate", "the customer", "taste profile",
     "between tags", "json", "\"id\"", "\"reason\"", "\"because\"", "picks", "the request", "as data",
     "instruction", "system prompt", "ignore all", "ignore previous", "assistant:", "system:", "user:",
+    "recommended item", "enjoyed item", "item they enjoyed", "confirmed fact", "shared fact", "these facts",
+    "the catalog", "the data",
 )
 _MARKUP = re.compile(r"[<>\[\]{}`|\\]|https?://|www\.", re.I)
 _LIST_START = re.compile(r"^\s*(?:[-*•·]|\d+[.)]|\(\w\))\s")
@@ -58,7 +63,9 @@ def _repetitive(words: list[str]) -> bool:
     return len(content) >= 6 and Counter(content).most_common(1)[0][1] > len(content) // 3
 
 
-def reason_problem(text: str, *, allowed_titles: Iterable[str] = (), other_titles: Iterable[str] = ()) -> str | None:
+def reason_problem(text: str, *, allowed_titles: Iterable[str] = (), other_titles: Iterable[str] = (),
+                   must_name: Sequence[str] = (), confirmed: Iterable[str] | None = None,
+                   titles: TitleIndex | None = None, vocabulary: Iterable[str] = ()) -> str | None:
     """Why ``text`` may not be shown as a model explanation, or None when it may.
 
     Args:
@@ -66,7 +73,15 @@ def reason_problem(text: str, *, allowed_titles: Iterable[str] = (), other_title
         allowed_titles: Titles the text may name (the item explained, the items it cites).
         other_titles: Titles the text must not name: items shown to the model that the text does
             not cite (so naming them would cite the wrong item).
+        must_name: When given, the text must name at least one of these titles (a reason about
+            neither the item nor the item it cites says nothing checkable).
+        confirmed: When given, the genres the catalog or features confirm: a text stating any
+            other genre (:func:`stated_genres`) is rejected.
+        titles: The catalog's titles: a capitalised name in the text that is neither one of them
+            nor made of ``vocabulary`` words (genres, tags, themes of the items) is rejected.
+        vocabulary: Words the catalog text of the items involved contains (tags, people, themes).
     """
+    allowed_titles = list(allowed_titles)
     if _CONTROL.search(text):
         return "contains control characters"
     words = _WORD.findall(text)
@@ -93,4 +108,172 @@ def reason_problem(text: str, *, allowed_titles: Iterable[str] = (), other_title
     named = next((t for t in other_titles if _mentions(rest, t)), None)
     if named:
         return f"names {title_core(named)!r}, which it does not cite"
+    vocabulary = _vocabulary(vocabulary)
+    word = offensive(rest, vocabulary)
+    if word:
+        return f"contains an offensive word ({word!r})"
+    if must_name and not any(_mentions(text, t) for t in must_name):
+        return "names neither the item nor the item it cites"
+    if confirmed is not None:
+        unconfirmed = sorted(stated_genres(rest) - {g.lower() for g in confirmed})
+        if unconfirmed:
+            return f"states a genre the catalog does not confirm ({', '.join(unconfirmed)})"
+    if titles is not None:
+        unknown = titles.unknown_name(rest, vocabulary)
+        if unknown:
+            return f"names {unknown!r}, which is not in the catalog"
+    return None
+
+
+# ----- offensive words -----
+@cache
+def _offensive_list() -> tuple[frozenset[str], tuple[str, ...]]:
+    path = Path(__file__).parent / "wordlists" / "offensive.txt"
+    entries = [line.strip().lower() for line in path.read_text(encoding="utf-8").splitlines()]
+    entries = [e for e in entries if e and not e.startswith("#")]
+    return frozenset(e for e in entries if not e.endswith("*")), tuple(e[:-1] for e in entries if e.endswith("*"))
+
+
+def offensive(text: str, allowed: Iterable[str] = ()) -> str | None:
+    """The first word of ``text`` on the package's offensive word list (``wordlists/offensive.txt``),
+    unless it is in ``allowed`` (the catalog's own words for the items involved); None if none."""
+    exact, prefixes = _offensive_list()
+    allowed = {a.lower() for a in allowed}
+    for word in _WORD.findall(text):
+        lower = word.lower()
+        if lower in allowed:
+            continue
+        if lower in exact or lower.startswith(prefixes):
+            return word
+    return None
+
+
+# ----- genres stated in text -----
+GENRE_WORDS = {
+    "action": "action", "adventure": "adventure", "adventures": "adventure", "animation": "animation",
+    "animated": "animation", "cartoon": "animation", "cartoons": "animation", "children": "children",
+    "children's": "children", "kids": "children", "comedy": "comedy", "comedies": "comedy", "comedic": "comedy",
+    "crime": "crime", "documentary": "documentary", "documentaries": "documentary", "drama": "drama",
+    "dramas": "drama", "fantasy": "fantasy", "fantasies": "fantasy", "noir": "film-noir", "film-noir": "film-noir",
+    "horror": "horror", "musical": "musical", "musicals": "musical", "mystery": "mystery", "mysteries": "mystery",
+    "romance": "romance", "romances": "romance", "romantic": "romance", "sci-fi": "sci-fi",
+    "science fiction": "sci-fi", "science-fiction": "sci-fi", "thriller": "thriller", "thrillers": "thriller",
+    "war": "war", "western": "western", "westerns": "western",
+}
+_GENRE_RE = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, GENRE_WORDS), key=len, reverse=True))
+                       + r")(?![\w-])", re.I)
+
+
+def stated_genres(text: str) -> set[str]:
+    """The genres ``text`` states, as catalog genre names in lower case ("animated" -> "animation")."""
+    return {GENRE_WORDS[m.lower()] for m in _GENRE_RE.findall(text)}
+
+
+def genre_set(values: Iterable[str]) -> set[str]:
+    """Catalog genre names (or any text naming genres) as the lower-case names :func:`stated_genres` uses."""
+    out: set[str] = set()
+    for value in values:
+        out |= stated_genres(value)
+        out |= {v.strip().lower() for v in value.split(",") if v.strip().lower() in GENRE_WORDS.values()}
+    return out
+
+
+# ----- names that must be catalog titles -----
+_CAP = r"(?:[A-Z][\w'’.-]*|\d+)"
+_NAME_RUN = re.compile(rf"{_CAP}(?:\s+(?:(?:of|the|and|in|a|an|on|to|for|at|with|from|de|la|le)\s+)*{_CAP})+")
+_CONNECTORS = {"of", "the", "and", "in", "a", "an", "on", "to", "for", "at", "with", "from", "de", "la", "le"}
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def _vocabulary(words: Iterable[str]) -> set[str]:
+    out: set[str] = set()
+    for phrase in words:
+        out |= set(_norm(phrase).split())
+    return out
+
+
+class TitleIndex:
+    """The catalog's titles as prose writes them, to tell a real title from an invented one."""
+
+    def __init__(self, titles: Iterable[str]) -> None:
+        names: set[str] = set()
+        for title in titles:
+            core = title_core(title)
+            for name in (core, re.sub(r"^(?:The|A|An) ", "", core), core.split(":")[0]):
+                if name.strip():
+                    names.add(_norm(name))
+        self.names = names
+
+    def known(self, name: str) -> bool:
+        return _norm(name) in self.names
+
+    def unknown_name(self, text: str, vocabulary: Iterable[str] = ()) -> str | None:
+        """The first capitalised multi-word name in ``text`` that is not a catalog title and not
+        made of ``vocabulary`` words, genre words or connectors (a sentence's first word may be an
+        ordinary word: "Like Heat" is checked as "Heat" too). None when every name checks out."""
+        vocab = _vocabulary(vocabulary) | _vocabulary(GENRE_WORDS) | _CONNECTORS
+        for match in _NAME_RUN.finditer(text):
+            run = match.group(0).rstrip(".")
+            words = run.split()
+            if sum(w[0].isupper() for w in words) < 2:  # "Profiled from 6": one capitalised word is no name
+                continue
+            variants = [" ".join(words[i:]) for i in range(len(words)) if len(words) - i >= 2]
+            if any(self.known(v) for v in variants) or any(self.known(w) for w in words[1:2] if len(words) == 2):
+                continue
+            if all(w in vocab or w.isdigit() for w in _norm(" ".join(words[1:])).split()) or all(
+                    w in vocab or w.isdigit() for w in _norm(run).split()):
+                continue
+            return run
+        return None
+
+
+# ----- profiles -----
+def profile_problem(phrases: Sequence[str], summary: str, *, confirmed: Iterable[str],
+                    titles: TitleIndex | None = None, vocabulary: Iterable[str] = ()) -> str | None:
+    """Why a model-written profile may not be shown, or None when it may.
+
+    Args:
+        phrases: Its likes, dislikes and recent interests.
+        summary: Its summary sentence(s).
+        confirmed: The genres the user's history has (catalog genres, features): any other genre
+            stated is rejected.
+        titles: The catalog's titles; names that are neither titles nor ``vocabulary`` are rejected.
+        vocabulary: Words of the history items' catalog text (tags, people, themes).
+    """
+    vocab = _vocabulary(vocabulary)
+    confirmed = {g.lower() for g in confirmed}
+    texts = [*phrases, summary]
+    for text in texts:
+        if _CONTROL.search(text):
+            return "contains control characters"
+        if _INTERNAL_ID.search(text):
+            return "contains an internal item id"
+        if _MARKUP.search(text):
+            return "contains markup or a link"
+        wording = next((w for w in PROMPT_WORDING if w in text.lower()), None)
+        if wording:
+            return f"repeats prompt wording ({wording!r})"
+        word = offensive(text, vocab)
+        if word:
+            return f"contains an offensive word ({word!r})"
+    normed = [_norm(p) for p in phrases if _norm(p)]
+    if len(set(normed)) < len(normed):
+        return "repeats itself (the same phrase twice)"
+    starts = Counter(" ".join(p.split()[:2]) for p in normed if len(p.split()) >= 3)
+    if starts and starts.most_common(1)[0][1] >= 3:
+        return f"repeats itself ({starts.most_common(1)[0][0]!r} starts three phrases)"
+    words = _WORD.findall(summary)
+    if summary.strip() and (len(words) < 2 or _repetitive(words)):
+        return "a degenerate summary"
+    unconfirmed = sorted(set().union(*(stated_genres(t) for t in texts)) - confirmed)
+    if unconfirmed:
+        return f"states a genre the history does not have ({', '.join(unconfirmed)})"
+    if titles is not None:
+        for text in texts:
+            unknown = titles.unknown_name(text, vocab)
+            if unknown:
+                return f"names {unknown!r}, which is not in the catalog"
     return None

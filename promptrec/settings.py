@@ -173,9 +173,15 @@ class ProfileSettings(Section):
 
 
 class RerankSettings(Section):
-    """LLM rerank and explanation of the top candidates."""
+    """LLM rerank of the top candidates (off for the product's order by default: see ``reorder``)."""
 
     enabled: bool = True
+    reorder: bool = Field(
+        False,
+        description="Let the model's rerank reorder the shown list (blended by llm_weight). Off by default: "
+        "the rerank is at chance for every local model on Protocols A and B, so the list keeps the fused "
+        "order and the model explains it (ExplainSettings). The evaluation's rerank rows run either way.",
+    )
     depth: int = Field(15, ge=1, description="How many fused candidates the model sees.")
     llm_weight: float = Field(
         0.4,
@@ -193,6 +199,15 @@ class RerankSettings(Section):
     )
     history_items: int = Field(12, ge=1, description="Recent history items shown to the model for citing.")
     permutations: int = Field(1, ge=1, description="Candidate orders asked and averaged (2 adds the reverse order).")
+
+
+class ExplainSettings(Section):
+    """One model-written reason per shown item, grounded in a history item chosen from the evidence."""
+
+    enabled: bool = True
+    history_items: int = Field(50, ge=1, description="Most recent history items a reason may cite "
+                               "(plus the retriever's evidence items).")
+    max_chars: int = Field(140, ge=40, le=300, description="Longest reason the model may write.")
 
 
 class Settings(BaseSettings):
@@ -224,6 +239,7 @@ class Settings(BaseSettings):
     fusion: FusionSettings = Field(default_factory=FusionSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
+    explain: ExplainSettings = Field(default_factory=ExplainSettings)
 
     def __init__(self, **values: Any) -> None:
         try:

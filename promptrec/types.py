@@ -73,6 +73,8 @@ class ProfileResult(BaseModel):
     history_used: int = Field(description="How many of the most recent history items fitted the token budget.")
     history_tokens: int = 0
     error: str | None = None
+    rejected: str | None = Field(None, description="Why the model's profile failed the quality gate (then "
+                                 "the evidence profile is shown instead).")
 
 
 class Candidate(BaseModel):
@@ -95,6 +97,22 @@ class Recommendation(BaseModel):
     explanation: str
     cited_history: list[str] = Field(default_factory=list, description="History item ids the explanation cites.")
     explained_by: Literal["llm", "evidence"]
+    explanation_note: str | None = Field(
+        None, description="Why the model's reason is not the one shown (quality gate, deadline, failed call), "
+        "or that it is still being written."
+    )
+
+
+class ExplanationTotals(BaseModel):
+    """How the shown items' explanations were made."""
+
+    llm: int = Field(0, description="Reasons written by the model that passed the quality gate.")
+    evidence: int = Field(0, description="Reasons made from the evidence (deterministic).")
+    rejected: int = Field(0, description="Model reasons refused by the quality gate (replaced by the evidence one).")
+    late: int = Field(0, description="Model reasons not ready before the request's deadline.")
+    failed: int = Field(0, description="Model calls that failed or answered invalid JSON.")
+    pending: int = Field(0, description="Reasons still being written (the list event of a stream).")
+    distinct_cited: int = Field(0, description="Distinct history items cited across the list.")
 
 
 class RecommendationList(BaseModel):
@@ -113,5 +131,16 @@ class RecommendationList(BaseModel):
     rejected_reasons: int = Field(
         0, description="Shown items whose model reason failed the quality gate and was replaced by the evidence one."
     )
+    explanations: ExplanationTotals = Field(default_factory=ExplanationTotals)
     timings: dict[str, float] = Field(default_factory=dict)
     model_id: str | None = None
+
+
+class StreamEvent(BaseModel):
+    """One step of :meth:`promptrec.Recommender.recommend_stream`: ``list`` (the ranked list at once,
+    evidence explanations, reasons pending), ``reason`` (one item's explanation as it is written) and
+    ``final`` (the finished list, profile and totals)."""
+
+    kind: Literal["list", "reason", "final"]
+    result: RecommendationList | None = Field(None, description="The list (kinds list and final).")
+    item: Recommendation | None = Field(None, description="The explained item (kind reason).")

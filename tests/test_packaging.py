@@ -13,9 +13,10 @@ def test_wheel_ships_the_prompt_templates(tmp_path):
                    check=True, capture_output=True)
     wheel = next(tmp_path.glob("promptrec-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for template in ("item_features", "user_profile", "rerank"):
+    for template in ("item_features", "user_profile", "rerank", "explain"):
         assert f"promptrec/_prompts/{template}.md" in names
     assert "promptrec/cli/app.py" in names
+    assert "promptrec/wordlists/offensive.txt" in names  # the quality gate's word list
 
 
 def test_python_dash_m_and_console_script():

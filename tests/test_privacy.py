@@ -61,7 +61,8 @@ def test_forget_leaves_no_trace_of_the_user_and_keeps_others(settings, tiny):
     seen = len(backend.requests)
     rec.recommend("2", k=3)
     theirs = blocks_of(backend.requests[seen:])
-    assert len(mine) == 2 and len(theirs) == 2 and not set(mine) & set(theirs)
+    # the profile holds the history; each of the 3 reasons holds a history item (and its rating)
+    assert len(mine) == 1 and len(theirs) == 1 and not set(mine) & set(theirs) and len(backend.requests) == seen * 2
     log = rerank_log(settings.state_dir / "eval" / "rerank-records" / "abc-valid.jsonl")
     for user in ("1", "2", "12"):
         log.append(record(user))
@@ -72,7 +73,7 @@ def test_forget_leaves_no_trace_of_the_user_and_keeps_others(settings, tiny):
     assert found(tag, before)
 
     report = rec.forget("1")
-    assert report.cache_replies == 2 and report.record_lines == 1 and report.collab_models == 1
+    assert report.cache_replies == 4 and report.record_lines == 1 and report.collab_models == 1
     assert report.record_files == ["eval/rerank-records/abc-valid.jsonl"] and report.profiles == 1
 
     after = state_bytes(settings.state_dir)
@@ -80,9 +81,9 @@ def test_forget_leaves_no_trace_of_the_user_and_keeps_others(settings, tiny):
     assert not found(tag, after)
     assert all(found(block, after) for block in theirs)
     assert [r.user for r in rerank_log(log.path).load().values()] == ["2", "12"]
-    assert LLMCache(settings.llm_cache_path).owned(other_tag) == 2
+    assert LLMCache(settings.llm_cache_path).owned(other_tag) == 4
     again = rec.recommend("2", k=3)  # still served (from the cache), after a refit of the collaborative model
-    assert len(again.items) == 3 and len(backend.requests) == seen + 2
+    assert len(again.items) == 3 and len(backend.requests) == seen + 4
 
 
 def test_forget_from_the_command_line(settings, tiny, tmp_path):
@@ -90,7 +91,7 @@ def test_forget_from_the_command_line(settings, tiny, tmp_path):
     rec.recommend("1", k=2)
     result = CliRunner().invoke(app, ["--state-dir", str(settings.state_dir), "forget", "1"])
     assert result.exit_code == 0, result.output
-    assert "Forgot user 1" in result.output and "2 cached model replies deleted" in result.output
+    assert "Forgot user 1" in result.output and "3 cached model replies deleted" in result.output
     assert LLMCache(settings.llm_cache_path).owned(user_tag("1")) == 0 and len(LLMCache(settings.llm_cache_path)) == 0
 
 

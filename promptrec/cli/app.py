@@ -166,17 +166,21 @@ def recommend(
     as_json: Annotated[bool, typer.Option("--json", help="Print the typed result as JSON.")] = False,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="No language model: fused order, evidence explanations.")] = False,
 ) -> None:
-    """Explained recommendations for a user in the data."""
-    from .render import print_result
+    """Explained recommendations for a user in the data: the list at once, each reason as the model writes it."""
+    from .render import StreamPrinter
 
     with _friendly_errors():
         rec = _recommender(no_llm)
         excluded = rec.resolve_items(exclude) if exclude else []
-        result = rec.recommend(user, k=k, request=request, exclude=excluded)
         if as_json:
+            result = rec.recommend(user, k=k, request=request, exclude=excluded)
             sys.stdout.write(result.model_dump_json(indent=2) + "\n")
-        else:
-            print_result(console, result, rec.dataset.catalog)
+            return
+        printer = StreamPrinter(console, rec.dataset.catalog)
+        try:
+            rec.recommend(user, k=k, request=request, exclude=excluded, on_event=printer)
+        finally:
+            printer.close()
 
 
 @app.command()
@@ -223,7 +227,8 @@ def chat(
 ) -> None:
     """Talk to the recommender: pick a user or describe tastes, steer, exclude, ask why. /help inside."""
     from ..chat import HELP, ChatSession
-    from .render import print_result
+    from ..types import StreamEvent
+    from .render import StreamPrinter, print_result
 
     with _friendly_errors():
         rec = _recommender(no_llm)
@@ -238,12 +243,30 @@ def chat(
                     line = console.input("[bold cyan]you>[/bold cyan] ")
                 except EOFError:
                     break
-            with _friendly_errors():
-                reply = session.handle(line)
-            if reply.text:
-                console.print(plain(reply.text))
-            if reply.recommendations is not None:
-                print_result(console, reply.recommendations, rec.dataset.catalog)
+            printer = StreamPrinter(console, rec.dataset.catalog)
+            streamed = []
+
+            def on_event(kind, data, printer=printer, streamed=streamed):
+                if kind == "list":  # the reply and the list at once, reasons as they come
+                    streamed.append(True)
+                    if data.text:
+                        console.print(plain(data.text))
+                    printer(StreamEvent(kind="list", result=data.recommendations))
+                elif kind == "reason":
+                    printer(StreamEvent(kind="reason", item=data))
+
+            try:
+                with _friendly_errors():
+                    reply = session.handle(line, on_event=on_event)
+            finally:
+                printer.close()
+            if streamed and reply.recommendations is not None:
+                printer(StreamEvent(kind="final", result=reply.recommendations))
+            else:
+                if reply.text:
+                    console.print(plain(reply.text))
+                if reply.recommendations is not None:
+                    print_result(console, reply.recommendations, rec.dataset.catalog)
             if reply.quit:
                 break
 

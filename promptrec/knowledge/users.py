@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from ..data import Catalog
 from ..llm import LLMClient
 from ..prompts import as_data, finish_sentence, load_prompt, max_length
+from ..quality import TitleIndex, genre_set, profile_problem
 from ..types import History, ProfileResult, UserProfile
 
 
@@ -62,6 +63,20 @@ class UserProfiler:
         self.max_tokens = max_tokens
         self.template = load_prompt(self.template_name)
 
+    _titles: TitleIndex | None = None
+
+    def check(self, profile: UserProfile, history: Sequence[str]) -> str | None:
+        """Why a model-written profile may not be shown (:func:`promptrec.quality.profile_problem`):
+        degenerate, offensive, naming titles the catalog lacks, or stating genres the history does not
+        have by its catalog genres and tags. None when it may be shown."""
+        if self._titles is None:
+            self._titles = TitleIndex(item.title for item in self.catalog)
+        items = [it for i in history if (it := self.catalog.get(i)) is not None]
+        words = [v for it in items for name in ("genres", "tags") for v in (it.fields.get(name) or "").split(",")]
+        return profile_problem([*profile.likes, *profile.dislikes, *profile.recent_interests], profile.summary,
+                               confirmed=genre_set(words), titles=self._titles,
+                               vocabulary=[*words, *(it.title for it in items)])
+
     def fit_budget(self, lines: Sequence[str]) -> tuple[list[str], int]:
         """The longest suffix of ``lines`` (most recent last) whose tokens fit the budget."""
         kept: list[str] = []
@@ -94,4 +109,11 @@ class UserProfiler:
                 history_used=len(kept), history_tokens=tokens, error=result.error,
             )
         profile = result.value.model_copy(update={"summary": finish_sentence(result.value.summary, max_length(UserProfile, "summary"))})
+        problem = self.check(profile, history)
+        if problem:
+            return ProfileResult(
+                profile=evidence_profile(self.catalog, history, ratings), source="fallback",
+                history_used=len(kept), history_tokens=tokens,
+                error=f"the model's profile was refused by the quality gate: {problem}", rejected=problem,
+            )
         return ProfileResult(profile=profile, source="llm", history_used=len(kept), history_tokens=tokens)

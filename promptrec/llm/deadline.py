@@ -58,3 +58,17 @@ def deadline(seconds: float | None) -> Iterator[Deadline | None]:
         yield chosen
     finally:
         _current.reset(token)
+
+
+@contextmanager
+def within(limit: Deadline | None) -> Iterator[Deadline | None]:
+    """Model calls inside the block share the deadline ``limit`` made earlier (one request's steps
+    run apart, e.g. between the events of a stream, and keep one clock); None keeps the surrounding
+    deadline. A block nested in another keeps the earlier of the two."""
+    outer = _current.get()
+    chosen = limit if outer is None or (limit is not None and limit.at < outer.at) else outer
+    token = _current.set(chosen)
+    try:
+        yield chosen
+    finally:
+        _current.reset(token)

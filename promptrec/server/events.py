@@ -4,15 +4,18 @@ Each event is ``event: NAME`` and one ``data:`` line of JSON, then a blank line.
 
 ``reply``        always first: ``{"session", "text", "quit"}``, the chat's answer to the line
                  (a headline such as "Excluded Heat (1995)", an answer to "why", or help).
-``list``         when the line produced recommendations: the RecommendationList at once, in the
-                 fused order with evidence explanations (``explained_by: "evidence"``), computed
-                 without the model.
-``explanation``  when the server has a model, one per item of the model's list, after the model
-                 answered: ``{"item_id", "rank", "explanation", "explained_by", "cited_history"}``.
-``final``        when there was a list: the list the session now holds (the model's order and
-                 explanations; the ``list`` again when there is no model or it fell back).
-``error``        instead of ``final`` when the model pass failed: ``{"status", "detail"}``; the
-                 ``list`` already sent stays valid.
+``list``         when the line produced recommendations: the RecommendationList as soon as its
+                 order is known (the fused order unless ``rerank.reorder``), with evidence
+                 explanations (``explained_by: "evidence"``); with a model, each item's
+                 ``explanation_note`` says its reason is being written.
+``explanation``  when the server has a model, one per shown item as the model writes its reason:
+                 ``{"item_id", "rank", "explanation", "explained_by", "cited_history", "note"}``;
+                 ``explained_by: "evidence"`` with a ``note`` when the model's reason was refused
+                 by the quality gate, late for the deadline, or failed.
+``final``        when there was a list: the list the session now holds (same order, the reasons,
+                 the profile and ``explanations`` totals).
+``error``        instead of ``final`` when the model pass failed after the list: ``{"status", "detail"}``;
+                 the ``list`` already sent stays valid.
 ``done``         always last: ``{}``.
 
 Failures before the stream starts (invalid body or session id, unknown command arguments are

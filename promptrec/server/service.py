@@ -142,45 +142,50 @@ class Service:
         return report, dropped
 
     def chat(self, session_id: str, line: str, emit: Emit) -> None:
-        """Answer one chat line, emitting events (see :mod:`promptrec.server.events`): ``reply``,
-        then ``list`` (fused, evidence explanations) at once, then ``explanation`` per item and
-        ``final`` when the model has answered. Errors before ``reply`` are raised."""
+        """Answer one chat line, emitting events (see :mod:`promptrec.server.events`): ``reply`` and
+        ``list`` as soon as the order is known (evidence explanations, the model's reasons pending),
+        ``explanation`` per item as the model writes it, then ``final``. Errors before ``reply``
+        are raised; after it, they are an ``error`` event (the list already sent stays valid)."""
         entry = self.sessions.get(session_id)
         if not entry.lock.acquire(timeout=self.settings.queue_timeout_s):
             raise SessionBusy(f"chat session {session_id!r} is still answering the previous line")
         try:
             session = entry.session
-            before = _snapshot(session)
-            session.recommender = self.fast
-            reply = session.handle(line)
-            emit("reply", {"session": session_id, "text": reply.text, "quit": reply.quit})
-            fused = reply.recommendations
-            if fused is None:
-                return
-            emit("list", fused)
-            final = fused
-            if self.has_model:
-                # the same line again, from the same state, through the model (which also reads the
-                # request); the session then keeps what the model made of it
-                replay = dataclasses.replace(before, recommender=self.rec)
-                try:
-                    explained = replay.handle(line).recommendations
-                except PromptrecError as err:
-                    from .errors import status_for
+            session.recommender = self.rec if self.has_model else self.fast
+            sent = False
 
-                    emit("error", {"status": status_for(err), "detail": str(err)})
-                    return
-                except Exception:
-                    log.exception("chat: the model pass failed")
-                    emit("error", {"status": 500, "detail": "internal error while asking the model"})
-                    return
-                if explained is not None:
-                    entry.session = dataclasses.replace(replay, recommender=self.fast)
-                    final = explained
-                    for item in final.items:
-                        emit("explanation", {"item_id": item.item_id, "rank": item.rank,
-                                             "explanation": item.explanation, "explained_by": item.explained_by,
-                                             "cited_history": item.cited_history})
-            emit("final", final)
+            def on_event(kind: str, data) -> None:
+                nonlocal sent
+                if kind == "list":
+                    emit("reply", {"session": session_id, "text": data.text, "quit": data.quit})
+                    emit("list", data.recommendations)
+                    sent = True
+                elif kind == "reason":
+                    emit("explanation", {"item_id": data.item_id, "rank": data.rank, "explanation": data.explanation,
+                                         "explained_by": data.explained_by, "cited_history": data.cited_history,
+                                         "note": data.explanation_note})
+
+            try:
+                reply = session.handle(line, on_event=on_event)
+            except PromptrecError as err:
+                if not sent:
+                    raise
+                from .errors import status_for
+
+                emit("error", {"status": status_for(err), "detail": str(err)})
+                return
+            except Exception:
+                if not sent:
+                    raise
+                log.exception("chat: the model pass failed")
+                emit("error", {"status": 500, "detail": "internal error while asking the model"})
+                return
+            if not sent:
+                emit("reply", {"session": session_id, "text": reply.text, "quit": reply.quit})
+                if reply.recommendations is not None:
+                    emit("list", reply.recommendations)
+            if reply.recommendations is not None:
+                emit("final", reply.recommendations)
         finally:
+            entry.session.recommender = self.fast
             entry.lock.release()

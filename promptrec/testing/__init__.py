@@ -83,8 +83,17 @@ def valid_reply(request) -> dict:
         history = pick["because"]["items"]["enum"]
         return {"picks": [{"id": c, "reason": "Shares the mood and pace of what you watched last.",
                            "because": [history[-1]]} for c in candidates[::-1][:k]]}
-    if "likes" in properties:
-        return {"likes": ["adventure"], "dislikes": [], "recent_interests": ["space"], "summary": "Likes adventures."}
+    if set(properties) == {"reason"}:  # an explanation: name the watched title, claim nothing else
+        prompt = request.messages[-1]["content"]
+        watched = re.search(r"<watched>\n(.+?)(?:\. genres:|\. tags:|\. themes:|\. rated|\n)", prompt)
+        title = watched.group(1) if watched else "what you watched"
+        return {"reason": f"If you enjoyed {title}, this one should suit you well too."}
+    if "likes" in properties:  # a genre the history really has, so the profile passes the quality gate
+        from ..quality import stated_genres
+
+        genres = sorted(stated_genres(request.messages[-1]["content"])) or ["adventure"]
+        return {"likes": [genres[0]], "dislikes": [], "recent_interests": genres[-1:],
+                "summary": f"Likes {genres[0]} stories."}
     if "like_titles" in properties:  # a request reading: nothing beyond what the rules read
         return {name: ([] if spec.get("type") == "array" else "" if spec.get("type") == "string" else None)
                 for name, spec in properties.items()}

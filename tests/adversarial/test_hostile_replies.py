@@ -6,10 +6,10 @@ from promptrec.retrieval.store import make_client
 from promptrec.testing import valid_reply
 
 
-def build(settings, tiny, hash_embedder, backend):
+def build(settings, tiny, hash_embedder, backend, reorder=False):
     settings = settings.model_copy(update={
         "fusion": settings.fusion.model_copy(update={"weights": {"embedding": 0.5, "ease": 1.0}, "min_item_support": 1}),
-        "rerank": settings.rerank.model_copy(update={"depth": 6, "llm_weight": 1.0}),
+        "rerank": settings.rerank.model_copy(update={"depth": 6, "llm_weight": 1.0, "reorder": reorder}),
     })
     return Recommender(settings, dataset=tiny, llm=LLMClient(backend), embedder=hash_embedder,
                        chroma_client=make_client(settings.state_dir / "chroma"))
@@ -18,6 +18,10 @@ def build(settings, tiny, hash_embedder, backend):
 def leaky_reply(request):
     """Valid picks whose reasons leak ids and prompt wording."""
     reply = valid_reply(request)
+    leaks = ["C1: the related history item", "H2 H2 H2", "Because it is close to H3.", "- drama,"]
+    if "reason" in reply:  # one reason per call: the n-th call leaks the n-th way
+        leaky_reply.calls = getattr(leaky_reply, "calls", -1) + 1
+        reply["reason"] = leaks[leaky_reply.calls % len(leaks)]
     if "picks" in reply:
         leaks = ["C1: the related history item", "H2 H2 H2", "Because it is close to H3.", "- drama,"]
         for n, pick in enumerate(reply["picks"]):
@@ -27,9 +31,9 @@ def leaky_reply(request):
 
 def test_leaky_reasons_are_replaced_by_evidence_and_counted(settings, tiny, hash_embedder):
     result = build(settings, tiny, hash_embedder, ScriptedLLM(default=leaky_reply)).recommend("1", k=4)
-    assert result.ordered_by == "llm_rerank" and not result.fallback
-    assert result.rejected_reasons == 4
-    assert all(r.explained_by == "evidence" for r in result.items)
+    assert result.ordered_by == "fusion" and not result.fallback
+    assert result.rejected_reasons == 4 and result.explanations.rejected == 4
+    assert all(r.explained_by == "evidence" and "quality gate" in r.explanation_note for r in result.items)
     for r in result.items:
         assert "C1" not in r.explanation and "H2" not in r.explanation and "history item" not in r.explanation
 
@@ -41,7 +45,8 @@ def test_clean_reasons_are_shown_and_nothing_is_counted(settings, tiny, hash_emb
 
 def test_no_history_and_a_request_gives_a_reranked_list(settings, tiny, hash_embedder):
     backend = ScriptedLLM(default=valid_reply)
-    result = build(settings, tiny, hash_embedder, backend).recommend_for_history([], k=3, request="space adventure")
+    result = build(settings, tiny, hash_embedder, backend, reorder=True).recommend_for_history(
+        [], k=3, request="space adventure")
     assert result.ordered_by == "llm_rerank" and not result.fallback and len(result.items) == 3
     assert result.profile is None and all(r.cited_history == [] for r in result.items)
     reads, reranks = [[r for r in backend.requests if key in r.json_schema["properties"]] for key in ("like_titles", "picks")]
@@ -53,7 +58,8 @@ def test_a_backend_crash_of_any_kind_is_a_fallback(settings, tiny, hash_embedder
     from promptrec.llm import LLMError
 
     backend = ScriptedLLM(default=LLMError("llama.cpp failed on the request (RuntimeError: grammar)"))
-    rec = build(settings, tiny, hash_embedder, backend)
+    rec = build(settings, tiny, hash_embedder, backend, reorder=True)
     result = rec.recommend("2", k=3)
     assert result.fallback and "grammar" in result.fallback_reason and len(result.items) == 3
-    assert rec.client.stats.errors == 2  # profile and rerank, both counted
+    assert rec.client.stats.errors == 2 + 3  # profile, rerank and the 3 reasons, all counted
+    assert result.explanations.failed == 3 and all(r.explained_by == "evidence" for r in result.items)

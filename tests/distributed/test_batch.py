@@ -32,7 +32,7 @@ def test_lists_from_the_workers_match_the_in_process_pipeline(settings):
         expected = local.recommend(user, k=3, request="something")
         got = ListStore(store.path).records()[user].result
         assert [r.item_id for r in got.items] == [r.item_id for r in expected.items]
-        assert got.ordered_by == "llm_rerank" and all(r.explanation for r in got.items)
+        assert got.ordered_by == "fusion" and all(r.explanation for r in got.items)  # the model explains the fused order
     assert "unknown user '999'" in store.records()["999"].error
     again = run_recommend_job(TinyRecommender(settings), users, ListStore(store.path), k=3)
     assert again.already_done == 6 and again.written == 0

@@ -2,7 +2,7 @@ from promptrec.knowledge import UserProfiler
 from promptrec.llm import LLMClient, ScriptedLLM
 from promptrec.types import History
 
-PROFILE = {"likes": ["space"], "dislikes": [], "recent_interests": ["crime"], "summary": "Likes space."}
+PROFILE = {"likes": ["space"], "dislikes": [], "recent_interests": ["adventure"], "summary": "Likes space."}
 
 
 def test_history_is_cut_to_the_budget_keeping_the_most_recent(tiny):

@@ -18,7 +18,9 @@ def test_the_evaluation_measures_what_recommend_runs(settings, tiny, hash_embedd
     settings = settings.model_copy(update={
         "fusion": settings.fusion.model_copy(update={"weights": {"embedding": 0.3, "ease": 1.0, "classic": 0.5},
                                                      "params": {"ease": {"lambda_": 10.0}}, "min_item_support": 1}),
-        "rerank": settings.rerank.model_copy(update={"depth": 6, "llm_weight": 0.5}),
+        # the rerank rows of the evaluation measure the product with the model's order on (rerank.reorder)
+        "rerank": settings.rerank.model_copy(update={"depth": 6, "llm_weight": 0.5, "reorder": True}),
+        "explain": settings.explain.model_copy(update={"enabled": False}),
         "profile": settings.profile.model_copy(update={"token_budget": 120}),
     })
     split = protocol_a_split(tiny.interactions.frame, k=1)

@@ -21,26 +21,42 @@ def settings(settings):
     return settings.model_copy(update={"fusion": fusion, "rerank": rerank})
 
 
+def reordering(settings, **changes):
+    """The settings with the model's rerank deciding the order (``rerank.reorder``)."""
+    return settings.model_copy(update={"rerank": settings.rerank.model_copy(update={"reorder": True, **changes})})
+
+
 def test_recommend_returns_a_validated_explained_list(settings, tiny, hash_embedder):
     backend = ScriptedLLM(default=valid_reply)
     rec = build(settings, tiny, hash_embedder, backend)
     result = rec.recommend("1", k=5)
+    fused = build(settings, tiny, hash_embedder, None).recommend("1", k=5)
     history = set(tiny.interactions.history("1"))
     assert len(result.items) == 5 and [r.rank for r in result.items] == [1, 2, 3, 4, 5]
     assert not {r.item_id for r in result.items} & history
-    assert result.ordered_by == "llm_rerank" and not result.fallback
+    assert result.ordered_by == "fusion" and not result.fallback  # the model explains the fused order
+    assert [r.item_id for r in result.items] == [r.item_id for r in fused.items]
     assert all(r.explained_by == "llm" and r.cited_history and set(r.cited_history) <= history for r in result.items)
+    assert result.explanations.llm == 5 and result.explanations.pending == 0
     assert result.profile.source == "llm"
-    assert set(result.timings) == {"profile_s", "retrieve_s", "rerank_s", "total_s"}
+    assert set(result.timings) == {"list_s", "profile_s", "retrieve_s", "explain_s", "total_s"}
+
+
+def test_reordering_by_the_rerank_is_a_setting(settings, tiny, hash_embedder):
+    result = build(reordering(settings), tiny, hash_embedder, ScriptedLLM(default=valid_reply)).recommend("1", k=5)
+    assert result.ordered_by == "llm_rerank" and not result.fallback
+    assert set(result.timings) == {"list_s", "profile_s", "retrieve_s", "rerank_s", "explain_s", "total_s"}
 
 
 def test_model_order_is_used_at_full_weight(settings, tiny, hash_embedder):
+    settings = reordering(settings)
     fused = build(settings, tiny, hash_embedder, None).recommend("1", k=8)
     reranked = build(settings, tiny, hash_embedder, ScriptedLLM(default=valid_reply)).recommend("1", k=8)
     assert [r.item_id for r in reranked.items] == [r.item_id for r in fused.items][::-1]
 
 
 def test_garbage_from_the_model_falls_back_to_the_fused_order(settings, tiny, hash_embedder):
+    settings = reordering(settings)
     fused = build(settings, tiny, hash_embedder, None).recommend("2", k=4)
     rec = build(settings, tiny, hash_embedder, ScriptedLLM(default="I think you would like Star Wars!"))
     result = rec.recommend("2", k=4)
@@ -48,7 +64,8 @@ def test_garbage_from_the_model_falls_back_to_the_fused_order(settings, tiny, ha
     assert [r.item_id for r in result.items] == [r.item_id for r in fused.items]
     assert all(r.explained_by == "evidence" for r in result.items)
     assert result.profile.source == "fallback"
-    assert rec.client.stats.invalid_outputs == 2
+    assert rec.client.stats.invalid_outputs == 2 + 4  # profile, rerank, and each of the 4 reasons
+    assert result.explanations.failed == 4 and all("not usable" in r.explanation_note for r in result.items)
 
 
 def test_rerun_is_served_from_the_cache(settings, tiny, hash_embedder):
@@ -56,7 +73,7 @@ def test_rerun_is_served_from_the_cache(settings, tiny, hash_embedder):
     backend = ScriptedLLM()  # no replies: any model call would fail
     rec = build(settings, tiny, hash_embedder, backend)
     second = rec.recommend("3", k=4)
-    assert backend.requests == [] and rec.client.stats.calls == 0 and rec.client.stats.cache_hits == 2
+    assert backend.requests == [] and rec.client.stats.calls == 0 and rec.client.stats.cache_hits == 1 + 4
     assert second.items == first.items
 
 
@@ -100,8 +117,7 @@ def test_index_builds_vectors_then_features_for_popular_items(settings, tiny, ha
 
 
 def test_weight_zero_keeps_fused_order_and_a_request_lets_the_model_reorder(settings, tiny, hash_embedder):
-    rerank = settings.rerank.model_copy(update={"llm_weight": 0.0, "request_llm_weight": 1.0})
-    settings = settings.model_copy(update={"rerank": rerank})
+    settings = reordering(settings, llm_weight=0.0, request_llm_weight=1.0)
     fused = build(settings, tiny, hash_embedder, None).recommend("1", k=8)
     rec = build(settings, tiny, hash_embedder, ScriptedLLM(default=valid_reply))
     plain = rec.recommend("1", k=8)

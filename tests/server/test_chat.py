@@ -21,7 +21,7 @@ def test_without_a_model_the_list_comes_once_then_final_and_done(serve):
     assert names(events) == ["reply", "list", "final", "done"]
     reply, fused, final = events[0][1], events[1][1], events[2][1]
     assert reply == {"session": "s1", "text": "Now recommending for user 1", "quit": False}
-    assert fused["user_id"] == "1" and len(fused["items"]) == 5 and fused == final
+    assert fused["user_id"] == "1" and len(fused["items"]) == 5 and fused["items"] == final["items"]
     assert all(item["explained_by"] == "evidence" for item in fused["items"])
 
 
@@ -32,13 +32,16 @@ def test_with_a_model_explanations_follow_the_fused_list(serve, scripted):
     fused, final = events[1][1], events[-2][1]
     explanations = [data for name, data in events if name == "explanation"]
     assert all(item["explained_by"] == "evidence" for item in fused["items"]) and fused["ordered_by"] == "fusion"
-    assert final["ordered_by"] == "llm_rerank" and all(item["explained_by"] == "llm" for item in final["items"])
+    assert all(item["explanation_note"] == "the model's reason is being written" for item in fused["items"])
+    assert final["ordered_by"] == "fusion" and all(item["explained_by"] == "llm" for item in final["items"])
+    assert final["explanations"]["llm"] == 5 and final["explanations"]["pending"] == 0
     assert [e["item_id"] for e in explanations] == [item["item_id"] for item in final["items"]]
     for event, item in zip(explanations, final["items"]):
         assert event["explained_by"] == "llm" and event["cited_history"] and event["explanation"] == item["explanation"]
+        assert event["note"] is None
     assert {e["explanation"] for e in explanations}.isdisjoint(item["explanation"] for item in fused["items"])
     assert [e["rank"] for e in explanations] == [1, 2, 3, 4, 5]
-    assert [item["item_id"] for item in final["items"]] != [item["item_id"] for item in fused["items"]]
+    assert [item["item_id"] for item in final["items"]] == [item["item_id"] for item in fused["items"]]
     why = chat(client, "s1", "/why #1")[0][1]["text"]  # the session holds the model's list
     assert why.startswith(f"{final['items'][0]['title']}: {final['items'][0]['explanation']}")
 
@@ -113,9 +116,11 @@ def test_a_failing_model_pass_keeps_the_list_and_sends_an_error_event(serve, mak
     from promptrec import Recommender
     from promptrec.errors import ModelError
 
-    class Unreachable(Recommender):
-        def recommend(self, *args, **kwargs):
-            raise ModelError("the model server at 127.0.0.1:9 refused the connection")
+    class Unreachable(Recommender):  # the model server goes away after the list was sent
+        def recommend(self, *args, on_event=None, **kwargs):
+            for event in self.recommend_stream(*args, **kwargs):
+                on_event(event)
+                raise ModelError("the model server at 127.0.0.1:9 refused the connection")
 
     events = chat(serve(recommender=make_recommender(scripted, cls=Unreachable)), "e", "/user 1")
     assert names(events) == ["reply", "list", "error", "done"]

@@ -43,12 +43,14 @@ def test_recommend_from_a_request_alone(serve):
     assert len(body["items"]) == 2 and body["request"] == "romantic comedy"
 
 
-def test_the_model_reranks_unless_asked_not_to(serve, scripted):
+def test_the_model_explains_unless_asked_not_to(serve, scripted):
     client = serve(scripted)
     fused = client.post("/recommend", json={"user_id": "2", "k": 5, "use_model": False}).json()
     model = client.post("/recommend", json={"user_id": "2", "k": 5}).json()
-    assert fused["ordered_by"] == "fusion" and model["ordered_by"] == "llm_rerank"
+    assert fused["ordered_by"] == "fusion" and model["ordered_by"] == "fusion"
+    assert [i["item_id"] for i in model["items"]] == [i["item_id"] for i in fused["items"]]
     assert all(item["explained_by"] == "llm" for item in model["items"])
+    assert all(item["explained_by"] == "evidence" for item in fused["items"])
     assert model["model_id"] == "scripted" and fused["model_id"] is None
     assert client.get("/healthz").json()["model"] == "scripted"
 

@@ -59,7 +59,7 @@ function renderList(list, waiting) {
     li.dataset.itemId = item.item_id;
     li.appendChild(el("div", "title", item.title));
     li.appendChild(el("p", "reason", item.explanation));
-    li.appendChild(el("span", "source " + item.explained_by, item.explained_by === "llm" ? "explained by the model" : "evidence"));
+    li.appendChild(el("span", "source " + item.explained_by, sourceText(item.explained_by, item.explanation_note)));
     const actions = el("div", "actions");
     const button = (label, action, line, shown) => {
       const b = el("button", action, label);
@@ -76,13 +76,18 @@ function renderList(list, waiting) {
   }
 }
 
+function sourceText(by, note) {
+  if (by === "llm") return "explained by the model";
+  return note ? "evidence (" + note + ")" : "evidence";
+}
+
 function explain(event) {
   const li = document.querySelector('.item[data-item-id="' + CSS.escape(event.item_id) + '"]');
   if (!li) return;
   li.querySelector(".reason").textContent = event.explanation;
   const source = li.querySelector(".source");
   source.className = "source " + event.explained_by;
-  source.textContent = event.explained_by === "llm" ? "explained by the model" : "evidence";
+  source.textContent = sourceText(event.explained_by, event.note);
 }
 
 function handle(name, data) {

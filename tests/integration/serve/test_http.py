@@ -144,9 +144,12 @@ def test_real_model_list_first_then_explanations_and_503_while_busy(model_server
     fused, final = timeline[1][2], timeline[-2][2]
     explanations = [data for name, _, data in timeline if name == "explanation"]
     assert names.count("explanation") == len(final["items"]) == 3
-    assert all(item["explained_by"] == "evidence" for item in fused["items"]) and fused["model_id"] is None
-    assert final["model_id"].startswith("SmolLM2-135M") and final["ordered_by"] in ("llm_rerank", "fusion")
+    assert all(item["explained_by"] == "evidence" and item["explanation_note"] for item in fused["items"])
+    assert final["model_id"].startswith("SmolLM2-135M") and final["ordered_by"] == "fusion"
     assert [e["item_id"] for e in explanations] == [item["item_id"] for item in final["items"]]
+    assert [item["item_id"] for item in fused["items"]] == [item["item_id"] for item in final["items"]]
+    explanation_at = [at for name, at, _ in timeline if name == "explanation"]
+    assert timeline[1][1] < explanation_at[0] and explanation_at == sorted(explanation_at)  # list, then reasons
     assert all(e["explanation"].strip() for e in explanations)
     list_at, final_at = timeline[1][1], timeline[-2][1]
     assert list_at < final_at  # the list came first, the model's answer later
