@@ -1,13 +1,22 @@
 """Time warm `Recommender.recommend()` calls with a local model.
 
-Warm means the model is loaded, the collaborative model fitted and the vector store open (the
-first call pays for that and is reported apart). Each timed call is for a new user, so the LLM is
-really called (an in-memory cache is used, so earlier runs do not help); a repeated call for the
-same user is then timed too (served from the cache).
+Warm means the model is loaded, the collaborative model fitted, the vector store open and the
+user's profile already made and stored (profiles are offline knowledge: the profile job, or an
+earlier call, made them). Per user, in this order:
 
-    python eval/bench_recommend.py --model small --users 5 [--dataset NAME_OR_FOLDER]
+- *never-seen history*: the first call for a user whose profile is not stored yet: one profile call
+  more than a warm call (the profile is stored by it);
+- *warm*: the same call again once the profile is stored (read back from disk), with an empty reply
+  cache and an empty llama.cpp context, so the rerank really runs and reuses nothing: the warm cost of
+  an answer;
+- *cached rerun*: the same call again (every reply from the cache).
 
-The client is the product's (make_client: configured seed and temperature), with an in-memory cache.
+Replies go to in-memory caches, so earlier runs do not help.
+
+The first call of the process (model load, fitting, first user) is reported apart. Profiles are
+stored in a scratch file, so the benchmark neither uses nor changes the product's stored profiles.
+
+    python eval/bench_recommend.py --model small --users 5 [--dataset NAME_OR_FOLDER] [--out eval/results]
 """
 
 from __future__ import annotations
@@ -17,15 +26,30 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 from promptrec import Recommender, Settings
+from promptrec.knowledge.profile_store import ProfileStore
 from promptrec.llm import LLMCache, make_client
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    return f"{platform.node()} · {cpu} · {os.cpu_count()} cores · load {os.getloadavg()[0]:.1f}"
+    try:
+        load = subprocess.run(["uptime"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        load = f"load {os.getloadavg()[0]:.1f}"
+    return f"{platform.node()} · {cpu} · {os.cpu_count()} cores · {load}"
+
+
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 2) if values else float("nan")
 
 
 def main() -> None:
@@ -34,40 +58,93 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=5, help="timed users (after one warm-up user)")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--dataset", default=None, help="dataset name or folder (default: PROMPTREC_DATASET or ml-latest-small)")
+    parser.add_argument("--out", type=Path, default=None, help="write bench-recommend-<model>.md/.json into this folder")
     args = parser.parse_args()
+    say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
 
     settings = Settings()
     settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"model": args.model}),
                                            **({"dataset": args.dataset} if args.dataset else {})})
+    loaded_before = machine()
     start = time.perf_counter()
     client = make_client(settings, cache=LLMCache(None))
     rec = Recommender(settings, llm=client)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-recommend-"))
+    rec.__dict__["profile_store"] = ProfileStore(scratch / "profiles.jsonl")
     users = rec.dataset.interactions.users[: args.users + 1]
     first = rec.recommend(users[0], k=args.k)
     cold = time.perf_counter() - start
-    warm, cached, stages = [], [], []
-    for user in users[1:]:
+    say(f"first call (load + fit + first user): {cold:.1f} s")
+    unseen, warm, cached, stages, unseen_stages, not_stored = [], [], [], [], [], []
+    reset = getattr(client.backend, "reset", lambda: None)  # no prompt prefix left from an earlier call
+    for n, user in enumerate(users[1:], start=1):
+        client.cache = LLMCache(None)
+        reset()
+        t0 = time.perf_counter()
+        result = rec.recommend(user, k=args.k)  # profile not stored yet: made and stored by this call
+        unseen.append(time.perf_counter() - t0)
+        unseen_stages.append(result.timings)
+        rec._profiles.clear()  # the stored profile is read back from disk, as another process would
+        client.cache = LLMCache(None)
+        reset()
         t0 = time.perf_counter()
         result = rec.recommend(user, k=args.k)
         warm.append(time.perf_counter() - t0)
         stages.append(result.timings)
+        if result.profile is None or result.profile.source != "llm":
+            not_stored.append(user)  # the model's profile was invalid: the warm call asked for it again
         t0 = time.perf_counter()
         rec.recommend(user, k=args.k)
         cached.append(time.perf_counter() - t0)
+        say(f"user {user} ({n}/{len(users) - 1}): never-seen {unseen[-1]:.1f} s, warm {warm[-1]:.1f} s, "
+            f"cached {cached[-1]:.2f} s; warm stages {result.timings}")
     report = {
-        "machine": machine(),
+        "machine_before": loaded_before,
+        "machine_after": machine(),
         "dataset": rec.dataset.name,
         "model": client.model_id,
+        "threads": getattr(client.backend, "n_threads", None),
         "first_call_s (load + fit + first user)": round(cold, 2),
-        "warm_call_median_s": round(statistics.median(warm), 2),
+        "warm_call_median_s": median(warm),
         "warm_call_min_max_s": [round(min(warm), 2), round(max(warm), 2)],
+        "never_seen_history_median_s": median(unseen),
+        "never_seen_min_max_s": [round(min(unseen), 2), round(max(unseen), 2)],
         "cached_rerun_median_s": round(statistics.median(cached), 3),
-        "stage_median_s": {k: round(statistics.median(s[k] for s in stages), 2) for k in stages[0]},
+        "warm_stage_median_s": {k: median([s[k] for s in stages if k in s]) for k in stages[0]},
+        "never_seen_stage_median_s": {k: median([s[k] for s in unseen_stages if k in s]) for k in unseen_stages[0]},
         "users": len(warm),
+        "users_whose_profile_failed (warm call re-asked it)": not_stored,
         "llm": client.stats.summary(),
         "first_user_ordered_by": first.ordered_by,
+        "command": "python eval/bench_recommend.py " + " ".join(sys.argv[1:]),
     }
     print(json.dumps(report, indent=2))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        name = Path(args.model).stem if args.model.endswith(".gguf") else args.model
+        (args.out / f"bench-recommend-{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+        (args.out / f"bench-recommend-{name}.md").write_text(markdown(report))
+
+
+def markdown(report: dict) -> str:
+    return "\n".join([
+        f"# Warm recommend(): `{report['model']}`", "",
+        f"- machine before: {report['machine_before']}", f"- machine after: {report['machine_after']}",
+        f"- {report['threads']} llama.cpp threads; dataset {report['dataset']}; {report['users']} users; "
+        f"command `{report['command']}`", "",
+        "| figure | median s | min–max s |", "|---|---:|---:|",
+        "| warm (profile stored: one rerank call) | "
+        f"{report['warm_call_median_s']} | {report['warm_call_min_max_s'][0]}–{report['warm_call_min_max_s'][1]} |",
+        f"| never-seen history (profile + rerank calls) | {report['never_seen_history_median_s']} | "
+        f"{report['never_seen_min_max_s'][0]}–{report['never_seen_min_max_s'][1]} |",
+        f"| cached rerun (every reply from the cache) | {report['cached_rerun_median_s']} | |",
+        f"| first call of the process (load + fit + first user) | {report['first_call_s (load + fit + first user)']} | |",
+        "", f"Warm stage medians: `{report['warm_stage_median_s']}`; never-seen: `{report['never_seen_stage_median_s']}`.",
+        "", f"Model calls: `{report['llm']}`.", "",
+        "The rerank is main's current one (one call ranking and explaining the top candidates); branch "
+        "`explain` replaces it with per-item explanation calls, so these figures are to be rerun after it merges.",
+        "",
+    ])
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .data import Catalog, InteractionLog
+from .knowledge.profile_store import ProfileRecord, ProfileStore, history_key
 from .errors import UserInputError
 from .explain import PENDING, Explainer
 from .intent import Intent, IntentParser
@@ -83,7 +84,9 @@ def build_explainer(explain: ExplainSettings, client: LLMClient | None, catalog:
 class Engine:
     """Profile -> retrieve + fuse -> rerank + explain, for any history, over one catalog.
 
-    Build it with :func:`build_engine`. ``profiles`` caches profiles by key (a user id and history).
+    Build it with :func:`build_engine`. ``profiles`` caches profiles by key (a user id and history);
+    ``profile_store`` keeps a known user's model profile on disk, so it is made once per history,
+    model and prompt and reused by every later call, chat turn and process.
     """
 
     catalog: Catalog
@@ -96,6 +99,7 @@ class Engine:
     intent_parser: IntentParser
     profiles: MutableMapping[tuple, ProfileResult] = field(default_factory=dict)
     explainer: Explainer | None = None
+    profile_store: ProfileStore | None = None
 
     def with_fusion(self, weights: Mapping[str, float], pool_depth: int | None = None) -> Engine:
         """The same engine with other fusion weights and pool depth (fitted models and store shared)."""
@@ -134,10 +138,27 @@ class Engine:
             return self.profiler.profile(history)
         if key in self.profiles:
             return self.profiles[key]
+        stored = self._stored_profile(key[0], history)
+        if stored is not None:
+            self.profiles[key] = stored
+            return stored
         result = self.profiler.profile(history)
         if result.source == "llm" or not (result.error or "").startswith("model call failed"):
             self.profiles[key] = result  # a failed call (server down, deadline) is asked again next time
+        if result.source == "llm" and key[0] is not None and self.profile_store is not None:
+            self.profile_store.try_append(ProfileRecord(
+                user_id=str(key[0]), result=result, history_key=history_key(history.items),
+                model_id=self.profiler.client.model_id, template_hash=self.profiler.template.hash))
         return result
+
+    def _stored_profile(self, user_id: str | None, history: History) -> ProfileResult | None:
+        """A known user's model profile made earlier (by the profile job or another call) from exactly
+        this history, with this model and prompt; None when there is none."""
+        if user_id is None or self.profile_store is None or self.profiler is None or self.profiler.client is None:
+            return None
+        record = self.profile_store.find(str(user_id), history_key(history.items),
+                                         self.profiler.client.model_id, self.profiler.template.hash)
+        return record.result if record is not None and record.result.source == "llm" else None
 
     def llm_weight(self, request: str | None) -> float:
         """The model's share of the final order (a typed request gets its own weight)."""
@@ -321,7 +342,8 @@ def _anchor_title(catalog: Catalog, intent: Intent, candidate: Candidate) -> str
 
 def build_engine(settings: Settings, *, catalog: Catalog, store: ItemVectorStore, embedder,
                  collab: CollaborativeModel | None, client: LLMClient | None, features: FeatureStore | None,
-                 profiles: MutableMapping[tuple, ProfileResult] | None = None) -> Engine:
+                 profiles: MutableMapping[tuple, ProfileResult] | None = None,
+                 profile_store: ProfileStore | None = None) -> Engine:
     """Every stage from the settings: the product and the evaluation both build their engine here.
 
     Args:
@@ -333,6 +355,7 @@ def build_engine(settings: Settings, *, catalog: Catalog, store: ItemVectorStore
         client: The language model client, or None (no profile, no rerank).
         features: Item features for the rerank's item descriptions.
         profiles: A profile cache to share (the product keeps one per recommender).
+        profile_store: Profiles on disk to reuse and add to (the product's; the evaluation has its own).
     """
     return Engine(
         catalog=catalog,
@@ -345,6 +368,7 @@ def build_engine(settings: Settings, *, catalog: Catalog, store: ItemVectorStore
         intent_parser=IntentParser(catalog, client),
         profiles={} if profiles is None else profiles,
         explainer=build_explainer(settings.explain, client, catalog, features, store),
+        profile_store=profile_store,
     )
 
 

@@ -16,6 +16,7 @@ from filelock import Timeout
 
 from . import inputs
 from .data import Dataset, load_dataset
+from .knowledge.profile_store import ProfileStore
 from .engine import Engine, build_engine, fit_collab, index_records, user_history
 from .errors import UserInputError
 from .intent import Intent
@@ -120,6 +121,12 @@ class Recommender:
         return FeatureStore(self.state.features)
 
     @cached_property
+    def profile_store(self) -> ProfileStore:
+        """Profiles made earlier (by the profile job or an earlier call), reused for the same history,
+        model and prompt."""
+        return ProfileStore(self.state.profiles)
+
+    @cached_property
     def client(self) -> LLMClient | None:
         if self._llm is False:
             return None
@@ -136,7 +143,8 @@ class Recommender:
         """The stages, built from the settings by the factory the evaluation uses too."""
         self.ensure_index()
         return build_engine(self.settings, catalog=self.dataset.catalog, store=self.store, embedder=self.embedder,
-                            collab=self.collab, client=self.client, features=self.features, profiles=self._profiles)
+                            collab=self.collab, client=self.client, features=self.features, profiles=self._profiles,
+                            profile_store=self.profile_store)
 
     @property
     def retriever(self) -> CandidateRetriever:
@@ -261,6 +269,8 @@ class Recommender:
             report.cache_replies += cache.forget(user_tag(user))  # a cache of its own (in memory, elsewhere)
         for name in ("collab", "retriever"):
             self.__dict__.pop(name, None)  # refitted from the data on next use
+        if "profile_store" in self.__dict__:
+            self.profile_store.reload()  # forget_user rewrote the file without this user's records
         report.profiles = len(dropped)
         return report
 

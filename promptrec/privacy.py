@@ -6,6 +6,8 @@ What is derived from a user's data, and what :func:`forget_user` does with it:
   :func:`user_tag` when written or read, deleted, and the SQLite file rebuilt so the bytes are gone;
 - evaluation records naming the user (``*.jsonl`` lines with ``"user"``/``"user_id"`` equal to the
   id, e.g. ``eval/rerank-records/*.jsonl``): those lines are removed and the files rewritten;
+- user profiles (``derived/<dataset>/profiles.jsonl``, written by the profile job and by the product
+  the first time it profiles a history): the user's records are removed and the file rewritten;
 - fitted collaborative models (``collab-*.npz``): fitted on every user's interactions, so deleted;
   they are refitted from the data on next use (remove the user from the data to keep them out).
 
@@ -21,6 +23,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from filelock import FileLock, Timeout
 from pydantic import BaseModel, Field
 
 from .errors import StoreError
@@ -47,13 +50,15 @@ class ForgetReport(BaseModel):
     record_lines: int = Field(0, description="Evaluation record lines naming the user.")
     record_files: list[str] = Field(default_factory=list, description="Files rewritten without those lines.")
     collab_models: int = Field(0, description="Fitted collaborative models deleted (refitted on next use).")
-    profiles: int = Field(0, description="In-memory profiles dropped (profiles are never written to disk).")
+    profiles: int = Field(0, description="In-memory profiles dropped.")
+    profile_records: int = Field(0, description="Stored profile records removed (derived/*/profiles.jsonl).")
 
     def summary(self) -> str:
         lines = [
             f"Forgot user {self.user}:",
             f"  {self.cache_replies} cached model replies deleted (file rebuilt, write-ahead log emptied)",
             f"  {self.record_lines} evaluation record lines removed from {len(self.record_files)} files",
+            f"  {self.profile_records} stored profiles removed",
             f"  {self.collab_models} fitted collaborative models deleted (refitted from the data on next use)",
         ]
         if self.profiles:
@@ -93,6 +98,11 @@ def _record_files(state_dir: Path) -> list[Path]:
     return sorted(p for p in state_dir.rglob("*.jsonl") if p.is_file() and derived not in p.parents)
 
 
+def _profile_files(state_dir: Path) -> list[Path]:
+    """Every dataset's stored user profiles (see :attr:`promptrec.state.DatasetState.profiles`)."""
+    return sorted(p for p in (state_dir / DERIVED).glob("*/profiles.jsonl") if p.is_file())
+
+
 def forget_user(settings: Settings, user_id: str | int) -> ForgetReport:
     """Delete what the state dir holds that was derived from ``user_id``'s data (see the module doc).
 
@@ -118,6 +128,13 @@ def forget_user(settings: Settings, user_id: str | int) -> ForgetReport:
             if dropped:
                 report.record_lines += dropped
                 report.record_files.append(str(path.relative_to(state_dir)))
+        for path in _profile_files(state_dir):
+            try:
+                with FileLock(str(path) + ".lock", timeout=60):  # the lock the profile writers take
+                    report.profile_records += drop_user_lines(path, user)
+            except Timeout:
+                raise StoreError(f"cannot clean {path}: another promptrec process keeps writing it; stop it and "
+                                 "run forget again") from None
         for model in state_dir.rglob("collab-*.npz"):
             model.unlink(missing_ok=True)
             report.collab_models += 1

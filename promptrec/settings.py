@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from .settings_errors import config_error, settings_source_error
@@ -72,7 +72,11 @@ class LLMSettings(Section):
     )
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     n_ctx: int = Field(4096, ge=1)
-    n_threads: int | None = Field(None, ge=1)
+    n_threads: int | None = Field(
+        None, ge=1, validation_alias=AliasChoices("threads", "n_threads"),
+        description="CPU threads of the local model (generation and prompt evaluation); None: every usable core. "
+        "PROMPTREC_LLM__THREADS sets it.",
+    )
     timeout_s: float = Field(120.0, gt=0.0)
 
     @field_validator("model")

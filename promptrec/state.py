@@ -9,6 +9,7 @@ store, and state is never written into (or read from) a data folder.
     <state_dir>/derived/<identity>/features.jsonl
     <state_dir>/derived/<identity>/features/<model>.jsonl   item features made by one model (batch jobs)
     <state_dir>/derived/<identity>/collab-<fingerprint>.npz
+    <state_dir>/derived/<identity>/profiles.jsonl   user profiles (profile job and product), removed by forget
     <state_dir>/derived/<identity>/index.lock  held while the catalog is being embedded
     <state_dir>/derived/<identity>/index-complete  written once every item has a vector
 """
@@ -124,6 +125,11 @@ class DatasetState:
         """Item features made by one model (``model_id`` as the LLM client names it), one file per model,
         so features of a small and of a quality model can be compared and neither overwrites the other."""
         return self.root / "features" / f"{model_slug(model_id)}.jsonl"
+
+    @property
+    def profiles(self) -> Path:
+        """User profiles by (user, history, model, prompt): written by the profile job and by the product."""
+        return self.root / "profiles.jsonl"
 
     @property
     def collab(self) -> Path:

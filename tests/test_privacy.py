@@ -75,6 +75,7 @@ def test_forget_leaves_no_trace_of_the_user_and_keeps_others(settings, tiny):
     report = rec.forget("1")
     assert report.cache_replies == 4 and report.record_lines == 1 and report.collab_models == 1
     assert report.record_files == ["eval/rerank-records/abc-valid.jsonl"] and report.profiles == 1
+    assert report.profile_records == 1  # the profile stored on disk for user 1, not user 2's
 
     after = state_bytes(settings.state_dir)
     assert not any(found(block, after) for block in mine)

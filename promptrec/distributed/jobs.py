@@ -15,7 +15,7 @@ from ..errors import ConfigError, UserInputError
 from ..knowledge import FeatureRecord, FeatureStore, ItemFeatureExtractor, UserProfiler
 from ..llm import LLMBackend, LLMClient, make_backend, make_client
 from ..settings import Settings
-from .profiles import ProfileRecord, ProfileStore
+from .profiles import ProfileRecord, ProfileStore, history_key
 from .runner import JobReport, run_shards, shards, write_once
 
 BackendFactory = Callable[[Settings], LLMBackend]
@@ -90,10 +90,6 @@ def _profile(profiler: UserProfiler, history: list[str], ratings: dict[str, floa
     except ImportError:
         return profiler.profile(history, ratings)
     return profiler.profile(History(items=history, ratings=ratings))
-
-
-def history_key(history: Sequence[str]) -> str:
-    return hashlib.sha256("\n".join(history).encode()).hexdigest()[:16]
 
 
 @contextmanager

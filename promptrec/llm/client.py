@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -50,6 +51,19 @@ class LLMClient:
         self.seed = seed
         self.temperature = temperature
         self.stats = LLMStats()
+        self._recorders: list[list[tuple[str, ChatRequest]]] = []
+
+    @contextmanager
+    def recording(self) -> Iterator[list[tuple[str, ChatRequest]]]:
+        """Inside this block, every request the client builds (cached or not) is appended to the
+        yielded list as ``(template name, request)``: the exact prompts the product sends, for
+        replaying them in benchmarks (``eval/bench_llm.py``)."""
+        calls: list[tuple[str, ChatRequest]] = []
+        self._recorders.append(calls)
+        try:
+            yield calls
+        finally:
+            self._recorders.remove(calls)
 
     @property
     def model_id(self) -> str:
@@ -106,6 +120,8 @@ class LLMClient:
             check_schema(request.json_schema)
         except SchemaError as err:
             return self._fail(template, err)
+        for calls in self._recorders:
+            calls.append((template.name, request))
         key = cache_key(self.model_id, template.hash, request)
         response = self.cache.get(key) if self.cache is not None else None
         if response is None:

@@ -70,3 +70,15 @@ def test_missing_placeholder_raises():
 def test_a_raw_newline_inside_a_string_is_accepted():
     result = LLMClient(ScriptedLLM('{"answer": "two\nlines"}')).generate(TEMPLATE, Reply, {"name": "x"})
     assert result.value.answer == "two\nlines"
+
+
+def test_recording_keeps_every_request_the_client_builds_cached_or_not():
+    backend = ScriptedLLM(default={"answer": "yes"})
+    client = LLMClient(backend, LLMCache(None))
+    client.generate(TEMPLATE, Reply, {"name": "before"})
+    with client.recording() as calls:
+        client.generate(TEMPLATE, Reply, {"name": "x"})
+        client.generate(TEMPLATE, Reply, {"name": "x"})  # served from the cache, still recorded
+    client.generate(TEMPLATE, Reply, {"name": "after"})
+    assert [name for name, _ in calls] == ["t", "t"] and len(backend.requests) == 3
+    assert calls[0][1] == backend.requests[1] and calls[1][1].messages[1]["content"] == "Name: x"

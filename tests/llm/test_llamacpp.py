@@ -81,3 +81,28 @@ def test_a_prompt_larger_than_the_context_is_an_error(backend):
     huge = request(messages=[{"role": "user", "content": "word " * 5000}])
     with pytest.raises(LLMError, match="llama.cpp"):
         backend.chat(huge)
+
+
+ENUM_SCHEMA = {"type": "object", "properties": {
+    "picks": {"type": "array", "minItems": 3, "maxItems": 3, "items": {"type": "object", "properties": {
+        "id": {"type": "string", "enum": ["c1", "c2", "c3", "c4"]},
+        "reason": {"type": "string", "maxLength": 60}}, "required": ["id", "reason"]}}},
+    "required": ["picks"]}
+
+
+@pytest.mark.parametrize("schema", [SCHEMA, ENUM_SCHEMA], ids=["strings", "enum-ids"])
+def test_the_lazy_grammar_gives_the_reply_the_full_grammar_gives(backend, tmp_path_factory, schema):
+    full = LlamaCppBackend(backend.model_path, n_ctx=2048, lazy_grammar=False)
+    for ask in (request(json_schema=schema), request(json_schema=schema, timeout_s=60)):
+        backend.reset()
+        full.reset()
+        lazy_reply, full_reply = backend.chat(ask), full.chat(ask)
+        assert lazy_reply.text == full_reply.text and lazy_reply.text.startswith("{")
+        assert (lazy_reply.prompt_tokens, lazy_reply.completion_tokens) == (full_reply.prompt_tokens,
+                                                                            full_reply.completion_tokens)
+
+
+def test_threads_default_to_the_usable_cores(backend):
+    from promptrec.llm.llamacpp import usable_cores
+
+    assert backend.n_threads == usable_cores() and backend._llm.n_threads_batch == usable_cores()

@@ -73,8 +73,44 @@ def test_rerun_is_served_from_the_cache(settings, tiny, hash_embedder):
     backend = ScriptedLLM()  # no replies: any model call would fail
     rec = build(settings, tiny, hash_embedder, backend)
     second = rec.recommend("3", k=4)
-    assert backend.requests == [] and rec.client.stats.calls == 0 and rec.client.stats.cache_hits == 1 + 4
-    assert second.items == first.items
+    # the profile comes from the profile store (no cache lookup), the reasons from the reply cache
+    assert backend.requests == [] and rec.client.stats.calls == 0 and rec.client.stats.cache_hits == 4  # the 4 reasons
+    assert second.items == first.items and second.profile == first.profile
+
+
+def test_a_profile_is_made_once_per_history_and_reused_across_processes(settings, tiny, hash_embedder):
+    from promptrec.knowledge.profile_store import ProfileStore
+
+    backend = ScriptedLLM(default=valid_reply)
+    first = build(settings, tiny, hash_embedder, backend).recommend("3", k=4)
+    profile_calls = [r for r in backend.requests if "likes" in str(r.json_schema)]
+    assert first.profile.source == "llm" and len(profile_calls) == 1
+    # a new recommender (another process) with an empty reply cache: the stored profile is used
+    fresh = ScriptedLLM(default=valid_reply)
+    other = settings.model_copy(update={"state_dir": settings.state_dir})
+    rec = Recommender(other, dataset=tiny, llm=LLMClient(fresh, None), embedder=hash_embedder,
+                      chroma_client=make_client(settings.state_dir / "chroma"))
+    again = rec.recommend("3", k=4)
+    assert again.profile == first.profile
+    assert not any("likes" in str(r.json_schema) for r in fresh.requests)  # only the rerank was asked
+    store = ProfileStore(rec.state.profiles)
+    assert len(store) == 1 and store.get("3").model_id == "scripted"
+    # another model, or another history, is not served that profile
+    other_model = ScriptedLLM(default=valid_reply, model_id="other")
+    rec2 = Recommender(other, dataset=tiny, llm=LLMClient(other_model, None), embedder=hash_embedder,
+                       chroma_client=make_client(settings.state_dir / "chroma"))
+    rec2.recommend("3", k=4)
+    assert any("likes" in str(r.json_schema) for r in other_model.requests)
+    rec.recommend_for_history(tiny.interactions.history("3"), k=4)  # same items, no user: never stored
+    assert len(ProfileStore(rec.state.profiles).records()) == 2
+
+
+def test_a_failed_profile_is_not_stored(settings, tiny, hash_embedder):
+    from promptrec.knowledge.profile_store import ProfileStore
+
+    rec = build(settings, tiny, hash_embedder, ScriptedLLM(default="not json"))
+    assert rec.recommend("3", k=4).profile.source == "fallback"
+    assert len(ProfileStore(rec.state.profiles)) == 0
 
 
 def test_unknown_user_is_a_clear_error(settings, tiny, hash_embedder):
