@@ -20,12 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import signal
 import sys
 import time
 from pathlib import Path
 
 from promptrec.settings import Settings
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from promptrec.llm.parallel import make_batch_backend
     from promptrec.state import DatasetState
 
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops like Ctrl-C: finished records kept, run logged
     settings = Settings()
     update: dict = {"llm": settings.llm.model_copy(update={"model": args.model})}
     if args.dataset:
@@ -68,6 +75,17 @@ def main(argv: list[str] | None = None) -> int:
         client = make_client(settings, make_batch_backend(settings, args.parallel))
         log_path = runs_dir / "knowledge-jobs.jsonl"
         reports = []
+
+        def logged(scope: str):
+            def write(report) -> None:  # also when the run is interrupted: its throughput so far
+                reports.append(report)
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                with log_path.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "scope": scope,
+                                             "machine": platform.node(), "load": os.getloadavg(),
+                                             "per_second": round(report.per_second, 4), **report.model_dump()}) + "\n")
+            return write
+
         with progress_bars() as (bar, say):
             if args.features:
                 ranked = popular_items(dataset, -1)
@@ -76,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                 items = items if args.limit < 0 else items[: args.limit]
                 store = eval_feature_store(DatasetState.for_dataset(settings.state_dir, dataset), client.model_id)
                 say(f"features: {len(items):,} items ({'catalog' if args.catalog else 'split'}) -> {store.path}")
-                report = run_feature_batch(client, items, store, progress=bar("item features", len(items)))
-                reports.append(("catalog" if args.catalog else "split", report))
+                report = run_feature_batch(client, items, store, progress=bar("item features", len(items)),
+                                           on_finish=logged("catalog" if args.catalog else "split"))
                 say(report.line())
             if args.profiles:
                 store = eval_profile_store(runs_dir, client.model_id)
@@ -90,8 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"profiles: {len(users):,} users at cut {PROFILE_CUT} -> {store.path}")
                 report = run_profile_batch(client, dataset.catalog, users, store,
                                            token_budget=settings.profile.token_budget,
-                                           progress=bar("user profiles", len(users)))
-                reports.append(("eval users", report))
+                                           progress=bar("user profiles", len(users)), on_finish=logged("eval users"))
                 say(report.line())
     except PromptrecError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -99,13 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted: every finished record is kept; run the same command to continue.", file=sys.stderr)
         return 130
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("a", encoding="utf-8") as handle:
-        for scope, report in reports:
-            handle.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "scope": scope,
-                                     "machine": platform.node(), "per_second": round(report.per_second, 4),
-                                     **report.model_dump()}) + "\n")
-    for _, report in reports:
+    for report in reports:
         print(report.line())
     print(f"job log: {log_path}")
     return 0

@@ -105,7 +105,14 @@ class Recommender:
 
     @cached_property
     def features(self) -> FeatureStore:
-        return FeatureStore(self.state.features)
+        """The item features of the model that answers here (its own store, ``DatasetState.features_for``):
+        the configured model's when the model is off (``llm=False``)."""
+        from .knowledge.stores import product_feature_store
+        from .llm.identity import configured_model_id
+
+        # the configured model's id without loading it (the same id its backend reports)
+        model_id = configured_model_id(self.settings) if self._llm in (None, False) else self.client.model_id
+        return product_feature_store(self.state, model_id, self.dataset.catalog)
 
     @cached_property
     def client(self) -> LLMClient | None:
@@ -271,9 +278,21 @@ class Recommender:
         finally:
             lock.release()
 
+    def _batch_client(self) -> LLMClient:
+        """The client for the feature job: the configured local model on parallel slots (xllamacpp, extra
+        ``batch``) when it is installed, else the product's own client (an OpenAI-compatible backend sends
+        ``max_concurrency`` requests at once; a local model without xllamacpp answers one at a time)."""
+        import importlib.util
+
+        if self._llm is None and self.settings.llm.backend == "llamacpp" and importlib.util.find_spec("xllamacpp"):
+            from .llm.parallel import make_batch_backend
+
+            return make_client(self.settings, make_batch_backend(self.settings))
+        return self.client
+
     def _index(self, features: int = 0, rebuild: bool = False,
                progress: Callable[[str, int], Callable[[int], None]] | None = None) -> dict:
-        from .knowledge import ItemFeatureExtractor
+        from .knowledge.batch import run_feature_batch
 
         catalog = self.dataset.catalog
         if rebuild:
@@ -286,12 +305,12 @@ class Recommender:
             counts = self.dataset.interactions.item_counts
             ranked = sorted(catalog, key=lambda it: (-int(counts.get(it.item_id, 0)), it.item_id))
             chosen = ranked if features < 0 else ranked[:features]
-            if self.client is None:
+            if self._llm is False:
                 raise UserInputError("feature extraction needs a language model; build the Recommender with "
                                      "llm=None (the configured model) or a backend, not llm=False")
-            extractor = ItemFeatureExtractor(self.client, self.features)
             advance = progress("item features", len(chosen)) if progress else None
-            report["features"] = extractor.run(chosen, advance).model_dump()
+            job = run_feature_batch(self._batch_client(), chosen, self.features, progress=advance)
+            report["features"] = {**job.model_dump(), "extracted": job.done, "per_second": round(job.per_second, 4)}
         records = index_records(catalog, self.features)
         advance = progress("embedding", len(records)) if progress else None
         report["embedded"] = self.store.upsert(records, progress=advance)

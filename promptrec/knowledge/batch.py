@@ -23,11 +23,10 @@ from ..llm.parallel import bounded_map, concurrency
 from ..prompts import as_data
 from ..state import acquire
 from ..types import History, ProfileResult, UserProfile
-from .degenerate import FeatureCheck, looping, norm, prompt_instructions
+from .degenerate import DEGENERATE, FeatureCheck, looping, norm, prompt_instructions
 from .items import FeatureRecord, FeatureStore, ItemFeatureExtractor
 from .users import UserProfiler, evidence_profile
 
-DEGENERATE = "degenerate: "
 
 
 class BatchReport(BaseModel):
@@ -47,6 +46,7 @@ class BatchReport(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    interrupted: bool = Field(False, description="The run stopped early (interrupted or failed); its records are kept.")
 
     @property
     def processed(self) -> int:
@@ -63,6 +63,8 @@ class BatchReport(BaseModel):
         text = (f"{self.kind} ({self.model_id}, {self.workers} at once): {self.done} done, {self.failed} failed, "
                 f"{rejected} rejected as degenerate, {self.already_done} already done; {self.model_calls} model calls, "
                 f"{self.cache_hits} cached; {self.processed} {unit} in {self.seconds:.1f} s = {self.per_second:.3f} {unit}/s")
+        if self.interrupted:
+            text += " [interrupted]"
         if self.rejected:
             text += " (rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(self.rejected.items())) + ")"
         return text
@@ -85,13 +87,15 @@ def _finish(report: BatchReport, client: LLMClient, before: tuple[int, int, int,
 
 def run_feature_batch(client: LLMClient, items: Sequence[Item], store: FeatureStore, *, workers: int | None = None,
                       check: FeatureCheck | None = None, max_tokens: int = 320,
-                      progress: Callable[[int], None] | None = None) -> BatchReport:
+                      progress: Callable[[int], None] | None = None,
+                      on_finish: Callable[[BatchReport], None] | None = None) -> BatchReport:
     """Features for every item in ``items`` that has none yet, ``workers`` requests at once.
 
     Args:
         workers: Requests in flight; default: what the backend serves at once (:func:`concurrency`).
         check: The degenerate-feature check; default: :class:`FeatureCheck` on the feature prompt's wording.
         progress: Called with 1 per item (already done items included, at the start).
+        on_finish: Called with the report when the run ends, also when it is interrupted (``interrupted``).
 
     Raises:
         StateBusy: when another process is writing the same store.
@@ -122,10 +126,15 @@ def run_feature_batch(client: LLMClient, items: Sequence[Item], store: FeatureSt
                 report.failed += 1
             if progress:
                 progress(1)
+    except BaseException:
+        report.interrupted = True
+        raise
     finally:
         report.rejected = dict(rejected)
         _finish(report, client, before, start)
         lock.release()
+        if on_finish:
+            on_finish(report)
     return report
 
 
@@ -145,7 +154,8 @@ def degenerate_profile(profile: UserProfile) -> str | None:
 
 def run_profile_batch(client: LLMClient, catalog: Catalog, users: Sequence[tuple[str, list[str], dict[str, float]]],
                       store, *, token_budget: int = 500, workers: int | None = None,
-                      progress: Callable[[int], None] | None = None) -> BatchReport:
+                      progress: Callable[[int], None] | None = None,
+                      on_finish: Callable[[BatchReport], None] | None = None) -> BatchReport:
     """Profiles of ``users`` (``(user id, history oldest first, ratings)``), ``workers`` requests at once.
 
     A user whose stored profile came from the model on the same history is skipped. A failed or
@@ -155,6 +165,7 @@ def run_profile_batch(client: LLMClient, catalog: Catalog, users: Sequence[tuple
 
     Args:
         store: A :class:`~promptrec.distributed.profiles.ProfileStore`.
+        on_finish: Called with the report when the run ends, also when it is interrupted (``interrupted``).
     """
     from ..distributed.jobs import _owned_by, history_key
     from ..distributed.profiles import ProfileRecord
@@ -198,10 +209,15 @@ def run_profile_batch(client: LLMClient, catalog: Catalog, users: Sequence[tuple
                                        model_id=client.model_id, template_hash=profiler.template.hash))
             if progress:
                 progress(1)
+    except BaseException:
+        report.interrupted = True
+        raise
     finally:
         report.rejected = dict(rejected)
         _finish(report, client, before, start)
         lock.release()
+        if on_finish:
+            on_finish(report)
     return report
 
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 
 from ..types import ItemFeatures
 
+DEGENERATE = "degenerate: "  # how a rejected record's error starts: "degenerate: <reason>"
 REASONS = ("empty field", "repeated themes", "repeated fields", "looping description", "copied from the prompt")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 COPY_RUN = 6  # words in a row shared with the prompt's instructions that count as copying
@@ -111,4 +112,4 @@ def degenerate_features(features: ItemFeatures, item_text: str = "", instruction
     return FeatureCheck(instructions)(features, item_text)
 
 
-__all__ = ["REASONS", "FeatureCheck", "degenerate_features", "looping", "prompt_instructions"]
+__all__ = ["DEGENERATE", "REASONS", "FeatureCheck", "degenerate_features", "looping", "prompt_instructions"]
