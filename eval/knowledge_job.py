@@ -10,7 +10,8 @@ Features go to the product's per-model store (``DatasetState.features_for(model_
 product and by ``promptrec.evaluation.knowledge.eval_feature_store``); profiles go to the evaluation's
 profile store (``eval_profile_store``), each computed on ``profile_history(split, u)``: the history
 known before every target any validation fold or the test scores. Degenerate features are stored as
-failed records with their reason and never embedded. Every reply is cached, every record is written
+failed records with their reason and never embedded (each run first applies the current check to
+what is stored). Every reply is cached, every record is written
 as it finishes: interrupt at any time and run the same command to continue. Each run appends its
 report (counts, rejected reasons, items/s or users/s) to ``<eval state>/knowledge-jobs.jsonl`` and
 prints it. ``eval/feature_report.py`` writes ``eval/results/knowledge-<model>.md`` from the stores.
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from promptrec.evaluation.progress import progress_bars
     from promptrec.evaluation.source import eval_state_dir, load_source
     from promptrec.evaluation.splits import protocol_a_split
-    from promptrec.knowledge.batch import run_feature_batch, run_profile_batch
+    from promptrec.knowledge.batch import recheck_features, run_feature_batch, run_profile_batch
     from promptrec.llm import make_client
     from promptrec.llm.parallel import make_batch_backend
     from promptrec.state import DatasetState
@@ -94,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
                 items = items if args.limit < 0 else items[: args.limit]
                 store = eval_feature_store(DatasetState.for_dataset(settings.state_dir, dataset), client.model_id)
                 say(f"features: {len(items):,} items ({'catalog' if args.catalog else 'split'}) -> {store.path}")
+                newly = recheck_features(store, dataset.catalog)  # the current rules on what is stored: no model calls
+                if newly:
+                    say(f"stored features that the current degenerate check rejects, now marked failed: {newly}")
                 report = run_feature_batch(client, items, store, progress=bar("item features", len(items)),
                                            on_finish=logged("catalog" if args.catalog else "split"))
                 say(report.line())

@@ -115,7 +115,7 @@ def run_feature_batch(client: LLMClient, items: Sequence[Item], store: FeatureSt
     try:
         for item, record in bounded_map(extractor.extract_one, todo, workers):
             if record.features is not None:
-                reason = check(record.features, as_data(item.text()))
+                reason = check(record.features, as_data(item.text()), item.title)
                 if reason is not None:
                     record = record.model_copy(update={"features": None, "error": DEGENERATE + reason})
                     rejected[reason] += 1
@@ -136,6 +136,24 @@ def run_feature_batch(client: LLMClient, items: Sequence[Item], store: FeatureSt
         if on_finish:
             on_finish(report)
     return report
+
+
+def recheck_features(store: FeatureStore, catalog: Catalog, check: FeatureCheck | None = None) -> dict[str, int]:
+    """Apply the degenerate check (e.g. after its rules changed) to every stored feature record; a record
+    that now fails is appended again as failed with the reason. Returns the newly rejected counts by reason."""
+    from ..prompts import load_prompt
+
+    check = check or FeatureCheck(prompt_instructions(load_prompt(ItemFeatureExtractor.template_name)))
+    rejected: Counter = Counter()
+    for record in list(store.records().values()):
+        item = catalog.get(record.item_id)
+        if record.features is None or item is None:
+            continue
+        reason = check(record.features, as_data(item.text()), item.title)
+        if reason is not None:
+            store.append(record.model_copy(update={"features": None, "error": DEGENERATE + reason}))
+            rejected[reason] += 1
+    return dict(rejected)
 
 
 def degenerate_profile(profile: UserProfile) -> str | None:
@@ -221,4 +239,4 @@ def run_profile_batch(client: LLMClient, catalog: Catalog, users: Sequence[tuple
     return report
 
 
-__all__ = ["DEGENERATE", "BatchReport", "degenerate_profile", "run_feature_batch", "run_profile_batch"]
+__all__ = ["DEGENERATE", "BatchReport", "degenerate_profile", "recheck_features", "run_feature_batch", "run_profile_batch"]

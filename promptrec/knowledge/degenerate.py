@@ -13,7 +13,9 @@ The rules (all on case-folded text with punctuation removed and whitespace colla
 - ``looping description``: the description repeats a word sequence (three words or more occurring
   three times or more), or fewer than half of its words (at 12 words or more) are distinct.
 - ``copied from the prompt``: a field or a theme is (or contains a run of six words of) the prompt's
-  instruction text, or the description is the item's own text.
+  instruction text, or is one of the schema's field names; or it copies the item instead of describing
+  it: a field is the item's title (with or without its year), the description is nothing but a piece of
+  the item's text, or the mood or audience repeats four words in a row of the item's text (its tag list).
 - ``empty field``: a theme, the mood, the audience or the description has no letters.
 """
 
@@ -29,6 +31,9 @@ DEGENERATE = "degenerate: "  # how a rejected record's error starts: "degenerate
 REASONS = ("empty field", "repeated themes", "repeated fields", "looping description", "copied from the prompt")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 COPY_RUN = 6  # words in a row shared with the prompt's instructions that count as copying
+ITEM_RUN = 4  # words in a row of the item's text that a mood or audience may not repeat
+FIELD_NAMES = {"themes", "theme", "mood", "audience", "description"}
+_YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
 LOOP_NGRAM = 3  # a word sequence this long ...
 LOOP_TIMES = 3  # ... occurring this often is a loop
 DISTINCT_MIN_WORDS = 12
@@ -78,7 +83,7 @@ class FeatureCheck:
         self.prompt_norm = " ".join(tokens)
         self.prompt_runs = set(_ngrams(tokens, COPY_RUN))
 
-    def __call__(self, features: ItemFeatures, item_text: str = "") -> str | None:
+    def __call__(self, features: ItemFeatures, item_text: str = "", title: str = "") -> str | None:
         themes = [norm(t) for t in features.themes]
         mood, audience, description = norm(features.mood), norm(features.audience), norm(features.description)
         if not all(themes) or not mood or not audience or not description:
@@ -92,9 +97,22 @@ class FeatureCheck:
         fields = [*features.themes, features.mood, features.audience, features.description]
         if self.prompt_norm and any(_copies(f, self.prompt_runs, self.prompt_norm) for f in fields):
             return "copied from the prompt"
-        if item_text and description == norm(item_text):
+        if item_text and self._copies_item(features, item_text, title):
             return "copied from the prompt"
         return None
+
+    @staticmethod
+    def _copies_item(features: ItemFeatures, item_text: str, title: str) -> bool:
+        text = norm(item_text)
+        names = {norm(title), norm(_YEAR.sub("", title))} - {""} if title else set()
+        values = [norm(v) for v in (*features.themes, features.mood, features.audience, features.description)]
+        if names & set(values) or FIELD_NAMES & set(values):
+            return True
+        description = norm(features.description)
+        if description and description in text:
+            return True
+        runs = set(_ngrams(text.split(), ITEM_RUN))
+        return any(run in runs for field in (features.mood, features.audience) for run in _ngrams(words(field), ITEM_RUN))
 
 
 def prompt_instructions(template) -> str:
@@ -102,14 +120,16 @@ def prompt_instructions(template) -> str:
     return re.sub(r"\$\{?\w+\}?", " ", f"{template.system}\n{template.user}")
 
 
-def degenerate_features(features: ItemFeatures, item_text: str = "", instructions: str = "") -> str | None:
+def degenerate_features(features: ItemFeatures, item_text: str = "", instructions: str = "",
+                        title: str = "") -> str | None:
     """Why ``features`` are degenerate (one of :data:`REASONS`), or None when they pass.
 
     Args:
-        item_text: The item's own text as the model saw it (a description that only repeats it is rejected).
+        item_text: The item's own text as the model saw it (features that only copy it are rejected).
+        title: The item's title (a field that is just the title is rejected).
         instructions: The prompt's instruction text (see :func:`prompt_instructions`).
     """
-    return FeatureCheck(instructions)(features, item_text)
+    return FeatureCheck(instructions)(features, item_text, title)
 
 
 __all__ = ["DEGENERATE", "REASONS", "FeatureCheck", "degenerate_features", "looping", "prompt_instructions"]

@@ -47,7 +47,7 @@ def _checked(record: FeatureRecord, check: FeatureCheck, catalog) -> FeatureReco
     if record.features is None:
         return record
     item = catalog.get(record.item_id) if catalog is not None else None
-    reason = check(record.features, as_data(item.text()) if item is not None else "")
+    reason = check(record.features, as_data(item.text()) if item is not None else "", item.title if item else "")
     if reason is None:
         return record
     return record.model_copy(update={"features": None, "error": DEGENERATE + reason})

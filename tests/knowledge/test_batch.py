@@ -104,3 +104,18 @@ def test_profiles_batch_falls_back_on_degenerate_and_resumes(tiny, tmp_path):
     again = run_profile_batch(LLMClient(ScriptedLLM(), cache), tiny.catalog, users, ProfileStore(tmp_path / "p.jsonl"),
                               workers=1)
     assert (again.already_done, again.retried, again.model_calls, again.cache_hits) == (3, 1, 0, 1)
+
+
+def test_recheck_marks_stored_features_the_current_rules_reject(tiny, tmp_path):
+    items = list(tiny.catalog)[:3]
+    store = FeatureStore(tmp_path / "f.jsonl")
+    copied = {**GOOD, "themes": [items[1].title, "friendship"]}
+    backend = ScriptedLLM(GOOD, copied, GOOD)
+    run_feature_batch(LLMClient(backend), items, store, workers=1, check=lambda f, text, title: None)  # rules off
+    assert len(store) == 3
+    from promptrec.knowledge.batch import recheck_features
+
+    assert recheck_features(store, tiny.catalog) == {"copied from the prompt": 1}
+    reread = FeatureStore(tmp_path / "f.jsonl")
+    assert len(reread) == 2 and reread.record(items[1].item_id).error == DEGENERATE + "copied from the prompt"
+    assert recheck_features(reread, tiny.catalog) == {}

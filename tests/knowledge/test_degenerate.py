@@ -55,3 +55,22 @@ def test_looping_thresholds():
 def test_function_without_instructions_skips_only_the_copy_rule():
     assert degenerate_features(features(audience="who would enjoy it")) is None
     assert degenerate_features(features(themes=["a", "A"])) == "repeated themes"
+
+
+TOY = "Toy Story (1995). genres: Adventure, Animation. tags: pixar, fun, toys come alive, buddy movie"
+
+
+@pytest.mark.parametrize("changes", [
+    {"themes": ["themes", "mood", "friendship"]},                  # the schema's field names
+    {"themes": ["Toy Story (1995)", "friendship"]},                # the title, with its year
+    {"description": "Toy Story"},                                  # the title alone
+    {"description": "genres: Adventure, Animation"},               # a piece of the item's text
+    {"mood": "pixar, fun, toys come alive"},                       # the tag list
+])
+def test_features_that_copy_the_item_are_rejected(changes):
+    assert check()(features(**changes), TOY, "Toy Story (1995)") == "copied from the prompt"
+
+
+def test_naming_the_item_inside_a_real_description_is_fine():
+    described = features(description="In Toy Story, a cowboy doll feels replaced by a space ranger toy.")
+    assert check()(described, TOY, "Toy Story (1995)") is None
