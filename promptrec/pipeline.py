@@ -278,16 +278,19 @@ class Recommender:
         finally:
             lock.release()
 
-    def _batch_client(self) -> LLMClient:
-        """The client for the feature job: the configured local model on parallel slots (xllamacpp, extra
-        ``batch``) when it is installed, else the product's own client (an OpenAI-compatible backend sends
-        ``max_concurrency`` requests at once; a local model without xllamacpp answers one at a time)."""
+    def batch_client(self) -> LLMClient:
+        """The client for batch jobs (features, profiles): the configured local model on parallel slots
+        (xllamacpp, extra ``batch``) when it is installed, else a client of the configured backend (an
+        OpenAI-compatible one sends ``max_concurrency`` requests at once; a local model without xllamacpp
+        answers one at a time). A backend or client given to the constructor is used as it is."""
         import importlib.util
 
-        if self._llm is None and self.settings.llm.backend == "llamacpp" and importlib.util.find_spec("xllamacpp"):
-            from .llm.parallel import make_batch_backend
+        if self._llm in (None, False):
+            if self.settings.llm.backend == "llamacpp" and importlib.util.find_spec("xllamacpp"):
+                from .llm.parallel import make_batch_backend
 
-            return make_client(self.settings, make_batch_backend(self.settings))
+                return make_client(self.settings, make_batch_backend(self.settings))
+            return self.client if self._llm is None else make_client(self.settings)
         return self.client
 
     def _index(self, features: int = 0, rebuild: bool = False,
@@ -309,7 +312,7 @@ class Recommender:
                 raise UserInputError("feature extraction needs a language model; build the Recommender with "
                                      "llm=None (the configured model) or a backend, not llm=False")
             advance = progress("item features", len(chosen)) if progress else None
-            job = run_feature_batch(self._batch_client(), chosen, self.features, progress=advance)
+            job = run_feature_batch(self.batch_client(), chosen, self.features, progress=advance)
             report["features"] = {**job.model_dump(), "extracted": job.done, "per_second": round(job.per_second, 4)}
         records = index_records(catalog, self.features)
         advance = progress("embedding", len(records)) if progress else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from filelock import FileLock
 
 from ..prompts import as_data, load_prompt
+from ..records import RecordLog
 from ..state import DatasetState, acquire
 from .degenerate import DEGENERATE, FeatureCheck, prompt_instructions
 from .items import FeatureRecord, FeatureStore
@@ -31,7 +32,7 @@ def migrate_legacy_features(state: DatasetState, catalog=None) -> int:
         check = FeatureCheck(prompt_instructions(load_prompt("item_features")))
         stores: dict[str, FeatureStore] = {}
         moved = 0
-        for record in FeatureStore(legacy).records().values():
+        for record in _every_record(legacy):
             record = _checked(record, check, catalog)
             store = stores.setdefault(record.model_id, FeatureStore(state.features_for(record.model_id)))
             if store.get(record.item_id) is None and (record.features is not None or record.item_id not in store):
@@ -41,6 +42,12 @@ def migrate_legacy_features(state: DatasetState, catalog=None) -> int:
         return moved
     finally:
         lock.release()
+
+
+def _every_record(path) -> list[FeatureRecord]:
+    """Every record of the old file, the last per (model, item): one item may have records of several models."""
+    log = RecordLog(path, FeatureRecord, key=lambda r: (r.model_id, r.item_id))
+    return list(log.load().values())
 
 
 def _checked(record: FeatureRecord, check: FeatureCheck, catalog) -> FeatureRecord:

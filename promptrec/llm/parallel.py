@@ -103,6 +103,7 @@ class ParallelLlamaBackend:
         params.cpuparams_batch.n_threads = threads
         params.sampling.seed = seed
         params.warmup = False
+        params.verbosity = -1  # the server engine logs every slot event otherwise (failures still raise here)
         try:
             self._server = xllamacpp.Server(params)
         except Exception as err:  # noqa: BLE001 - a model llama.cpp cannot load
