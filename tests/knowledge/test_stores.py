@@ -43,3 +43,19 @@ def test_configured_model_id_matches_the_backends_naming(tmp_path):
     settings = Settings(state_dir=tmp_path, llm={"backend": "openai", "model": "smol", "base_url": "http://127.0.0.1:9/v1"})
     assert configured_model_id(settings) == "openai-compatible:smol@http://127.0.0.1:9/v1"
     assert configured_model_id(Settings(state_dir=tmp_path, llm={"model": str(tmp_path / "missing.gguf")})) is None
+
+
+def test_parts_fingerprint_equals_the_assembled_files(tmp_path):
+    import os
+
+    from promptrec.llm.identity import parts_fingerprint
+    from promptrec.llm.resolve import fingerprint
+
+    blob = os.urandom((1 << 22) * 2 + 12345)
+    cuts = [0, 1000, (1 << 22) + 7, len(blob) - 50, len(blob)]
+    parts = []
+    for i, (a, b) in enumerate(zip(cuts, cuts[1:])):
+        parts.append(tmp_path / f"part{i}.bin")
+        parts[-1].write_bytes(blob[a:b])
+    (tmp_path / "whole.gguf").write_bytes(blob)
+    assert parts_fingerprint(parts) == fingerprint(tmp_path / "whole.gguf")
