@@ -123,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                      f"{r['per_second']:.3f} | {r['model_calls']:,} | {r['cache_hits']:,} |")
     if not runs:
         lines.append("| (no finished run logged yet) | | | | | | | | |")
-    lines += ["", "A run interrupted before it finished logs nothing; its records are kept and counted above."]
+    lines += ["", "An interrupted run is logged with what it did until then (its records are kept and counted above). "
+              "Per second counts the items or users a run processed, over its wall time on a shared machine (load in "
+              "the JSON log)."]
     (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
