@@ -8,8 +8,9 @@ such defect (a short, stable reason string: the job reports count records by it)
 The rules (all on case-folded text with punctuation removed and whitespace collapsed):
 
 - ``repeated themes``: two themes are equal.
-- ``repeated fields``: two of mood, audience and description are equal, or a theme equals the mood or
-  the audience.
+- ``repeated fields``: two of mood, audience and description are equal, a theme equals the description,
+  or the mood and the audience both only repeat a theme (a mood that repeats one theme, e.g. themes
+  "war, epic" and mood "epic", is allowed: capable models do that on good features).
 - ``looping description``: the description repeats a word sequence (three words or more occurring
   three times or more), or fewer than half of its words (at 12 words or more) are distinct.
 - ``copied from the prompt``: a field or a theme is (or contains a run of six words of) the prompt's
@@ -90,7 +91,7 @@ class FeatureCheck:
             return "empty field"
         if len(set(themes)) < len(themes):
             return "repeated themes"
-        if len({mood, audience, description}) < 3 or mood in themes or audience in themes:
+        if len({mood, audience, description}) < 3 or description in themes or (mood in themes and audience in themes):
             return "repeated fields"
         if looping(features.description):
             return "looping description"

@@ -25,7 +25,8 @@ def test_plausible_features_pass():
     ({"themes": ["Documentary"] * 5}, "repeated themes"),
     ({"themes": ["Space", "space!", "war"]}, "repeated themes"),
     ({"mood": "Children", "audience": "children"}, "repeated fields"),
-    ({"themes": ["fantasy", "adventure"], "mood": "Fantasy"}, "repeated fields"),
+    ({"themes": ["fantasy", "adventure"], "mood": "Fantasy", "audience": "adventure"}, "repeated fields"),
+    ({"themes": ["fantasy", "a quest"], "description": "A quest"}, "repeated fields"),
     ({"description": "A film about fantasy characters who are male fantasy characters who are male fantasy "
                      "characters who are male fantasy characters"}, "looping description"),
     ({"description": "its mood or tone, in a few words"}, "copied from the prompt"),
@@ -74,3 +75,8 @@ def test_features_that_copy_the_item_are_rejected(changes):
 def test_naming_the_item_inside_a_real_description_is_fine():
     described = features(description="In Toy Story, a cowboy doll feels replaced by a space ranger toy.")
     assert check()(described, TOY, "Toy Story (1995)") is None
+
+
+def test_a_mood_that_repeats_one_theme_is_allowed():
+    braveheart = features(themes=["action", "drama", "war", "epic"], mood="epic", audience="adventurers, history buffs")
+    assert check()(braveheart) is None
