@@ -313,7 +313,9 @@ class Recommender:
                                      "llm=None (the configured model) or a backend, not llm=False")
             advance = progress("item features", len(chosen)) if progress else None
             job = run_feature_batch(self.batch_client(), chosen, self.features, progress=advance)
-            report["features"] = {**job.model_dump(), "extracted": job.done, "per_second": round(job.per_second, 4)}
+            # "failed" counts every item left without features: invalid replies and degenerate ones ("rejected")
+            report["features"] = {**job.model_dump(), "extracted": job.done, "failed": job.processed - job.done,
+                                  "per_second": round(job.per_second, 4)}
         records = index_records(catalog, self.features)
         advance = progress("embedding", len(records)) if progress else None
         report["embedded"] = self.store.upsert(records, progress=advance)
