@@ -157,17 +157,27 @@ def recheck_features(store: FeatureStore, catalog: Catalog, check: FeatureCheck 
 
 
 def degenerate_profile(profile: UserProfile) -> str | None:
-    """Why a model profile is degenerate (a phrase repeated within likes, dislikes or recent interests, a
-    phrase both liked and disliked, a looping summary), or None."""
+    """Why a model profile is degenerate (likes, dislikes or recent interests with two or more repeats, a
+    phrase both liked and disliked, a looping summary), or None. A single repeat is not degenerate:
+    :func:`dedupe_profile` drops it."""
     for name in ("likes", "dislikes", "recent_interests"):
         values = [norm(v) for v in getattr(profile, name)]
-        if len(set(values)) < len(values):
+        if len(set(values)) < len(values) - 1:
             return f"repeated {name.replace('_', ' ')}"
     if {norm(v) for v in profile.likes} & {norm(v) for v in profile.dislikes}:
         return "liked and disliked"
     if looping(profile.summary):
         return "looping summary"
     return None
+
+
+def dedupe_profile(profile: UserProfile) -> UserProfile:
+    """The profile with repeated phrases (same words, any case or punctuation) kept once, in order."""
+    def once(values: list[str]) -> list[str]:
+        seen: set[str] = set()
+        return [v for v in values if not (norm(v) in seen or seen.add(norm(v)))]
+
+    return profile.model_copy(update={n: once(getattr(profile, n)) for n in ("likes", "dislikes", "recent_interests")})
 
 
 def run_profile_batch(client: LLMClient, catalog: Catalog, users: Sequence[tuple[str, list[str], dict[str, float]]],
@@ -220,6 +230,7 @@ def run_profile_batch(client: LLMClient, catalog: Catalog, users: Sequence[tuple
                                            history_used=result.history_used, history_tokens=result.history_tokens,
                                            error=DEGENERATE + reason)
                 else:
+                    result = result.model_copy(update={"profile": dedupe_profile(result.profile)})
                     report.done += 1
             else:
                 report.failed += 1

@@ -4,7 +4,7 @@ import pytest
 
 from promptrec.distributed.profiles import ProfileStore
 from promptrec.knowledge import FeatureStore
-from promptrec.knowledge.batch import DEGENERATE, degenerate_profile, run_feature_batch, run_profile_batch
+from promptrec.knowledge.batch import DEGENERATE, dedupe_profile, degenerate_profile, run_feature_batch, run_profile_batch
 from promptrec.llm import LLMCache, LLMClient, ScriptedLLM
 from promptrec.llm.parallel import bounded_map, concurrency
 from promptrec.types import UserProfile
@@ -83,7 +83,9 @@ def test_failed_reply_is_counted_not_rejected(tiny, tmp_path):
 
 def test_degenerate_profile_rules():
     assert degenerate_profile(UserProfile(**PROFILE)) is None
-    assert degenerate_profile(UserProfile(**{**PROFILE, "likes": ["The Big Sick", "the big sick"]})) == "repeated likes"
+    assert degenerate_profile(UserProfile(**{**PROFILE, "likes": ["The Big Sick"] * 3})) == "repeated likes"
+    one_repeat = UserProfile(**{**PROFILE, "likes": ["space operas", "heists", "Heists!"]})
+    assert degenerate_profile(one_repeat) is None and dedupe_profile(one_repeat).likes == ["space operas", "heists"]
     assert degenerate_profile(UserProfile(**{**PROFILE, "dislikes": ["Heists"]})) == "liked and disliked"
     assert degenerate_profile(UserProfile(**{**PROFILE, "summary": "The Big, " * 6})) == "looping summary"
 
@@ -91,7 +93,7 @@ def test_degenerate_profile_rules():
 def test_profiles_batch_falls_back_on_degenerate_and_resumes(tiny, tmp_path):
     users = [(u, tiny.interactions.history(u), tiny.interactions.ratings(u)) for u in tiny.interactions.users[:4]]
     backend = Together(2)
-    backend.enqueue({**PROFILE, "likes": ["x", "X"]}, PROFILE, PROFILE, PROFILE)  # one degenerate reply
+    backend.enqueue({**PROFILE, "likes": ["x", "X", "x."]}, PROFILE, PROFILE, PROFILE)  # one degenerate reply
     store = ProfileStore(tmp_path / "p.jsonl")
     cache = LLMCache(None)
     report = run_profile_batch(LLMClient(backend, cache), tiny.catalog, users, store)
@@ -100,7 +102,7 @@ def test_profiles_batch_falls_back_on_degenerate_and_resumes(tiny, tmp_path):
     results = [records.get(u).result for u, _, _ in users]
     fallback = [r for r in results if r.source == "fallback"]
     assert len(fallback) == 1 and fallback[0].error == DEGENERATE + "repeated likes"
-    assert fallback[0].profile.likes != ["x", "X"]  # the evidence profile, from the catalog
+    assert fallback[0].profile.likes != ["x", "X", "x."]  # the evidence profile, from the catalog
     again = run_profile_batch(LLMClient(ScriptedLLM(), cache), tiny.catalog, users, ProfileStore(tmp_path / "p.jsonl"),
                               workers=1)
     assert (again.already_done, again.retried, again.model_calls, again.cache_hits) == (3, 1, 0, 1)
