@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
              f"Machine: {payload['machine']['cpu']}, {payload['machine']['cores']} cores; {payload['threads']} threads "
              f"per arm. Load (`uptime`) before: `{before}`; after: `{after}`.", "",
              f"Command: `python eval/bench_batch.py --model {args.model} --items {args.items} --users {args.users} "
-             f"--offset {args.offset} --parallel {args.parallel}" + (f" --threads {args.threads}" if args.threads else "") + "`. Same {len(items)} split items (most popular first) and "
+             f"--offset {args.offset} --parallel {args.parallel}" + (f" --threads {args.threads}" if args.threads else "") + f"`. Same {len(items)} split items (most popular first) and "
              f"{len(users)} users (history at the profile cut) in every arm; no reply cache shared between arms.", "",
              "| arm | kind | units | wall s | units/s | × one-at-a-time (wall) | CPU s/unit | × (CPU) | valid | degenerate | failed | completion tokens |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
