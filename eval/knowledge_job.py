@@ -26,7 +26,6 @@ import platform
 import signal
 import sys
 import time
-from pathlib import Path
 
 from promptrec.settings import Settings
 
@@ -51,7 +50,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("say what to compute: --features and/or --profiles")
 
     from promptrec.distributed.jobs import popular_items
-    from promptrec.distributed.profiles import ProfileStore  # noqa: F401 - the store type eval_profile_store returns
     from promptrec.errors import PromptrecError
     from promptrec.evaluation.knowledge import PROFILE_CUT, eval_feature_store, eval_profile_store, profile_history
     from promptrec.evaluation.progress import progress_bars

@@ -24,7 +24,7 @@ from ..prompts import as_data
 from ..state import acquire
 from ..types import History, ProfileResult, UserProfile
 from .degenerate import DEGENERATE, FeatureCheck, looping, norm, prompt_instructions
-from .items import FeatureRecord, FeatureStore, ItemFeatureExtractor
+from .items import FeatureStore, ItemFeatureExtractor
 from .users import UserProfiler, evidence_profile
 
 
