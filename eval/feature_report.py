@@ -115,17 +115,19 @@ def main(argv: list[str] | None = None) -> int:
               f"{p['stored'] - p['llm']:,} fell back to the evidence profile ("
               + (", ".join(f"{k} {v}" for k, v in p["fallback_by_reason"].items()) or "none") + ").", "",
               "## Throughput (each job run)", "",
-              "| when | scope | kind | at once | processed | seconds | per second | model calls | cached |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| when | scope | kind | at once | processed | seconds | per second | model calls | model calls/s | cached | interrupted |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         processed = r["done"] + r["failed"] + sum(r["rejected"].values())
         lines.append(f"| {r['time']} | {r['scope']} | {r['kind']} | {r['workers']} | {processed:,} | {r['seconds']:,.0f} | "
-                     f"{r['per_second']:.3f} | {r['model_calls']:,} | {r['cache_hits']:,} |")
+                     f"{r['per_second']:.3f} | {r['model_calls']:,} | {r['model_calls'] / max(r['seconds'], 1e-9):.3f} | "
+                     f"{r['cache_hits']:,} | {'yes' if r.get('interrupted') else 'no'} |")
     if not runs:
-        lines.append("| (no finished run logged yet) | | | | | | | | |")
+        lines.append("| (no run logged yet) | | | | | | | | | | |")
     lines += ["", "An interrupted run is logged with what it did until then (its records are kept and counted above). "
-              "Per second counts the items or users a run processed, over its wall time on a shared machine (load in "
-              "the JSON log)."]
+              "Per second counts the items or users a run processed (replies served from the cache included: a rerun "
+              "re-checks earlier rejected replies from the cache), over its wall time on a shared machine (load in the "
+              "JSON log); model calls/s counts only the requests that reached the model."]
     (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
