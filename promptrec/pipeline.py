@@ -118,7 +118,14 @@ class Recommender:
 
     @cached_property
     def features(self) -> FeatureStore:
-        return FeatureStore(self.state.features)
+        """The item features of the model that answers here (its own store, ``DatasetState.features_for``):
+        the configured model's when the model is off (``llm=False``)."""
+        from .knowledge.stores import product_feature_store
+        from .llm.identity import configured_model_id
+
+        # the configured model's id without loading it (the same id its backend reports)
+        model_id = configured_model_id(self.settings) if self._llm in (None, False) else self.client.model_id
+        return product_feature_store(self.state, model_id, self.dataset.catalog)
 
     @cached_property
     def profile_store(self) -> ProfileStore:
@@ -324,9 +331,24 @@ class Recommender:
         finally:
             lock.release()
 
+    def batch_client(self) -> LLMClient:
+        """The client for batch jobs (features, profiles): the configured local model on parallel slots
+        (xllamacpp, extra ``batch``) when it is installed, else a client of the configured backend (an
+        OpenAI-compatible one sends ``max_concurrency`` requests at once; a local model without xllamacpp
+        answers one at a time). A backend or client given to the constructor is used as it is."""
+        import importlib.util
+
+        if self._llm in (None, False):
+            if self.settings.llm.backend == "llamacpp" and importlib.util.find_spec("xllamacpp"):
+                from .llm.parallel import make_batch_backend
+
+                return make_client(self.settings, make_batch_backend(self.settings))
+            return self.client if self._llm is None else make_client(self.settings)
+        return self.client
+
     def _index(self, features: int = 0, rebuild: bool = False,
                progress: Callable[[str, int], Callable[[int], None]] | None = None) -> dict:
-        from .knowledge import ItemFeatureExtractor
+        from .knowledge.batch import run_feature_batch
 
         catalog = self.dataset.catalog
         if rebuild:
@@ -339,12 +361,14 @@ class Recommender:
             counts = self.dataset.interactions.item_counts
             ranked = sorted(catalog, key=lambda it: (-int(counts.get(it.item_id, 0)), it.item_id))
             chosen = ranked if features < 0 else ranked[:features]
-            if self.client is None:
+            if self._llm is False:
                 raise UserInputError("feature extraction needs a language model; build the Recommender with "
                                      "llm=None (the configured model) or a backend, not llm=False")
-            extractor = ItemFeatureExtractor(self.client, self.features)
             advance = progress("item features", len(chosen)) if progress else None
-            report["features"] = extractor.run(chosen, advance).model_dump()
+            job = run_feature_batch(self.batch_client(), chosen, self.features, progress=advance)
+            # "failed" counts every item left without features: invalid replies and degenerate ones ("rejected")
+            report["features"] = {**job.model_dump(), "extracted": job.done, "failed": job.processed - job.done,
+                                  "per_second": round(job.per_second, 4)}
         records = index_records(catalog, self.features)
         advance = progress("embedding", len(records)) if progress else None
         report["embedded"] = self.store.upsert(records, progress=advance)

@@ -78,6 +78,12 @@ class LLMSettings(Section):
         "PROMPTREC_LLM__THREADS sets it.",
     )
     timeout_s: float = Field(120.0, gt=0.0)
+    max_concurrency: int = Field(
+        4, ge=1, le=64, description="openai: requests sent at once by the batch jobs (features, profiles)."
+    )
+    n_parallel: int = Field(
+        8, ge=1, le=64, description="llamacpp: sequences the batch jobs decode together (xllamacpp's parallel slots)."
+    )
 
     @field_validator("model")
     @classmethod

@@ -111,8 +111,13 @@ def index(
     ray: Annotated[Optional[str], typer.Option(help="Extract features on a Ray cluster: its address ('auto', "
                                                     "'ray://head:10001') or 'local'. Needs promptrec[ray].")] = None,
     workers: Annotated[int, typer.Option(min=1, help="With --ray: model workers at once.")] = 2,
+    parallel: Annotated[Optional[int], typer.Option(min=1, max=64, help="Feature requests decoded at once (local "
+                                                    "model: parallel slots, needs promptrec[batch]; openai: "
+                                                    "concurrent requests). Default: PROMPTREC_LLM__N_PARALLEL / "
+                                                    "PROMPTREC_LLM__MAX_CONCURRENCY.")] = None,
 ) -> None:
     """Build the item vector store from item text (and model features, if asked), with progress."""
+    _parallel(parallel)
     with _friendly_errors():
         rec = _recommender(no_llm=features == 0 or ray is not None)
         console.print(plain(f"Indexing {rec.dataset!r}"))
@@ -133,7 +138,7 @@ def index(
                            f"{report['with_features']:,} items have model features."))
         if "features" in report:
             console.print(plain(f"Feature job: {report['features']}"))
-        if rec.client is not None:
+        if rec.__dict__.get("client") is not None:  # the product's own client, when this command used it
             console.print(plain(f"LLM: {rec.client.stats.summary()}"))
 
 
@@ -150,11 +155,46 @@ def profile(
         rec = _recommender(no_llm=True)
         ids = rec.dataset.interactions.users
         ids = ids if users < 0 else ids[:users]
-        store = ProfileStore(rec.features.path.parent / "profiles.jsonl")  # beside the item features
+        store = ProfileStore(rec.state.root / "profiles.jsonl")  # beside the item features
         with _progress() as progress:
             job = run_profile_job(rec.settings, rec.dataset, ids, store, ray_address=ray, workers=workers,
                                   progress=progress("user profiles (ray)", len(ids)))
         console.print(plain(f"Profiles in {store.path}: {len(store):,}. Job: {job.model_dump(exclude={'per_worker'})}"))
+
+
+def _parallel(parallel: int | None) -> None:
+    """``--parallel N``: the batch jobs' parallel slots (local model) and concurrent requests (openai)."""
+    if parallel is not None:
+        llm = {**State.overrides.get("llm", {}), "n_parallel": parallel, "max_concurrency": parallel}
+        State.overrides = {**State.overrides, "llm": llm}
+
+
+@app.command()
+def profiles(
+    users: Annotated[int, typer.Option(help="Profile the first N users of the data (-1: all).")] = 100,
+    parallel: Annotated[Optional[int], typer.Option(min=1, max=64, help="Requests decoded at once (see index --parallel).")] = None,
+) -> None:
+    """Profile users on this machine, several at once (resumable; the replies also fill the LLM cache that
+    recommend reads, so a profiled user's profile is not computed again)."""
+    from ..distributed import ProfileStore
+    from ..knowledge.batch import run_profile_batch
+
+    _parallel(parallel)
+    with _friendly_errors():
+        rec = _recommender(no_llm=True)
+        log_ = rec.dataset.interactions
+        ids = log_.users if users < 0 else log_.users[:users]
+        work = [(u, log_.history(u), log_.ratings(u)) for u in ids]
+        store = ProfileStore(rec.state.root / "profiles.jsonl")
+        try:
+            with _progress() as progress:
+                job = run_profile_batch(rec.batch_client(), rec.dataset.catalog, work, store,
+                                        token_budget=rec.settings.profile.token_budget,
+                                        progress=progress("user profiles", len(work)))
+        except KeyboardInterrupt:
+            errors.print(Text("Interrupted: everything finished so far is kept; run the same command to continue."))
+            raise typer.Exit(130) from None
+        console.print(plain(f"Profiles in {store.path}: {len(store):,}. {job.line()}"))
 
 
 @app.command()

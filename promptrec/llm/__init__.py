@@ -41,6 +41,7 @@ def make_backend(settings: Settings) -> LLMBackend:
             send_key_to_custom_url=llm.send_key_to_custom_url,
             timeout_s=llm.timeout_s,
             tiktoken_cache=settings.state_dir / "tiktoken",
+            max_concurrency=llm.max_concurrency,
         )
     from .llamacpp import LlamaCppBackend
 

@@ -39,6 +39,8 @@ class OpenAIBackend:
             deadline, is used when it is shorter).
         max_retries: Retries of a failed attempt (connection error, timeout, 429, 5xx), made only
             while the request's time allows.
+        max_concurrency: Requests the batch jobs send at once (:func:`promptrec.llm.parallel.bounded_map`
+            over :meth:`chat`, which is safe to call from several threads).
         tiktoken_cache: Folder for tiktoken's BPE files.
     """
 
@@ -53,6 +55,7 @@ class OpenAIBackend:
         timeout_s: float = 120.0,
         tiktoken_cache: Path | None = None,
         max_retries: int = 2,
+        max_concurrency: int = 1,
     ) -> None:
         try:
             import openai
@@ -71,6 +74,7 @@ class OpenAIBackend:
         self.sent_key = key
         self.timeout_s = timeout_s
         self.max_retries = max_retries
+        self.max_concurrency = max(1, int(max_concurrency))
         # retries are made here, within the request's time, not by the SDK
         self._client = openai.OpenAI(base_url=base_url, api_key=key or PLACEHOLDER_KEY, timeout=timeout_s, max_retries=0)
         self._server_tokenize: bool | None = None

@@ -178,3 +178,11 @@ def test_retrieval_works_before_features_and_items_are_re_embedded_when_they_arr
     assert second["embedded"] == 2 and second["with_features"] == 2
     new = rec.store.vectors(popular)
     assert all(not (old[i] == new[i]).all() for i in popular)  # the feature text changed their vectors
+
+
+def test_product_reads_the_features_of_the_model_that_answers(settings, tiny, hash_embedder):
+    rec = build(settings, tiny, hash_embedder, ScriptedLLM(default=valid_reply, model_id="model-a"))
+    rec.index(features=2)
+    assert rec.features.path == rec.state.features_for("model-a") and len(rec.features) == 2
+    other = build(settings, tiny, hash_embedder, ScriptedLLM(default=valid_reply, model_id="model-b"))
+    assert other.features.path == rec.state.features_for("model-b") and len(other.features) == 0

@@ -1,0 +1,119 @@
+"""How model features relate to the catalog: coverage, rejected share by reason, and contradictions
+with the catalog's own genres.
+
+Contradiction (per featurized item, on the features that passed the schema and the degenerate check):
+
+- **asserts an unlisted genre**: a theme, the mood or the description names a genre of the catalog's
+  genre vocabulary (the set of every genre any item lists, matched as a whole word, case-insensitive,
+  with the spelling variants in :data:`ALIASES`) that this item's genres do not list;
+- **denies a listed genre**: a negation (not, no, non-, never, without, isn't) followed within two
+  words by a genre the item lists.
+
+An item contradicts its catalog genres when either holds. Items whose catalog lists no genre are left out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+from ..data import Catalog
+from ..knowledge.degenerate import DEGENERATE
+from ..knowledge.items import FeatureRecord
+from ..types import ItemFeatures
+
+ALIASES = {
+    "sci-fi": ("sci-fi", "sci fi", "science fiction", "science-fiction", "scifi"),
+    "children": ("children", "children's", "kids", "kid's"),
+    "film-noir": ("film-noir", "film noir", "noir"),
+    "musical": ("musical", "musicals"),
+    "documentary": ("documentary", "documentaries"),
+    "thriller": ("thriller", "thrillers"),
+    "western": ("western", "westerns"),
+    "comedy": ("comedy", "comedies"),
+    "drama": ("drama", "dramas"),
+    "romance": ("romance",),
+    "horror": ("horror",),
+    "animation": ("animation", "animated"),
+    "war": ("war",),
+    "mystery": ("mystery", "mysteries"),
+}
+_NEGATION = r"(?:not|no|non|never|without|isn't|isnt)"
+
+
+def genres_of(item) -> set[str]:
+    return {g.strip().casefold() for g in (item.fields.get("genres") or "").split(",") if g.strip()}
+
+
+def vocabulary(catalog: Catalog) -> dict[str, re.Pattern]:
+    """Each catalog genre (case-folded) and the whole-word pattern that finds it in text."""
+    genres: set[str] = set()
+    for item in catalog:
+        genres |= genres_of(item)
+    patterns = {}
+    for genre in sorted(genres):
+        spellings = ALIASES.get(genre, (genre,))
+        alternatives = "|".join(re.escape(s).replace(r"\ ", r"[\s-]") for s in spellings)
+        patterns[genre] = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+    return patterns
+
+
+def contradictions(features: ItemFeatures, listed: set[str], patterns: dict[str, re.Pattern]) -> dict[str, list[str]]:
+    """``{"asserted": [unlisted genres named], "denied": [listed genres negated]}`` for one item."""
+    text = " | ".join([*features.themes, features.mood, features.description])
+    asserted = [g for g, p in patterns.items() if g not in listed and p.search(text)]
+    denied = []
+    for genre in listed:
+        pattern = patterns.get(genre)
+        if pattern is None:
+            continue
+        negated = re.compile(rf"\b{_NEGATION}\b[\s-]+(?:\w+\s+){{0,2}}(?:{pattern.pattern})", re.IGNORECASE)
+        if negated.search(text):
+            denied.append(genre)
+    return {"asserted": asserted, "denied": denied}
+
+
+def summarize(records: Iterable[FeatureRecord], catalog: Catalog, wanted: list[str]) -> dict:
+    """Coverage over ``wanted`` item ids, rejected share by reason, contradiction rates."""
+    by_id = {r.item_id: r for r in records}
+    patterns = vocabulary(catalog)
+    reasons: Counter = Counter()
+    failed = good = 0
+    checked = contradicting = asserted_items = denied_items = 0
+    asserted_genres: Counter = Counter()
+    for item_id in wanted:
+        record = by_id.get(item_id)
+        if record is None:
+            continue
+        if record.features is None:
+            if (record.error or "").startswith(DEGENERATE):
+                reasons[record.error[len(DEGENERATE):]] += 1
+            else:
+                failed += 1
+            continue
+        good += 1
+        item = catalog.get(item_id)
+        listed = genres_of(item) if item is not None else set()
+        if not listed:
+            continue
+        found = contradictions(record.features, listed, patterns)
+        checked += 1
+        asserted_items += bool(found["asserted"])
+        denied_items += bool(found["denied"])
+        contradicting += bool(found["asserted"] or found["denied"])
+        asserted_genres.update(found["asserted"])
+    attempted = good + failed + sum(reasons.values())
+    return {
+        "wanted": len(wanted), "attempted": attempted, "with_features": good, "failed": failed,
+        "rejected": dict(reasons.most_common()), "rejected_total": sum(reasons.values()),
+        "rejected_share": round(sum(reasons.values()) / attempted, 4) if attempted else None,
+        "coverage": round(good / len(wanted), 4) if wanted else None,
+        "contradiction": {"checked": checked, "items": contradicting,
+                          "share": round(contradicting / checked, 4) if checked else None,
+                          "asserts_unlisted": asserted_items, "denies_listed": denied_items,
+                          "unlisted_genres": dict(asserted_genres.most_common(8))},
+    }
+
+
+__all__ = ["ALIASES", "contradictions", "genres_of", "summarize", "vocabulary"]
