@@ -20,8 +20,9 @@ from .settings_errors import config_error, settings_source_error
 # scorer (promptrec.collab.COMPONENTS). Listed here so that checking a setting needs no heavy import;
 # tests/test_settings.py checks that this matches promptrec.retrieval.build_scorers.
 EMBEDDING_SOURCE = "embedding"
+COLD_SOURCE = "cold"  # items the collaborative scorers cannot score, scored from their text (NewItemSettings)
 SCORER_SOURCES = ("ease", "itemknn", "linear_transition", "popularity", "timepop", "transition")
-FUSION_SOURCES = (EMBEDDING_SOURCE, "classic", *SCORER_SOURCES)
+FUSION_SOURCES = (EMBEDDING_SOURCE, COLD_SOURCE, "classic", *SCORER_SOURCES)
 
 
 def _cache_home() -> Path:
@@ -165,6 +166,16 @@ class FusionSettings(Section):
         return weights
 
 
+class NewItemSettings(Section):
+    """The ``cold`` fusion source: items without (enough) interactions scored from their text by a ridge
+    map into the collaborative space (promptrec.knowledge.transfer). Defaults chosen on Protocol D validation."""
+
+    space: Literal["svd", "ease"] = Field("ease", description="'ease': EASE item-item columns; 'svd': truncated-SVD factors.")
+    factors: int = Field(64, ge=1, description="SVD factors (space 'svd').")
+    lambda_: float = Field(1.0, gt=0, description="Ridge penalty of the text -> collaborative-space map.")
+    ease_lambda: float = Field(200.0, gt=0, description="EASE penalty of the space (space 'ease').")
+
+
 class ProfileSettings(Section):
     """User knowledge: the interest profile."""
 
@@ -222,6 +233,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     fusion: FusionSettings = Field(default_factory=FusionSettings)
+    new_items: NewItemSettings = Field(default_factory=NewItemSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
 
