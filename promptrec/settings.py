@@ -22,7 +22,7 @@ from .settings_errors import config_error, settings_source_error
 EMBEDDING_SOURCE = "embedding"
 COLD_SOURCE = "cold"  # items the collaborative scorers cannot score, scored from their text (NewItemSettings)
 SCORER_SOURCES = ("ease", "itemknn", "linear_transition", "popularity", "timepop", "transition")
-FUSION_SOURCES = (EMBEDDING_SOURCE, COLD_SOURCE, "classic", *SCORER_SOURCES)
+FUSION_SOURCES = (EMBEDDING_SOURCE, "classic", *SCORER_SOURCES, COLD_SOURCE)
 
 
 def _cache_home() -> Path:
@@ -172,8 +172,8 @@ class NewItemSettings(Section):
 
     space: Literal["svd", "ease"] = Field("ease", description="'ease': EASE item-item columns; 'svd': truncated-SVD factors.")
     factors: int = Field(64, ge=1, description="SVD factors (space 'svd').")
-    lambda_: float = Field(1.0, gt=0, description="Ridge penalty of the text -> collaborative-space map.")
-    ease_lambda: float = Field(200.0, gt=0, description="EASE penalty of the space (space 'ease').")
+    lambda_: float = Field(3.0, gt=0, description="Ridge penalty of the text -> collaborative-space map.")
+    ease_lambda: float = Field(100.0, gt=0, description="EASE penalty of the space (space 'ease').")
 
 
 class ProfileSettings(Section):
