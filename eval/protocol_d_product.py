@@ -28,10 +28,11 @@ from promptrec.evaluation.progress import progress_bars
 from promptrec.evaluation.source import eval_state_dir, load_source
 from promptrec.evaluation.splits import protocol_a_split
 from promptrec.retrieval import COLD, ItemVectorStore, make_embedder
+from promptrec.retrieval.retriever import neutral_for_new
 from promptrec.retrieval.store import make_client as make_chroma_client
 from promptrec.settings import Settings
 
-GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
+GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
 def stage_pools(stage, split, valid, test, texts, settings, embedder, chroma, cache, bar):
@@ -41,9 +42,12 @@ def stage_pools(stage, split, valid, test, texts, settings, embedder, chroma, ca
     store.upsert(records, progress=bar(f"{stage}: embedding", len(records)))
     bench = Bench(settings, task.catalog, store, embedder, None, None, {})
     world = stage_world(task.split, "valid", bench, cache / "collab" / stage)
+    new = world.retriever.new_items
+    new.neutral_missing = False  # raw pools; the neutral variant is applied below, so both are scored
     users = list(range(task.split.n_users))
     pools = collect_pools(world, users, bar(f"{stage}: candidate pools", len(users)))
-    return task, world, pools, [world.target(u) for u in users]
+    neutral = [(items, neutral_for_new(sources, np.array([i in new.index for i in items]))) for items, sources in pools]
+    return task, {False: pools, True: neutral}, [world.target(u) for u in users]
 
 
 def split_catalog_of(split, texts):
@@ -87,22 +91,27 @@ def main(argv: list[str] | None = None) -> int:
                     "features_model": model_id, "items_with_features": int(has.sum()), "base_weights": defaults,
                     "pool_depth": depth, "new_item_map": base.new_items.model_dump()}
     with progress_bars() as (bar, say):
-        task, _, pools, targets = stage_pools("valid", split, valid, test, texts, settings, embedder, chroma, cache, bar)
+        task, pools, targets = stage_pools("valid", split, valid, test, texts, settings, embedder, chroma, cache, bar)
         new_target = task.is_new_target()
-        rows = []
-        for weights in grid:
-            n10 = ndcg_at_k(ranks_with(pools, targets, weights, depth), 10)
-            rows.append({"cold": weights[COLD], "N@10": float(n10.mean()), "N@10 new targets": float(n10[new_target].mean()),
-                         "N@10 other targets": float(n10[~new_target].mean())})
+        rows, choices = [], []
+        for neutral in (False, True):
+            for weights in grid:
+                n10 = ndcg_at_k(ranks_with(pools[neutral], targets, weights, depth), 10)
+                rows.append({"neutral_missing": neutral, "cold": weights[COLD], "N@10": float(n10.mean()),
+                             "N@10 new targets": float(n10[new_target].mean()),
+                             "N@10 other targets": float(n10[~new_target].mean())})
+                choices.append((neutral, weights))
         best = max(range(len(rows)), key=lambda n: (rows[n]["N@10"], -n))
-        chosen = grid[best]
-        say(f"cold weight chosen on validation: {chosen[COLD]}")
-        result["validation"] = {"users": len(targets), "new_targets": int(new_target.sum()), "grid": rows, "chosen": chosen}
-        task, _, pools, targets = stage_pools("test", split, valid, test, texts, settings, embedder, chroma, cache, bar)
+        chosen_neutral, chosen = choices[best]
+        say(f"chosen on validation: cold weight {chosen[COLD]}, neutral_missing {chosen_neutral}")
+        result["validation"] = {"users": len(targets), "new_targets": int(new_target.sum()), "grid": rows, "chosen": chosen,
+                                "neutral_missing": chosen_neutral}
+        task, pools, targets = stage_pools("test", split, valid, test, texts, settings, embedder, chroma, cache, bar)
         new_target = task.is_new_target()
         per = {}
-        for name, weights in (("without cold source", {**defaults, COLD: 0.0}), ("with cold source", chosen)):
-            ranks = ranks_with(pools, targets, weights, depth)
+        for name, weights, neutral in (("without cold source", {**defaults, COLD: 0.0}, False),
+                                       ("with cold source", chosen, chosen_neutral)):
+            ranks = ranks_with(pools[neutral], targets, weights, depth)
             per[name] = {"N@10": ndcg_at_k(ranks, 10), "R@10": recall_at_k(ranks, 10)}
         test_rows = {}
         for name, metrics in per.items():
@@ -134,9 +143,11 @@ def write(out: Path, result: dict) -> None:
              f"Base fusion {result['base_weights']}, top {result['pool_depth']} per source; new-item map "
              f"{result['new_item_map']}; features: {result['items_with_features']} items ({result['features_model'] or 'none'}).", "",
              f"## Validation ({v['users']} users, {v['new_targets']} with a new-item target): the `cold` weight", "",
-             "| cold weight | N@10 | N@10 new targets | N@10 other targets |", "|---|---|---|---|"]
-    lines += [f"| {r['cold']} | {r['N@10']:.4f} | {r['N@10 new targets']:.4f} | {r['N@10 other targets']:.4f} |" for r in v["grid"]]
-    lines += ["", f"Chosen: {v['chosen']}.", "", f"## Test ({t['users']} users, {t['new_targets']} with a new-item target)", "",
+             "| missing collaborative scores of new items | cold weight | N@10 | N@10 new targets | N@10 other targets |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {'neutral (pool mean)' if r['neutral_missing'] else 'pool minimum'} | {r['cold']} | {r['N@10']:.4f} | "
+              f"{r['N@10 new targets']:.4f} | {r['N@10 other targets']:.4f} |" for r in v["grid"]]
+    lines += ["", f"Chosen: {v['chosen']}, neutral_missing {v['neutral_missing']}.", "", f"## Test ({t['users']} users, {t['new_targets']} with a new-item target)", "",
               "| fusion | N@10 all | N@10 new targets | N@10 other targets |", "|---|---|---|---|"]
     for name, row in t["rows"].items():
         lines.append(f"| {name} | {_cell(row['all']['N@10'])} | {_cell(row['new targets']['N@10'])} | "

@@ -53,8 +53,9 @@ def fit_new_item_source(settings: Settings, interactions: InteractionLog, catalo
     through a transfer map; cached in ``cache_dir``), or None when its fusion weight is 0 or nothing is new."""
     if collab is None or settings.fusion.weights.get(COLD, 0) <= 0:
         return None
-    config = TransferConfig(**settings.new_items.model_dump(), seed=settings.seed)
-    return fit_new_items(interactions, catalog, collab.items, store, config, cache_dir)
+    config = TransferConfig(**settings.new_items.model_dump(exclude={"neutral_missing"}), seed=settings.seed)
+    return fit_new_items(interactions, catalog, collab.items, store, config, cache_dir,
+                         settings.new_items.neutral_missing)
 
 
 def build_retriever(fusion: FusionSettings, store: ItemVectorStore, embedder, catalog: Catalog,

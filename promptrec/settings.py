@@ -174,6 +174,9 @@ class NewItemSettings(Section):
     factors: int = Field(64, ge=1, description="SVD factors (space 'svd').")
     lambda_: float = Field(3.0, gt=0, description="Ridge penalty of the text -> collaborative-space map.")
     ease_lambda: float = Field(100.0, gt=0, description="EASE penalty of the space (space 'ease').")
+    neutral_missing: bool = Field(
+        True, description="A new item's missing collaborative scores count as the pool's mean (neutral) "
+        "instead of its minimum. Chosen on Protocol D validation.")
 
 
 class ProfileSettings(Section):

@@ -34,13 +34,16 @@ class NewItemScorer:
         items: The new item ids (scored by this source), in a fixed order.
         index: Item id -> position in :attr:`items`.
         interactions: Item id -> how many interactions it has (0 for a brand-new item).
+        neutral_missing: The retriever fills a new item's missing collaborative scores with the pool's
+            mean (neutral) instead of its minimum (see :func:`promptrec.retrieval.retriever.neutral_for_new`).
     """
 
     name = NEW
 
     def __init__(self, transfer: TransferMap, items: Sequence[str], vectors: np.ndarray,
-                 interactions: Mapping[str, int]) -> None:
+                 interactions: Mapping[str, int], neutral_missing: bool = True) -> None:
         self.transfer = transfer
+        self.neutral_missing = neutral_missing  # the retriever counts the collaborative sources as neutral for them
         self.items = list(items)
         self.index = {item: n for n, item in enumerate(self.items)}
         self.factors = transfer.map(vectors) if len(self.items) else np.zeros((0, 1))
@@ -70,7 +73,7 @@ def _fingerprint(log_: InteractionLog, warm: Sequence[str], text_hashes: Mapping
 
 
 def fit_new_items(log_: InteractionLog, catalog: Catalog, warm: Sequence[str], store, config: TransferConfig,
-                  folder: Path) -> NewItemScorer | None:
+                  folder: Path, neutral_missing: bool = True) -> NewItemScorer | None:
     """The new-item source over ``catalog``: a map fitted from the ``warm`` items' stored text vectors
     (the collaborative index, in its order) to their collaborative space, loaded from ``folder`` when
     the same fit is there. None when every catalog item is warm or no warm item has a vector."""
@@ -105,7 +108,7 @@ def fit_new_items(log_: InteractionLog, catalog: Catalog, warm: Sequence[str], s
                     old.unlink(missing_ok=True)
     counts = log_.item_counts
     return NewItemScorer(transfer, new_known, np.vstack([vectors[i] for i in new_known]),
-                         {i: int(counts.get(i, 0)) for i in new_known})
+                         {i: int(counts.get(i, 0)) for i in new_known}, neutral_missing)
 
 
 def _fit(log_: InteractionLog, warm: list[str], vectors: Mapping[str, np.ndarray], config: TransferConfig,

@@ -20,6 +20,21 @@ EMBEDDING = "embedding"
 COLD = "cold"  # items outside the collaborative index, scored from their text (promptrec.knowledge.new_items)
 
 
+def neutral_for_new(sources: Mapping[str, np.ndarray], is_new: np.ndarray) -> dict[str, np.ndarray]:
+    """Sources that cannot score new items (the collaborative ones) count as neutral for them: their
+    missing value becomes the mean over the pool's other items, instead of the pool's minimum that
+    :func:`~promptrec.retrieval.fusion.standardize` would give (no evidence is not evidence against)."""
+    out = dict(sources)
+    for name, values in sources.items():
+        if name in (EMBEDDING, COLD, REQUEST) or not is_new.any():
+            continue
+        values = np.asarray(values, dtype=np.float64)
+        known = np.isfinite(values) & ~is_new
+        if known.any():
+            out[name] = np.where(is_new & ~np.isfinite(values), values[known].mean(), values)
+    return out
+
+
 class CandidateRetriever:
     """Pools candidates from Chroma and the collaborative scorers, then fuses their scores.
 
@@ -150,6 +165,8 @@ class CandidateRetriever:
                 )
         if new is not None and items:
             sources[COLD] = self.new_items.pool_scores(history, items)
+            if getattr(self.new_items, "neutral_missing", False):
+                sources = neutral_for_new(sources, np.array([i in self.new_items.index for i in items]))
         if steer is not None and items:
             sources[REQUEST] = self.steering.request_scores(steer, items)
         return items, sources

@@ -59,3 +59,24 @@ def test_the_fitted_map_is_kept_and_reused(settings, hash_embedder):
     again = build(settings, hash_embedder, {"ease": 1.0, "cold": 1.0})
     assert again.new_items.transfer.meta == rec.new_items.transfer.meta
     assert sorted(p.name for p in again.state.collab.glob("transfer-*")) == files
+
+
+def test_forget_deletes_the_map_fitted_on_everyone(settings, hash_embedder):
+    rec = build(settings, hash_embedder, {"ease": 1.0, "cold": 1.0})
+    rec.recommend(space_fan(rec), k=3)
+    assert list(rec.state.collab.glob("transfer-*"))
+    report = rec.forget("1")
+    assert not list(rec.state.collab.glob("transfer-*")) and report.collab_models == 2  # the EASE fit and the map
+
+
+def test_missing_collaborative_scores_of_new_items_count_as_neutral():
+    import numpy as np
+
+    from promptrec.retrieval.retriever import neutral_for_new
+
+    sources = {"classic": np.array([3.0, 1.0, np.nan, np.nan]), "embedding": np.array([0.1, 0.2, np.nan, 0.4]),
+               "cold": np.array([1.0, 2.0, 5.0, np.nan])}
+    out = neutral_for_new(sources, np.array([False, False, True, False]))
+    assert out["classic"][2] == 2.0 and np.isnan(out["classic"][3])  # only the new item is filled
+    assert np.array_equal(out["embedding"], sources["embedding"], equal_nan=True)
+    assert np.array_equal(out["cold"], sources["cold"], equal_nan=True)
