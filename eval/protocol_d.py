@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 "popularity": scorer_row(Popularity),
                 "content kNN, raw text": knn_row(raw),
                 "content kNN, feature text": knn_row(featured),
-                f"SVD fold-in ({raw_map.factors} factors; the transfer map's user side)": svd_foldin_row(raw_map.factors, seed),
+                f"PureSVD fold-in ({raw_map.factors} factors)": svd_foldin_row(raw_map.factors, seed),
                 "ItemKNN": scorer_row(ItemKNN),
                 "EASE": scorer_row(EASE),
                 "classic blend": scorer_row(classic_blend),
