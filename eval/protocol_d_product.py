@@ -57,7 +57,10 @@ def split_catalog_of(split, texts):
 
 
 def ranks_with(pools, targets, weights, depth):
-    restricted = [restrict_pool(items, sources, weights, depth) for items, sources in pools]
+    """Target ranks in the pools the product builds with ``weights``: collected with every source at the
+    product's depth, the pools are the product's as they are when every source is on; with ``cold`` off
+    they are restricted to the other sources' top ``depth`` (the product then pools no new items)."""
+    restricted = [restrict_pool(items, sources, weights, None if weights[COLD] > 0 else depth) for items, sources in pools]
     return pool_ranks(restricted, targets, weights)
 
 
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         new_target = task.is_new_target()
         rows, choices = [], []
         for neutral in (False, True):
-            for weights in grid:
+            for weights in grid if not neutral else grid[1:]:  # the product imputes only when the source is on
                 n10 = ndcg_at_k(ranks_with(pools[neutral], targets, weights, depth), 10)
                 rows.append({"neutral_missing": neutral, "cold": weights[COLD], "N@10": float(n10.mean()),
                              "N@10 new targets": float(n10[new_target].mean()),

@@ -94,3 +94,22 @@ def test_cold_user_folds_cover_every_user_once_and_cut_histories(split):
     vectors = np.random.default_rng(0).random((split.n_items, 4))
     out = cold_user_metrics(folds, {"knn": knn_row(vectors)}, cuts=(1, 3))
     assert len(out[1]["knn"]["N@20"]) == len(split.users)
+
+
+def test_next_item_with_new_items_hides_new_items_from_histories(split):
+    from promptrec.evaluation.cold_product import next_item_with_new
+
+    split, data = split
+    catalog = data.catalog
+    valid, test = cold_item_tasks(split, 0.2, seed=0)
+    for stage, task in (("valid", valid), ("test", test)):
+        world = next_item_with_new(split, catalog, valid, test, stage)
+        new_ids = {split.items[i] for i in task.new}
+        assert world.new == new_ids
+        for u in range(world.split.n_users):
+            assert not {split.items[i] for i in world.split.train[u]} & new_ids
+        if stage == "valid":  # the test's new items are gone: not in the catalog, no target, no history
+            gone = {split.items[i] for i in test.new}
+            assert not gone & set(world.catalog.ids)
+            assert not gone & {split.items[t] for t in world.split.valid_target}
+        assert world.is_new_target().any() and not world.is_new_target().all()
