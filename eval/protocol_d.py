@@ -26,7 +26,8 @@ import numpy as np
 from promptrec.collab import EASE, ItemKNN, Popularity, classic_blend
 from promptrec.evaluation.cold_rows import (SELECT_BY, TextViews, cold_item_rows, compare, knn_row, select_student,
                                             select_transfer, summarize, svd_foldin_row, transfer_grid)
-from promptrec.evaluation.cold_start import cold_item_tasks, cold_texts, embed_cached, feature_store, task_metrics
+from promptrec.evaluation.cold_start import (RowCache, cold_item_tasks, cold_texts, embed_cached, feature_store, task_metrics,
+                                            texts_digest)
 from promptrec.evaluation.cold_users import cold_user_folds, cold_user_metrics, scorer_row
 from promptrec.evaluation.progress import progress_bars
 from promptrec.evaluation.source import eval_state_dir, load_source
@@ -82,14 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     with progress_bars() as (bar, say):
         raw = embed_cached(embedder, raw_texts, cache, bar("embedding raw text", len(raw_texts)))
         featured = embed_cached(embedder, feature_texts, cache, bar("embedding feature text", len(feature_texts)))
-        views = TextViews(raw, featured, has)
+        views = TextViews(raw, featured, has, texts_digest(embedder, raw_texts), texts_digest(embedder, feature_texts))
+        rows_cache = RowCache(cache / "rows")
+        task_key = f"{source.sha256}|{args.fraction}|{seed}"
         spaces: dict = {}
         advance = bar("validation: transfer maps", 2 * len(grid))
-        raw_map, raw_rows = select_transfer(valid, raw, grid, spaces, progress=advance)
-        feature_map, feature_rows = select_transfer(valid, featured, grid, spaces, progress=advance)
+        raw_map, raw_rows = select_transfer(valid, raw, grid, spaces, advance, rows_cache, f"valid|{task_key}|{views.raw_key}")
+        feature_map, feature_rows = select_transfer(valid, featured, grid, spaces, advance, rows_cache,
+                                                    f"valid|{task_key}|{views.featured_key}")
         student, student_rows = (None, [])
         if has[valid.warm].sum() >= 10:
-            student, student_rows = select_student(valid, views)
+            student, student_rows = select_student(valid, views, cache=rows_cache, key=f"valid|{task_key}")
         say(f"chosen: raw {raw_map.model_dump()}, feature {feature_map.model_dump()}, student {student}")
         result["selection"] = {"raw_map": raw_map.model_dump(), "feature_map": feature_map.model_dump(),
                                "student": student.model_dump() if student else None,
@@ -97,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = cold_item_rows(test, views, raw_map, feature_map, student, seed)
         advance = bar("test rows", len(rows))
         per_user = {}
-        for name, scorer in rows.items():
-            per_user[name] = task_metrics(test, scorer(test))
+        for name, (key, scorer) in rows.items():
+            per_user[name] = rows_cache.get(f"test|{task_key}|{key}", lambda: task_metrics(test, scorer(test)))
             advance(1)
         result["cold_items"] = {name: summarize(m, args.boot, seed) for name, m in per_user.items()}
         pairs = [("content kNN, feature text", "content kNN, raw text"), ("transfer map, feature text", "transfer map, raw text"),
@@ -108,16 +112,25 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_cold_users:
             folds = cold_user_folds(split, args.folds, seed)
             user_rows = {
-                "popularity": scorer_row(Popularity),
-                "content kNN, raw text": knn_row(raw),
-                "content kNN, feature text": knn_row(featured),
-                f"PureSVD fold-in ({raw_map.factors} factors)": svd_foldin_row(raw_map.factors, seed),
-                "ItemKNN": scorer_row(ItemKNN),
-                "EASE": scorer_row(EASE),
-                "classic blend": scorer_row(classic_blend),
+                "popularity": ("popularity", scorer_row(Popularity)),
+                "content kNN, raw text": (f"knn|{views.raw_key}", knn_row(raw)),
+                "content kNN, feature text": (f"knn|{views.featured_key}", knn_row(featured)),
+                f"PureSVD fold-in ({raw_map.factors} factors)": (f"svd|{raw_map.factors}", svd_foldin_row(raw_map.factors, seed)),
+                "ItemKNN": ("itemknn", scorer_row(ItemKNN)),
+                "EASE": ("ease", scorer_row(EASE)),
+                "classic blend": ("classic", scorer_row(classic_blend)),
             }
             cuts = (1, 3, 5)
-            metrics = cold_user_metrics(folds, user_rows, cuts, progress=bar("cold users", len(folds) * len(user_rows)))
+            advance = bar("cold users", len(user_rows))
+            metrics: dict = {n: {} for n in cuts}
+            for name, (key, row) in user_rows.items():
+                def compute(name=name, row=row):
+                    found = cold_user_metrics(folds, {name: row}, cuts)
+                    return {str(n): found[n][name] for n in cuts}
+                found = rows_cache.get(f"users|{source.sha256}|{args.folds}|{seed}|{cuts}|{key}", compute)
+                for n in cuts:
+                    metrics[n][name] = found[str(n)]
+                advance(1)
             result["cold_users"] = {"folds": args.folds, "cuts": {
                 str(n): {name: {"all": {k: v for k, v in summarize({"all": m}, args.boot, seed)["all"].items()}}
                          for name, m in by.items()} for n, by in metrics.items()}}

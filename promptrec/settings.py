@@ -114,7 +114,7 @@ class FusionSettings(Section):
     """How candidate sources are combined: R = g(U, C)."""
 
     weights: dict[str, float] = Field(
-        default_factory=lambda: {"embedding": 0.02, "classic": 1.0},
+        default_factory=lambda: {"embedding": 0.02, "classic": 1.0, "cold": 0.1},
         description="Weight of each per-user normalised score; 0 switches a source off. "
         "Default chosen on validation by eval/run.py.",
     )
@@ -175,7 +175,7 @@ class NewItemSettings(Section):
     lambda_: float = Field(3.0, gt=0, description="Ridge penalty of the text -> collaborative-space map.")
     ease_lambda: float = Field(100.0, gt=0, description="EASE penalty of the space (space 'ease').")
     neutral_missing: bool = Field(
-        True, description="A new item's missing collaborative scores count as the pool's mean (neutral) "
+        False, description="A new item's missing collaborative scores count as the pool's mean (neutral) "
         "instead of its minimum. Chosen on Protocol D validation.")
 
 

@@ -4,14 +4,15 @@ task, each figure with a 95% bootstrap interval over users (and paired differenc
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..knowledge.student import StudentConfig
 from ..knowledge.transfer import TransferConfig, svd_item_factors
 from ..retrieval.embeddings import normalize
-from .cold_start import ColdItemTask, knn_scores, random_scores, student_vectors, task_metrics, transfer_scores
+from .cold_start import (ColdItemTask, RowCache, knn_scores, random_scores, student_vectors, task_metrics,
+                         transfer_scores)
 from .cold_users import ColdUserFold
 from .intervals import bootstrap_interval, paired_difference
 
@@ -28,7 +29,8 @@ class TextViews:
     raw: np.ndarray
     featured: np.ndarray
     has_features: np.ndarray
-    student: dict = field(default_factory=dict)
+    raw_key: str = "raw"
+    featured_key: str = "featured"
 
 
 def transfer_grid() -> list[TransferConfig]:
@@ -42,26 +44,35 @@ def _value(metrics, by=SELECT_BY) -> float:
     return float(metrics[by[0]][by[1]].mean())
 
 
+def _cached(cache: RowCache | None, key: str, compute):
+    return compute() if cache is None else cache.get(key, compute)
+
+
 def select_transfer(task: ColdItemTask, vectors: np.ndarray, grid: Sequence[TransferConfig], spaces: dict,
-                    new_vectors: np.ndarray | None = None, progress=None) -> tuple[TransferConfig, list[dict]]:
-    """The grid entry with the best validation N@20 among new items (ties: the earlier entry)."""
+                    progress=None, cache: RowCache | None = None, key: str = "") -> tuple[TransferConfig, list[dict]]:
+    """The grid entry with the best validation N@20 among new items (ties: the earlier entry).
+    ``key`` names the task and vectors for ``cache``."""
     rows = []
     for config in grid:
-        scores, _ = transfer_scores(task, vectors, config, new_vectors, spaces)
-        rows.append({"config": config.model_dump(), "valid_N@20_new": _value(task_metrics(task, scores))})
+        metrics = _cached(cache, f"{key}|transfer|{config.model_dump_json()}",
+                          lambda: task_metrics(task, transfer_scores(task, vectors, config, spaces=spaces)[0]))
+        rows.append({"config": config.model_dump(), "valid_N@20_new": _value(metrics)})
         if progress:
             progress(1)
     best = max(range(len(rows)), key=lambda n: (rows[n]["valid_N@20_new"], -n))
     return grid[best], rows
 
 
-def select_student(task: ColdItemTask, views: TextViews, lambdas: Sequence[float] = (0.1, 1, 10, 100)
-                   ) -> tuple[StudentConfig, list[dict]]:
+def select_student(task: ColdItemTask, views: TextViews, lambdas: Sequence[float] = (0.1, 1, 10, 100),
+                   cache: RowCache | None = None, key: str = "") -> tuple[StudentConfig, list[dict]]:
     """The student penalty with the best validation N@20 among new items of content kNN on its vectors."""
     rows, configs = [], [StudentConfig(lambda_=lam) for lam in lambdas]
     for config in configs:
-        vectors, _ = student_vectors(task, views.raw, views.featured, views.has_features, config)
-        rows.append({"config": config.model_dump(), "valid_N@20_new": _value(task_metrics(task, knn_scores(task, vectors)))})
+        def compute(config=config):
+            vectors, _ = student_vectors(task, views.raw, views.featured, views.has_features, config)
+            return task_metrics(task, knn_scores(task, vectors))
+        metrics = _cached(cache, f"{key}|student|{views.raw_key}|{views.featured_key}|{config.model_dump_json()}", compute)
+        rows.append({"config": config.model_dump(), "valid_N@20_new": _value(metrics)})
     best = max(range(len(rows)), key=lambda n: (rows[n]["valid_N@20_new"], -n))
     return configs[best], rows
 
@@ -70,22 +81,26 @@ Scorer = Callable[[ColdItemTask], np.ndarray]
 
 
 def cold_item_rows(task: ColdItemTask, views: TextViews, raw_map: TransferConfig, feature_map: TransferConfig,
-                   student: StudentConfig | None, seed: int = 0, spaces: dict | None = None) -> dict[str, Scorer]:
-    """The Protocol D rows, as scorers of a task (the test task once everything is chosen)."""
+                   student: StudentConfig | None, seed: int = 0, spaces: dict | None = None) -> dict[str, tuple[str, Scorer]]:
+    """The Protocol D rows, as ``name -> (what the row depends on, scorer of a task)``."""
     spaces = {} if spaces is None else spaces
-    rows: dict[str, Scorer] = {
-        "random": lambda t: random_scores(t, seed),
-        "content kNN, raw text": lambda t: knn_scores(t, views.raw),
-        "content kNN, feature text": lambda t: knn_scores(t, views.featured),
-        "transfer map, raw text": lambda t: transfer_scores(t, views.raw, raw_map, spaces=spaces)[0],
-        "transfer map, feature text": lambda t: transfer_scores(t, views.featured, feature_map, spaces=spaces)[0],
+    raw, featured = views.raw_key, views.featured_key
+    rows: dict[str, tuple[str, Scorer]] = {
+        "random": (f"random|{seed}", lambda t: random_scores(t, seed)),
+        "content kNN, raw text": (f"knn|{raw}", lambda t: knn_scores(t, views.raw)),
+        "content kNN, feature text": (f"knn|{featured}", lambda t: knn_scores(t, views.featured)),
+        "transfer map, raw text": (f"transfer|{raw}|{raw_map.model_dump_json()}",
+                                   lambda t: transfer_scores(t, views.raw, raw_map, spaces=spaces)[0]),
+        "transfer map, feature text": (f"transfer|{featured}|{feature_map.model_dump_json()}",
+                                       lambda t: transfer_scores(t, views.featured, feature_map, spaces=spaces)[0]),
     }
     if student is not None:
         def student_view(t):
             return student_vectors(t, views.raw, views.featured, views.has_features, student)[0]
-        rows["distilled student, kNN"] = lambda t: knn_scores(t, student_view(t))
-        rows["distilled student, transfer map"] = lambda t: transfer_scores(
-            t, views.featured, feature_map, new_vectors=student_view(t), spaces=spaces)[0]
+        tag = f"student|{raw}|{featured}|{student.model_dump_json()}"
+        rows["distilled student, kNN"] = (f"{tag}|knn", lambda t: knn_scores(t, student_view(t)))
+        rows["distilled student, transfer map"] = (f"{tag}|transfer|{feature_map.model_dump_json()}", lambda t: transfer_scores(
+            t, views.featured, feature_map, new_vectors=student_view(t), spaces=spaces)[0])
     return rows
 
 

@@ -42,7 +42,9 @@ __all__ = [
     "ColdItemTask",
     "cold_item_tasks",
     "cold_texts",
+    "RowCache",
     "embed_cached",
+    "texts_digest",
     "feature_store",
     "knn_scores",
     "multi_target_metrics",
@@ -149,12 +151,42 @@ def cold_texts(items: Sequence[Item], features: FeatureStore | None = None) -> t
     return raw, featured, np.array(has, dtype=bool)
 
 
-def embed_cached(embedder, texts: list[str], folder: Path, progress=None) -> np.ndarray:
-    """Vectors of ``texts``, cached as ``.npy`` under ``folder`` by a hash of the embedder and the texts."""
+def texts_digest(embedder, texts: list[str]) -> str:
+    """Names a set of vectors: the embedder and every text, in order."""
     digest = hashlib.sha256(embedder.name.encode())
     for text in texts:
         digest.update(text.encode() + b"\0")
-    path = Path(folder) / f"vectors-{digest.hexdigest()[:20]}.npy"
+    return digest.hexdigest()[:20]
+
+
+class RowCache:
+    """Per-user metrics of finished rows, as ``.npz`` files under ``folder`` named by a hash of
+    everything the row depends on (a rerun recomputes only rows whose inputs changed; no pickle)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def get(self, key: str, compute):
+        path = self.folder / f"row-{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
+        if path.exists():
+            with np.load(path, allow_pickle=False) as data:
+                flat = {name: data[name] for name in data.files}
+            nested: dict = {}
+            for name, values in flat.items():
+                outer, _, inner = name.partition("|")
+                nested.setdefault(outer, {})[inner] = values
+            return nested
+        result = compute()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **{f"{outer}|{inner}": v for outer, by in result.items() for inner, v in by.items()})
+        tmp.replace(path)
+        return result
+
+
+def embed_cached(embedder, texts: list[str], folder: Path, progress=None) -> np.ndarray:
+    """Vectors of ``texts``, cached as ``.npy`` under ``folder`` by a hash of the embedder and the texts."""
+    path = Path(folder) / f"vectors-{texts_digest(embedder, texts)}.npy"
     if path.exists():
         vectors = np.load(path, allow_pickle=False)
         if vectors.shape == (len(texts), embedder.dimension):
