@@ -46,7 +46,8 @@ class NewItemScorer:
         self.neutral_missing = neutral_missing  # the retriever counts the collaborative sources as neutral for them
         self.items = list(items)
         self.index = {item: n for n, item in enumerate(self.items)}
-        self.factors = transfer.map(vectors) if len(self.items) else np.zeros((0, 1))
+        # float32: with the EASE space a new item's coordinates are one weight per warm item
+        self.factors = transfer.map(vectors).astype(np.float32) if len(self.items) else np.zeros((0, 1), np.float32)
         self.interactions = {item: int(interactions.get(item, 0)) for item in self.items}
 
     def scores(self, history: Sequence[str]) -> np.ndarray:

@@ -168,7 +168,7 @@ class TransferMap:
         loaded = cls(config, record["items"], arrays.get("basis"), arrays["weights"], arrays["x_mean"],
                      arrays["y_mean"], record.get("meta"))
         if "targets" in arrays:
-            loaded.targets = arrays["targets"].astype(np.float64)
+            loaded.targets = arrays["targets"]  # float32, as saved
         return loaded
 
 
