@@ -25,7 +25,7 @@ from .knowledge.transfer import TransferConfig
 from .llm import LLMClient
 from .rerank import LLMReranker, RerankOutcome, evidence_explanation
 from .retrieval import COLD, CandidateRetriever, CollaborativeModel, ItemVectorStore, build_scorers
-from .settings import FusionSettings, NewItemSettings, ProfileSettings, RerankSettings, Settings
+from .settings import FusionSettings, ProfileSettings, RerankSettings, Settings
 from .types import Candidate, History, ProfileResult, Recommendation, RecommendationList
 
 

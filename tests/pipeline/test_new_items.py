@@ -1,6 +1,5 @@
 """A catalog item nobody has interacted with can be recommended (the ``cold`` source)."""
 
-import pytest
 
 from promptrec import Recommender
 from promptrec.data import Catalog, Dataset, Item
