@@ -21,7 +21,6 @@ import platform
 import time
 from pathlib import Path
 
-
 from promptrec.collab import EASE, ItemKNN, Popularity, classic_blend
 from promptrec.evaluation.cold_rows import (SELECT_BY, TextViews, cold_item_rows, compare, knn_row, select_student,
                                             select_transfer, summarize, svd_foldin_row, transfer_grid)
