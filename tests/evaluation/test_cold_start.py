@@ -112,3 +112,20 @@ def test_next_item_with_new_items_hides_new_items_from_histories(split):
             assert not gone & set(world.catalog.ids)
             assert not gone & {split.items[t] for t in world.split.valid_target}
         assert world.is_new_target().any() and not world.is_new_target().all()
+
+
+def test_row_cache_computes_once_per_key(tmp_path):
+    from promptrec.evaluation.cold_start import RowCache
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"new": {"N@20": np.array([0.5, 1.0])}, "all": {"N@20": np.array([0.0, 0.25])}}
+
+    cache = RowCache(tmp_path)
+    first = cache.get("row a", compute)
+    again = RowCache(tmp_path).get("row a", compute)
+    assert len(calls) == 1 and np.array_equal(again["all"]["N@20"], first["all"]["N@20"])
+    RowCache(tmp_path).get("row b", compute)
+    assert len(calls) == 2
