@@ -24,9 +24,11 @@ from .errors import UserInputError
 from .explain import PENDING, Explainer
 from .intent import Intent, IntentParser
 from .knowledge import FeatureStore, UserProfiler, feature_text
+from .knowledge.new_items import NewItemScorer, fit_new_items
+from .knowledge.transfer import TransferConfig
 from .llm import LLMClient
 from .rerank import LLMReranker, RerankOutcome, evidence_explanation
-from .retrieval import CandidateRetriever, CollaborativeModel, ItemVectorStore, build_scorers
+from .retrieval import COLD, CandidateRetriever, CollaborativeModel, ItemVectorStore, build_scorers
 from .settings import ExplainSettings, FusionSettings, ProfileSettings, RerankSettings, Settings
 from .types import (Candidate, ExplanationTotals, History, ProfileResult, Recommendation, RecommendationList,
                     StreamEvent)
@@ -52,11 +54,22 @@ def fit_collab(fusion: FusionSettings, interactions: InteractionLog, cache_dir: 
     return model.fit_cached(interactions, cache_dir)
 
 
+def fit_new_item_source(settings: Settings, interactions: InteractionLog, catalog: Catalog, store: ItemVectorStore,
+                        collab: CollaborativeModel | None, cache_dir: Path) -> NewItemScorer | None:
+    """The ``cold`` source (items outside the collaborative index, scored from their stored text vectors
+    through a transfer map; cached in ``cache_dir``), or None when its fusion weight is 0 or nothing is new."""
+    if collab is None or settings.fusion.weights.get(COLD, 0) <= 0:
+        return None
+    config = TransferConfig(**settings.new_items.model_dump(exclude={"neutral_missing"}), seed=settings.seed)
+    return fit_new_items(interactions, catalog, collab.items, store, config, cache_dir,
+                         settings.new_items.neutral_missing)
+
+
 def build_retriever(fusion: FusionSettings, store: ItemVectorStore, embedder, catalog: Catalog,
-                    collab: CollaborativeModel | None) -> CandidateRetriever:
+                    collab: CollaborativeModel | None, new_items: NewItemScorer | None = None) -> CandidateRetriever:
     return CandidateRetriever(store, embedder, catalog, collab, fusion.weights,
                               pool_depth=fusion.candidate_depth, half_life=fusion.recency_half_life,
-                              steering_weights=fusion.steering_weights)
+                              steering_weights=fusion.steering_weights, new_items=new_items)
 
 
 def build_profiler(profile: ProfileSettings, client: LLMClient | None, catalog: Catalog) -> UserProfiler | None:
@@ -106,7 +119,7 @@ class Engine:
         fusion = self.fusion.model_copy(update={"weights": dict(weights),
                                                 "candidate_depth": pool_depth or self.fusion.candidate_depth})
         retriever = build_retriever(fusion, self.retriever.store, self.retriever.embedder, self.catalog,
-                                    self.retriever.collab)
+                                    self.retriever.collab, self.retriever.new_items)
         return replace(self, fusion=fusion, retriever=retriever)
 
     # ----- the stages -----
@@ -343,7 +356,7 @@ def _anchor_title(catalog: Catalog, intent: Intent, candidate: Candidate) -> str
 def build_engine(settings: Settings, *, catalog: Catalog, store: ItemVectorStore, embedder,
                  collab: CollaborativeModel | None, client: LLMClient | None, features: FeatureStore | None,
                  profiles: MutableMapping[tuple, ProfileResult] | None = None,
-                 profile_store: ProfileStore | None = None) -> Engine:
+                 profile_store: ProfileStore | None = None, new_items: NewItemScorer | None = None) -> Engine:
     """Every stage from the settings: the product and the evaluation both build their engine here.
 
     Args:
@@ -356,12 +369,13 @@ def build_engine(settings: Settings, *, catalog: Catalog, store: ItemVectorStore
         features: Item features for the rerank's item descriptions.
         profiles: A profile cache to share (the product keeps one per recommender).
         profile_store: Profiles on disk to reuse and add to (the product's; the evaluation has its own).
+        new_items: The ``cold`` source for items the collaborative model cannot score (:func:`fit_new_item_source`).
     """
     return Engine(
         catalog=catalog,
         fusion=settings.fusion,
         rerank_settings=settings.rerank,
-        retriever=build_retriever(settings.fusion, store, embedder, catalog, collab),
+        retriever=build_retriever(settings.fusion, store, embedder, catalog, collab, new_items),
         profiler=build_profiler(settings.profile, client, catalog),
         reranker=build_reranker(settings.rerank, client, catalog, features, settings.seed),
         client=client,
@@ -373,4 +387,5 @@ def build_engine(settings: Settings, *, catalog: Catalog, store: ItemVectorStore
 
 
 __all__ = ["Engine", "build_engine", "build_explainer", "build_profiler", "build_reranker", "build_retriever", "fit_collab",
+           "fit_new_item_source",
            "index_records", "user_history"]

@@ -17,7 +17,7 @@ from filelock import Timeout
 from . import inputs
 from .data import Dataset, load_dataset
 from .knowledge.profile_store import ProfileStore
-from .engine import Engine, build_engine, fit_collab, index_records, user_history
+from .engine import Engine, build_engine, fit_collab, fit_new_item_source, index_records, user_history
 from .errors import UserInputError
 from .intent import Intent
 from .knowledge import FeatureStore, UserProfiler
@@ -146,12 +146,19 @@ class Recommender:
         return fit_collab(self.settings.fusion, self.dataset.interactions, self.state.collab)
 
     @cached_property
+    def new_items(self):
+        """The ``cold`` source: catalog items without (enough) interactions, scored from their text."""
+        self.ensure_index()
+        return fit_new_item_source(self.settings, self.dataset.interactions, self.dataset.catalog, self.store,
+                                   self.collab, self.state.collab)
+
+    @cached_property
     def engine(self) -> Engine:
         """The stages, built from the settings by the factory the evaluation uses too."""
         self.ensure_index()
         return build_engine(self.settings, catalog=self.dataset.catalog, store=self.store, embedder=self.embedder,
                             collab=self.collab, client=self.client, features=self.features, profiles=self._profiles,
-                            profile_store=self.profile_store)
+                            profile_store=self.profile_store, new_items=self.new_items)
 
     @property
     def retriever(self) -> CandidateRetriever:
@@ -274,7 +281,7 @@ class Recommender:
         cache = client.cache if client is not None else None
         if cache is not None and cache.path != self.settings.llm_cache_path:
             report.cache_replies += cache.forget(user_tag(user))  # a cache of its own (in memory, elsewhere)
-        for name in ("collab", "retriever"):
+        for name in ("collab", "new_items", "retriever"):
             self.__dict__.pop(name, None)  # refitted from the data on next use
         if "profile_store" in self.__dict__:
             self.profile_store.reload()  # forget_user rewrote the file without this user's records

@@ -9,7 +9,8 @@ What is derived from a user's data, and what :func:`forget_user` does with it:
 - user profiles (``derived/<dataset>/profiles.jsonl``, written by the profile job and by the product
   the first time it profiles a history): the user's records are removed and the file rewritten;
 - fitted collaborative models (``collab-*.npz``): fitted on every user's interactions, so deleted;
-  they are refitted from the data on next use (remove the user from the data to keep them out).
+  they are refitted from the data on next use (remove the user from the data to keep them out);
+  so are the new-item transfer maps (``transfer-*.npz`` + ``.json``), whose space is fitted on them too.
 
 Item vectors and item features come from catalog text only and are kept. The source data is
 never touched: it belongs to whoever supplied it.
@@ -135,7 +136,8 @@ def forget_user(settings: Settings, user_id: str | int) -> ForgetReport:
             except Timeout:
                 raise StoreError(f"cannot clean {path}: another promptrec process keeps writing it; stop it and "
                                  "run forget again") from None
-        for model in state_dir.rglob("collab-*.npz"):
+        for model in [*state_dir.rglob("collab-*.npz"), *state_dir.rglob("transfer-*.npz")]:
             model.unlink(missing_ok=True)
+            model.with_suffix(".json").unlink(missing_ok=True)  # a transfer map's metadata
             report.collab_models += 1
     return report

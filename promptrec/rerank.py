@@ -314,8 +314,21 @@ class LLMReranker:
         )
 
 
+def _new_item_explanation(candidate: Candidate, catalog: Catalog) -> Explanation:
+    n = candidate.new_item_interactions
+    text = ("New in the catalog: nobody has chosen it yet" if n == 0
+            else f"Little known so far: chosen {n} time{'s' if n != 1 else ''}")
+    text += "; its description matches what people with your taste choose"
+    if candidate.evidence and candidate.evidence in catalog:
+        return Explanation(text=f"{text}, and it reads like {catalog[candidate.evidence].title}, which is in your history.",
+                           cited=[candidate.evidence], source="evidence")
+    return Explanation(text=f"{text}.", cited=[], source="evidence")
+
+
 def evidence_explanation(candidate: Candidate, catalog: Catalog) -> Explanation:
     """A deterministic explanation from the strongest evidence behind a candidate."""
+    if candidate.new_item_interactions is not None:
+        return _new_item_explanation(candidate, catalog)
     if candidate.evidence and candidate.evidence in catalog:
         title = catalog[candidate.evidence].title
         source = max(candidate.scores, key=candidate.scores.get) if candidate.scores else ""

@@ -20,8 +20,9 @@ from .settings_errors import config_error, settings_source_error
 # scorer (promptrec.collab.COMPONENTS). Listed here so that checking a setting needs no heavy import;
 # tests/test_settings.py checks that this matches promptrec.retrieval.build_scorers.
 EMBEDDING_SOURCE = "embedding"
+COLD_SOURCE = "cold"  # items the collaborative scorers cannot score, scored from their text (NewItemSettings)
 SCORER_SOURCES = ("ease", "itemknn", "linear_transition", "popularity", "timepop", "transition")
-FUSION_SOURCES = (EMBEDDING_SOURCE, "classic", *SCORER_SOURCES)
+FUSION_SOURCES = (EMBEDDING_SOURCE, "classic", *SCORER_SOURCES, COLD_SOURCE)
 
 
 def _cache_home() -> Path:
@@ -123,7 +124,7 @@ class FusionSettings(Section):
     """How candidate sources are combined: R = g(U, C)."""
 
     weights: dict[str, float] = Field(
-        default_factory=lambda: {"embedding": 0.02, "classic": 1.0},
+        default_factory=lambda: {"embedding": 0.02, "classic": 1.0, "cold": 0.1},
         description="Weight of each per-user normalised score; 0 switches a source off. "
         "Default chosen on validation by eval/run.py.",
     )
@@ -173,6 +174,19 @@ class FusionSettings(Section):
         if bad:
             raise ValueError(f"weights must be finite numbers >= 0; got {bad}")
         return weights
+
+
+class NewItemSettings(Section):
+    """The ``cold`` fusion source: items without (enough) interactions scored from their text by a ridge
+    map into the collaborative space (promptrec.knowledge.transfer). Defaults chosen on Protocol D validation."""
+
+    space: Literal["svd", "ease"] = Field("ease", description="'ease': EASE item-item columns; 'svd': truncated-SVD factors.")
+    factors: int = Field(64, ge=1, description="SVD factors (space 'svd').")
+    lambda_: float = Field(3.0, gt=0, description="Ridge penalty of the text -> collaborative-space map.")
+    ease_lambda: float = Field(100.0, gt=0, description="EASE penalty of the space (space 'ease').")
+    neutral_missing: bool = Field(
+        False, description="A new item's missing collaborative scores count as the pool's mean (neutral) "
+        "instead of its minimum. Chosen on Protocol D validation.")
 
 
 class ProfileSettings(Section):
@@ -247,6 +261,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     fusion: FusionSettings = Field(default_factory=FusionSettings)
+    new_items: NewItemSettings = Field(default_factory=NewItemSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     explain: ExplainSettings = Field(default_factory=ExplainSettings)

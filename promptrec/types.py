@@ -85,6 +85,9 @@ class Candidate(BaseModel):
     scores: dict[str, float] = Field(default_factory=dict, description="Per-source normalised scores.")
     fused: float = 0.0
     evidence: str | None = Field(None, description="The history item that most supports this candidate.")
+    new_item_interactions: int | None = Field(
+        None, description="Set for an item the collaborative model cannot score (scored from its text by the "
+        "transfer map): how many interactions it has, 0 for an item new to the catalog.")
 
 
 class Recommendation(BaseModel):

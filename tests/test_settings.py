@@ -3,13 +3,13 @@
 import pytest
 
 from promptrec.errors import ConfigError
-from promptrec.retrieval import CLASSIC, EMBEDDING, scorer_registry
+from promptrec.retrieval import CLASSIC, COLD, EMBEDDING, scorer_registry
 from promptrec.settings import FUSION_SOURCES, SCORER_SOURCES, FusionSettings, Settings
 
 
 def test_fusion_source_names_match_the_scorers_build_scorers_knows():
     assert set(SCORER_SOURCES) == set(scorer_registry())
-    assert set(FUSION_SOURCES) == {EMBEDDING, CLASSIC, *scorer_registry()}
+    assert set(FUSION_SOURCES) == {EMBEDDING, COLD, CLASSIC, *scorer_registry()}
 
 
 @pytest.mark.parametrize(("value", "expected"), [

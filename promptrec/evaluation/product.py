@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import Catalog, Dataset, InteractionLog
-from ..engine import Engine, build_engine, fit_collab, index_records
+from ..engine import Engine, build_engine, fit_collab, fit_new_item_source, index_records
 from ..knowledge import FeatureStore
 from ..llm import LLMClient
 from ..retrieval import ItemVectorStore, fuse
@@ -109,9 +109,11 @@ class StageWorld:
 def stage_world(split: LeaveLastOutSplit, stage: Stage, bench: Bench, cache_dir: Path) -> StageWorld:
     """The engine :func:`~promptrec.engine.build_engine` makes from ``bench.settings`` for ``stage``:
     collaborative models fitted on that stage's data (cached in ``cache_dir``/``stage``)."""
-    collab = fit_collab(bench.settings.fusion, stage_log(split, stage), Path(cache_dir) / stage)
+    log = stage_log(split, stage)
+    collab = fit_collab(bench.settings.fusion, log, Path(cache_dir) / stage)
+    new_items = fit_new_item_source(bench.settings, log, bench.catalog, bench.store, collab, Path(cache_dir) / stage)
     engine = build_engine(bench.settings, catalog=bench.catalog, store=bench.store, embedder=bench.embedder,
-                          collab=collab, client=bench.client, features=bench.features)
+                          collab=collab, client=bench.client, features=bench.features, new_items=new_items)
     return StageWorld(split, stage, engine, bench.ratings)
 
 

@@ -8,7 +8,7 @@ from ..errors import ConfigError
 from .collaborative import CollaborativeModel
 from .embeddings import Embedder, EmbeddingError, MiniLMEmbedder, make_embedder
 from .fusion import fuse, standardize
-from .retriever import EMBEDDING, CandidateRetriever
+from .retriever import COLD, EMBEDDING, CandidateRetriever
 from .store import ItemVectorStore, StoreMismatch
 
 if TYPE_CHECKING:
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..settings import FusionSettings
 
 __all__ = [
+    "COLD",
     "EMBEDDING",
     "CandidateRetriever",
     "CollaborativeModel",
@@ -68,13 +69,13 @@ def build_scorers(fusion: FusionSettings) -> dict[str, ItemScorer]:
     registry = scorer_registry()
     scorers = {}
     for name, weight in fusion.weights.items():
-        if name == EMBEDDING or weight == 0:
+        if name in (EMBEDDING, COLD) or weight == 0:
             continue
         if name == CLASSIC:
             scorers[name] = classic_blend()
         elif name in registry:
             scorers[name] = _scorer(registry[name], name, fusion.params.get(name, {}))
         else:
-            known = ", ".join(sorted([EMBEDDING, CLASSIC, *registry]))
+            known = ", ".join(sorted([EMBEDDING, COLD, CLASSIC, *registry]))
             raise ConfigError(f"unknown fusion source {name!r} in PROMPTREC_FUSION__WEIGHTS; known: {known}")
     return scorers

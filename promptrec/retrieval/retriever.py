@@ -17,6 +17,22 @@ from .steering import ANCHOR, REQUEST, RequestSources, Steer
 from .store import ItemVectorStore
 
 EMBEDDING = "embedding"
+COLD = "cold"  # items outside the collaborative index, scored from their text (promptrec.knowledge.new_items)
+
+
+def neutral_for_new(sources: Mapping[str, np.ndarray], is_new: np.ndarray) -> dict[str, np.ndarray]:
+    """Sources that cannot score new items (the collaborative ones) count as neutral for them: their
+    missing value becomes the mean over the pool's other items, instead of the pool's minimum that
+    :func:`~promptrec.retrieval.fusion.standardize` would give (no evidence is not evidence against)."""
+    out = dict(sources)
+    for name, values in sources.items():
+        if name in (EMBEDDING, COLD, REQUEST) or not is_new.any():
+            continue
+        values = np.asarray(values, dtype=np.float64)
+        known = np.isfinite(values) & ~is_new
+        if known.any():
+            out[name] = np.where(is_new & ~np.isfinite(values), values[known].mean(), values)
+    return out
 
 
 class CandidateRetriever:
@@ -34,6 +50,9 @@ class CandidateRetriever:
         request_weight: Weight of a free-text request against the history in the query vector.
         steering_weights: Weights of the ``request`` and ``anchor`` sources, used only for a
             steered call (one with a :class:`Steer`).
+        new_items: Scores items the collaborative model cannot (``items``, ``index``, ``scores(history)``,
+            ``pool_scores(history, items)``, ``interactions``; :class:`~promptrec.knowledge.new_items.NewItemScorer`):
+            the ``cold`` source, which pools the best new items and scores every pooled item on one scale.
     """
 
     def __init__(
@@ -48,6 +67,7 @@ class CandidateRetriever:
         history_window: int = 50,
         request_weight: float = 1.0,
         steering_weights: Mapping[str, float] | None = None,
+        new_items=None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -60,6 +80,7 @@ class CandidateRetriever:
         self.request_weight = request_weight
         self.steering_weights = dict(steering_weights or {REQUEST: 1.0, ANCHOR: 1.0})
         self.steering = RequestSources(store, embedder, catalog, collab)
+        self.new_items = new_items
 
     def steer(self, intent) -> Steer | None:
         """A request prepared for :meth:`retrieve` (None when it asks nothing)."""
@@ -128,6 +149,10 @@ class CandidateRetriever:
                         break
         if steer is not None and (every_source or weights.get(REQUEST, 0) > 0):
             pool.update((i, None) for i in self.steering.top_requested(steer, self.pool_depth, banned))
+        new = self._new_item_scores(history, weights, every_source)
+        if new is not None:
+            top = [self.new_items.items[n] for n in np.argsort(-new, kind="stable")]
+            pool.update((i, None) for i in [i for i in top if i not in banned and admits(i)][: self.pool_depth])
         items = list(pool)
         sources: dict[str, np.ndarray] = {}
         if items and query is not None:
@@ -138,9 +163,18 @@ class CandidateRetriever:
                 sources[name] = np.array(
                     [scores[self.collab.index[i]] if i in self.collab.index else np.nan for i in items]
                 )
+        if new is not None and items:
+            sources[COLD] = self.new_items.pool_scores(history, items)
+            if getattr(self.new_items, "neutral_missing", False):
+                sources = neutral_for_new(sources, np.array([i in self.new_items.index for i in items]))
         if steer is not None and items:
             sources[REQUEST] = self.steering.request_scores(steer, items)
         return items, sources
+
+    def _new_item_scores(self, history: Sequence[str], weights: Mapping[str, float], every_source: bool):
+        if self.new_items is None or not self.new_items.items or not (every_source or weights.get(COLD, 0) > 0):
+            return None
+        return self.new_items.scores(history)
 
     def retrieve(
         self,
@@ -180,11 +214,12 @@ class CandidateRetriever:
             evidence = self._evidence(source, item, history, times)
             if evidence:
                 break
+        interactions = self.new_items.interactions.get(item) if self.new_items is not None else None
         return Candidate(item_id=item, title=self.catalog[item].title, scores=scores, fused=float(fused),
-                         evidence=evidence)
+                         evidence=evidence, new_item_interactions=interactions)
 
     def _evidence(self, source: str, item: str, history: Sequence[str], times) -> str | None:
-        if source == EMBEDDING:
+        if source in (EMBEDDING, COLD):  # a new item: the history item closest to it in text
             recent = list(history[-self.history_window :])
             vectors = self.store.vectors([item, *recent])
             if item not in vectors:

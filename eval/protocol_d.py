@@ -1,0 +1,173 @@
+"""Protocol D: strict cold-start items (and cold users), with 95% bootstrap intervals over users.
+
+Usage:
+    python eval/protocol_d.py [--dataset NAME_OR_FOLDER] [--features MODEL_ID] [--fraction 0.1]
+                              [--folds 5] [--no-cold-users] [--out eval/results/protocol-d]
+
+A seeded 10% of the 5-core items lose all their interactions and their tags; users who interacted
+with them are scored ranking their new items among the new items and among all items. Every
+hyperparameter (transfer-map space, factors, ridge penalties, the student's penalty) is chosen on a
+validation task made the same way inside the other items; the test task is read once. Item
+features are the ones ``--features`` (a model id as the LLM client names it) made for this dataset;
+by default the feature file with the most items. See docs/evaluation.md, "Protocol D".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+from promptrec.collab import EASE, ItemKNN, Popularity, classic_blend
+from promptrec.evaluation.cold_rows import (SELECT_BY, TextViews, cold_item_rows, compare, knn_row, select_student,
+                                            select_transfer, summarize, svd_foldin_row, transfer_grid)
+from promptrec.evaluation.cold_start import (RowCache, cold_item_tasks, cold_texts, embed_cached, feature_store, task_metrics,
+                                            texts_digest)
+from promptrec.evaluation.cold_users import cold_user_folds, cold_user_metrics, scorer_row
+from promptrec.evaluation.progress import progress_bars
+from promptrec.evaluation.source import eval_state_dir, load_source
+from promptrec.evaluation.splits import protocol_a_split
+from promptrec.retrieval import make_embedder
+from promptrec.settings import Settings
+
+
+def fmt(cell: dict) -> str:
+    return f"{cell['mean']:.3f} [{cell['lo']:.3f}, {cell['hi']:.3f}]"
+
+
+def item_table(results: dict) -> list[str]:
+    lines = ["| row | N@20 new | R@20 new | N@10 new | N@20 all | R@20 all |", "|---|---|---|---|---|---|"]
+    for name, cell in results.items():
+        lines.append(f"| {name} | {fmt(cell['new']['N@20'])} | {fmt(cell['new']['R@20'])} | {fmt(cell['new']['N@10'])} "
+                     f"| {fmt(cell['all']['N@20'])} | {fmt(cell['all']['R@20'])} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default=None, help="dataset name or folder (default: PROMPTREC_DATASET or ml-latest-small)")
+    parser.add_argument("--features", default=None, help="model id whose item features to use (default: the fullest feature file)")
+    parser.add_argument("--fraction", type=float, default=0.1, help="share of the 5-core items made new")
+    parser.add_argument("--folds", type=int, default=5, help="cold-user folds")
+    parser.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--no-cold-users", action="store_true", help="skip the cold-user part")
+    parser.add_argument("--out", type=Path, default=Path("eval/results/protocol-d"), help="writes OUT.md and OUT.json")
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    settings = Settings() if not args.dataset else Settings(dataset=args.dataset)
+    seed = settings.seed
+    source = load_source(settings)
+    split = protocol_a_split(source.dataset.interactions.frame)
+    valid, test = cold_item_tasks(split, args.fraction, seed)
+    store, model_id = feature_store(settings, source.dataset, args.features)
+    items = [source.dataset.catalog[i] for i in split.items]
+    raw_texts, feature_texts, has = cold_texts(items, store)
+    cache = eval_state_dir(settings, source) / "protocol-d"
+    print(f"{source.dataset.name} (sha256 {source.sha256[:12]}): {split.n_items} items, seed {seed}")
+    print(f"test: {len(test.new)} new items, {test.n_users} users; validation: {len(valid.new)} new items, {valid.n_users} users")
+    print(f"features: {int(has.sum())} of {split.n_items} items ({model_id or 'none'}); "
+          f"new test items with features: {int(has[test.new].sum())}")
+    embedder = make_embedder(settings.embedding.model, settings.embedding.batch_size)
+    result: dict = {"protocol": "D", "dataset": source.meta(), "seed": seed, "fraction": args.fraction,
+                    "embedder": embedder.name, "features_model": model_id, "items_with_features": int(has.sum()),
+                    "new_test_items_with_features": int(has[test.new].sum()), "selected_by": list(SELECT_BY),
+                    "test": {"new_items": len(test.new), "users": test.n_users},
+                    "validation": {"new_items": len(valid.new), "users": valid.n_users}}
+    grid = transfer_grid()
+    with progress_bars() as (bar, say):
+        raw = embed_cached(embedder, raw_texts, cache, bar("embedding raw text", len(raw_texts)))
+        featured = embed_cached(embedder, feature_texts, cache, bar("embedding feature text", len(feature_texts)))
+        views = TextViews(raw, featured, has, texts_digest(embedder, raw_texts), texts_digest(embedder, feature_texts))
+        rows_cache = RowCache(cache / "rows")
+        task_key = f"{source.sha256}|{args.fraction}|{seed}"
+        spaces: dict = {}
+        advance = bar("validation: transfer maps", 2 * len(grid))
+        raw_map, raw_rows = select_transfer(valid, raw, grid, spaces, advance, rows_cache, f"valid|{task_key}|{views.raw_key}")
+        feature_map, feature_rows = select_transfer(valid, featured, grid, spaces, advance, rows_cache,
+                                                    f"valid|{task_key}|{views.featured_key}")
+        student, student_rows = (None, [])
+        if has[valid.warm].sum() >= 10:
+            student, student_rows = select_student(valid, views, cache=rows_cache, key=f"valid|{task_key}")
+        say(f"chosen: raw {raw_map.model_dump()}, feature {feature_map.model_dump()}, student {student}")
+        result["selection"] = {"raw_map": raw_map.model_dump(), "feature_map": feature_map.model_dump(),
+                               "student": student.model_dump() if student else None,
+                               "grid_raw": raw_rows, "grid_feature": feature_rows, "grid_student": student_rows}
+        rows = cold_item_rows(test, views, raw_map, feature_map, student, seed)
+        advance = bar("test rows", len(rows))
+        per_user = {}
+        for name, (key, scorer) in rows.items():
+            per_user[name] = rows_cache.get(f"test|{task_key}|{key}", lambda: task_metrics(test, scorer(test)))
+            advance(1)
+        result["cold_items"] = {name: summarize(m, args.boot, seed) for name, m in per_user.items()}
+        pairs = [("content kNN, feature text", "content kNN, raw text"), ("transfer map, feature text", "transfer map, raw text"),
+                 ("distilled student, kNN", "content kNN, raw text"), ("distilled student, transfer map", "transfer map, raw text")]
+        result["differences"] = {f"{a} - {b}": compare(per_user[a], per_user[b], args.boot, seed)
+                                 for a, b in pairs if a in per_user and b in per_user}
+        if not args.no_cold_users:
+            folds = cold_user_folds(split, args.folds, seed)
+            user_rows = {
+                "popularity": ("popularity", scorer_row(Popularity)),
+                "content kNN, raw text": (f"knn|{views.raw_key}", knn_row(raw)),
+                "content kNN, feature text": (f"knn|{views.featured_key}", knn_row(featured)),
+                f"PureSVD fold-in ({raw_map.factors} factors)": (f"svd|{raw_map.factors}", svd_foldin_row(raw_map.factors, seed)),
+                "ItemKNN": ("itemknn", scorer_row(ItemKNN)),
+                "EASE": ("ease", scorer_row(EASE)),
+                "classic blend": ("classic", scorer_row(classic_blend)),
+            }
+            cuts = (1, 3, 5)
+            advance = bar("cold users", len(user_rows))
+            metrics: dict = {n: {} for n in cuts}
+            for name, (key, row) in user_rows.items():
+                def compute(name=name, row=row):
+                    found = cold_user_metrics(folds, {name: row}, cuts)
+                    return {str(n): found[n][name] for n in cuts}
+                found = rows_cache.get(f"users|{source.sha256}|{args.folds}|{seed}|{cuts}|{key}", compute)
+                for n in cuts:
+                    metrics[n][name] = found[str(n)]
+                advance(1)
+            result["cold_users"] = {"folds": args.folds, "cuts": {
+                str(n): {name: {"all": {k: v for k, v in summarize({"all": m}, args.boot, seed)["all"].items()}}
+                         for name, m in by.items()} for n, by in metrics.items()}}
+    wall = time.perf_counter() - start
+    result["wall_s"] = round(wall, 1)
+    result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
+    write(args.out, result)
+    print("\n".join(item_table(result["cold_items"])))
+    print(f"wall time {wall:.1f} s; wrote {args.out}.md and {args.out}.json")
+    return 0
+
+
+def write(out: Path, result: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    lines = [f"# Protocol D: strict cold start ({result['dataset']['name']}, sha256 {result['dataset']['sha256'][:12]})", "",
+             f"Seed {result['seed']}; {result['test']['new_items']} new items ({result['fraction']:.0%} of the 5-core), "
+             f"{result['test']['users']} users scored; validation task {result['validation']['new_items']} new items, "
+             f"{result['validation']['users']} users. Embedder {result['embedder']}. Features: "
+             f"{result['items_with_features']} items ({result['features_model'] or 'none'}), "
+             f"{result['new_test_items_with_features']} of the new test items. Hyperparameters chosen on validation by "
+             f"{result['selected_by'][1]} among {result['selected_by'][0]} items: raw map {result['selection']['raw_map']}, "
+             f"feature map {result['selection']['feature_map']}, student {result['selection']['student']}.", "",
+             "## New items (test; mean [95% bootstrap interval over users])", "", *item_table(result["cold_items"]), "",
+             "## Paired differences (same users)", "", "| comparison | N@20 new | N@20 all |", "|---|---|---|"]
+    for name, diff in result["differences"].items():
+        lines.append(f"| {name} | {fmt(diff['new']['N@20'])} | {fmt(diff['all']['N@20'])} |")
+    if "cold_users" in result:
+        lines += ["", f"## Cold users ({result['cold_users']['folds']} user folds; history = first n items, targets = "
+                  "all later items, ranked among all items; N@20 [95% interval])", ""]
+        cuts = result["cold_users"]["cuts"]
+        lines += ["| row | " + " | ".join(f"n = {n}" for n in cuts) + " |", "|---|" + "---|" * len(cuts)]
+        for name in next(iter(cuts.values())):
+            lines.append(f"| {name} | " + " | ".join(fmt(cuts[n][name]["all"]["N@20"]) for n in cuts) + " |")
+        users = {n: next(iter(by.values()))["all"]["N@20"]["n"] for n, by in cuts.items()}
+        lines += ["", "Users per cut: " + ", ".join(f"n = {n}: {u}" for n, u in users.items()) + "."]
+    lines += ["", f"Wall time {result['wall_s']} s on {result['machine']}.", ""]
+    out.with_suffix(".md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,165 @@
+"""Protocol D through the product's retriever: the ``cold`` fusion weight chosen on validation, then
+next-item N@10 on test with and without it, with 95% bootstrap intervals over users.
+
+Usage:
+    python eval/protocol_d_product.py [--dataset NAME_OR_FOLDER] [--features MODEL_ID] [--users N]
+                                      [--out eval/results/protocol-d-product]
+
+See promptrec/evaluation/cold_product.py and docs/evaluation.md ("Protocol D in the product").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from promptrec.evaluation.cold_product import next_item_with_new
+from promptrec.evaluation.cold_start import cold_item_tasks, cold_texts, feature_store
+from promptrec.evaluation.intervals import bootstrap_interval, paired_difference
+from promptrec.evaluation.metrics import ndcg_at_k, recall_at_k
+from promptrec.evaluation.product import Bench, collect_pools, pool_ranks, restrict_pool, stage_world
+from promptrec.evaluation.progress import progress_bars
+from promptrec.evaluation.source import eval_state_dir, load_source
+from promptrec.evaluation.splits import protocol_a_split
+from promptrec.retrieval import COLD, ItemVectorStore, make_embedder
+from promptrec.retrieval.retriever import neutral_for_new
+from promptrec.retrieval.store import make_client as make_chroma_client
+from promptrec.settings import Settings
+
+GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+
+
+def stage_pools(stage, split, valid, test, texts, settings, embedder, chroma, cache, bar):
+    task = next_item_with_new(split, split_catalog_of(split, texts), valid, test, stage)
+    store = ItemVectorStore(chroma, embedder, f"protocol-d-{stage}")
+    records = [(i, texts[i][1], {"title": texts[i][0]}) for i in task.catalog.ids]
+    store.upsert(records, progress=bar(f"{stage}: embedding", len(records)))
+    bench = Bench(settings, task.catalog, store, embedder, None, None, {})
+    world = stage_world(task.split, "valid", bench, cache / "collab" / stage)
+    new = world.retriever.new_items
+    new.neutral_missing = False  # raw pools; the neutral variant is applied below, so both are scored
+    users = list(range(task.split.n_users))
+    pools = collect_pools(world, users, bar(f"{stage}: candidate pools", len(users)))
+    neutral = [(items, neutral_for_new(sources, np.array([i in new.index for i in items]))) for items, sources in pools]
+    return task, {False: pools, True: neutral}, [world.target(u) for u in users]
+
+
+def split_catalog_of(split, texts):
+    from promptrec.data import Catalog, Item
+
+    return Catalog(Item(item_id=i, title=texts[i][0]) for i in split.items)
+
+
+def ranks_with(pools, targets, weights, depth):
+    """Target ranks in the pools the product builds with ``weights``: collected with every source at the
+    product's depth, the pools are the product's as they are when every source is on; with ``cold`` off
+    they are restricted to the other sources' top ``depth`` (the product then pools no new items)."""
+    restricted = [restrict_pool(items, sources, weights, None if weights[COLD] > 0 else depth) for items, sources in pools]
+    return pool_ranks(restricted, targets, weights)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default=None, help="dataset name or folder (default: ml-latest-small)")
+    parser.add_argument("--features", default=None, help="model id whose item features to use (default: the fullest file)")
+    parser.add_argument("--fraction", type=float, default=0.1, help="share of the 5-core items made new")
+    parser.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--out", type=Path, default=Path("eval/results/protocol-d-product"), help="writes OUT.md and OUT.json")
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    base = Settings() if not args.dataset else Settings(dataset=args.dataset)
+    source = load_source(base)
+    split = protocol_a_split(source.dataset.interactions.frame)
+    valid, test = cold_item_tasks(split, args.fraction, base.seed)
+    store, model_id = feature_store(base, source.dataset, args.features)
+    chroma = make_chroma_client(eval_state_dir(base, source) / "protocol-d-product" / "chroma")
+    items = [source.dataset.catalog[i] for i in split.items]
+    _, feature_texts, has = cold_texts(items, store)
+    texts = {it.item_id: (it.title, text) for it, text in zip(items, feature_texts)}
+    defaults = dict(base.fusion.weights)
+    defaults.pop(COLD, None)
+    settings = base.model_copy(update={"fusion": base.fusion.model_copy(update={"weights": {**defaults, COLD: 1.0}})})
+    depth = settings.fusion.candidate_depth
+    cache = eval_state_dir(base, source) / "protocol-d-product"
+    embedder = make_embedder(base.embedding.model, base.embedding.batch_size)
+    grid = [{**defaults, COLD: w} for w in GRID]
+    result: dict = {"protocol": "D (product, next item with new items)", "dataset": source.meta(), "seed": base.seed,
+                    "features_model": model_id, "items_with_features": int(has.sum()), "base_weights": defaults,
+                    "pool_depth": depth, "new_item_map": base.new_items.model_dump()}
+    with progress_bars() as (bar, say):
+        task, pools, targets = stage_pools("valid", split, valid, test, texts, settings, embedder, chroma, cache, bar)
+        new_target = task.is_new_target()
+        rows, choices = [], []
+        for neutral in (False, True):
+            for weights in grid if not neutral else grid[1:]:  # the product imputes only when the source is on
+                n10 = ndcg_at_k(ranks_with(pools[neutral], targets, weights, depth), 10)
+                rows.append({"neutral_missing": neutral, "cold": weights[COLD], "N@10": float(n10.mean()),
+                             "N@10 new targets": float(n10[new_target].mean()),
+                             "N@10 other targets": float(n10[~new_target].mean())})
+                choices.append((neutral, weights))
+        best = max(range(len(rows)), key=lambda n: (rows[n]["N@10"], -n))
+        chosen_neutral, chosen = choices[best]
+        say(f"chosen on validation: cold weight {chosen[COLD]}, neutral_missing {chosen_neutral}")
+        result["validation"] = {"users": len(targets), "new_targets": int(new_target.sum()), "grid": rows, "chosen": chosen,
+                                "neutral_missing": chosen_neutral}
+        task, pools, targets = stage_pools("test", split, valid, test, texts, settings, embedder, chroma, cache, bar)
+        new_target = task.is_new_target()
+        per = {}
+        for name, weights, neutral in (("without cold source", {**defaults, COLD: 0.0}, False),
+                                       ("with cold source", chosen, chosen_neutral)):
+            ranks = ranks_with(pools[neutral], targets, weights, depth)
+            per[name] = {"N@10": ndcg_at_k(ranks, 10), "R@10": recall_at_k(ranks, 10)}
+        test_rows = {}
+        for name, metrics in per.items():
+            test_rows[name] = {subset: {m: bootstrap_interval(v[mask], args.boot, base.seed) for m, v in metrics.items()}
+                               for subset, mask in (("all", np.ones_like(new_target)), ("new targets", new_target),
+                                                    ("other targets", ~new_target))}
+        diff = {subset: paired_difference(per["with cold source"]["N@10"][mask], per["without cold source"]["N@10"][mask],
+                                          args.boot, base.seed)
+                for subset, mask in (("all", np.ones_like(new_target)), ("new targets", new_target), ("other targets", ~new_target))}
+        result["test"] = {"users": len(targets), "new_targets": int(new_target.sum()), "rows": test_rows,
+                          "difference N@10 (with - without)": diff}
+    result["wall_s"] = round(time.perf_counter() - start, 1)
+    result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
+    write(args.out, result)
+    print(args.out.with_suffix(".md").read_text())
+    return 0
+
+
+def _cell(c):
+    return f"{c['mean']:.4f} [{c['lo']:.4f}, {c['hi']:.4f}] (n={c['n']})"
+
+
+def write(out: Path, result: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    v, t = result["validation"], result["test"]
+    lines = [f"# Protocol D in the product: next item with new items in the catalog ({result['dataset']['name']}, "
+             f"sha256 {result['dataset']['sha256'][:12]})", "",
+             f"Base fusion {result['base_weights']}, top {result['pool_depth']} per source; new-item map "
+             f"{result['new_item_map']}; features: {result['items_with_features']} items ({result['features_model'] or 'none'}).", "",
+             f"## Validation ({v['users']} users, {v['new_targets']} with a new-item target): the `cold` weight", "",
+             "| missing collaborative scores of new items | cold weight | N@10 | N@10 new targets | N@10 other targets |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {'neutral (pool mean)' if r['neutral_missing'] else 'pool minimum'} | {r['cold']} | {r['N@10']:.4f} | "
+              f"{r['N@10 new targets']:.4f} | {r['N@10 other targets']:.4f} |" for r in v["grid"]]
+    lines += ["", f"Chosen: {v['chosen']}, neutral_missing {v['neutral_missing']}.", "", f"## Test ({t['users']} users, {t['new_targets']} with a new-item target)", "",
+              "| fusion | N@10 all | N@10 new targets | N@10 other targets |", "|---|---|---|---|"]
+    for name, row in t["rows"].items():
+        lines.append(f"| {name} | {_cell(row['all']['N@10'])} | {_cell(row['new targets']['N@10'])} | "
+                     f"{_cell(row['other targets']['N@10'])} |")
+    d = t["difference N@10 (with - without)"]
+    lines += ["", "Paired difference of N@10, with - without: " + "; ".join(f"{k} {_cell(c)}" for k, c in d.items()) + ".",
+              "", f"Wall time {result['wall_s']} s on {result['machine']}.", ""]
+    out.with_suffix(".md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""Protocol D rows: hyperparameters chosen on the validation task, every row read once on the test
+task, each figure with a 95% bootstrap interval over users (and paired differences where compared)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..knowledge.student import StudentConfig
+from ..knowledge.transfer import TransferConfig, svd_item_factors
+from ..retrieval.embeddings import normalize
+from .cold_start import (ColdItemTask, RowCache, knn_scores, random_scores, student_vectors, task_metrics,
+                         transfer_scores)
+from .cold_users import ColdUserFold
+from .intervals import bootstrap_interval, paired_difference
+
+__all__ = ["SELECT_BY", "TextViews", "cold_item_rows", "knn_row", "select_student", "select_transfer",
+           "summarize", "svd_foldin_row", "transfer_grid"]
+
+SELECT_BY = ("new", "N@20")  # what every hyperparameter is chosen by, on the validation task
+
+
+@dataclass
+class TextViews:
+    """The item vectors each row reads (rows of the 5-core catalog)."""
+
+    raw: np.ndarray
+    featured: np.ndarray
+    has_features: np.ndarray
+    raw_key: str = "raw"
+    featured_key: str = "featured"
+
+
+def transfer_grid() -> list[TransferConfig]:
+    """The candidate maps: SVD factors x ridge penalty, and EASE's penalty x ridge penalty."""
+    svd = [TransferConfig(space="svd", factors=f, lambda_=lam) for f in (32, 64, 128, 256) for lam in (1, 3, 10, 30)]
+    ease = [TransferConfig(space="ease", ease_lambda=e, lambda_=lam) for e in (100, 200, 500) for lam in (0.3, 1, 3, 10)]
+    return svd + ease
+
+
+def _value(metrics, by=SELECT_BY) -> float:
+    return float(metrics[by[0]][by[1]].mean())
+
+
+def _cached(cache: RowCache | None, key: str, compute):
+    return compute() if cache is None else cache.get(key, compute)
+
+
+def select_transfer(task: ColdItemTask, vectors: np.ndarray, grid: Sequence[TransferConfig], spaces: dict,
+                    progress=None, cache: RowCache | None = None, key: str = "") -> tuple[TransferConfig, list[dict]]:
+    """The grid entry with the best validation N@20 among new items (ties: the earlier entry).
+    ``key`` names the task and vectors for ``cache``."""
+    rows = []
+    for config in grid:
+        metrics = _cached(cache, f"{key}|transfer|{config.model_dump_json()}",
+                          lambda: task_metrics(task, transfer_scores(task, vectors, config, spaces=spaces)[0]))
+        rows.append({"config": config.model_dump(), "valid_N@20_new": _value(metrics)})
+        if progress:
+            progress(1)
+    best = max(range(len(rows)), key=lambda n: (rows[n]["valid_N@20_new"], -n))
+    return grid[best], rows
+
+
+def select_student(task: ColdItemTask, views: TextViews, lambdas: Sequence[float] = (0.1, 1, 10, 100),
+                   cache: RowCache | None = None, key: str = "") -> tuple[StudentConfig, list[dict]]:
+    """The student penalty with the best validation N@20 among new items of content kNN on its vectors."""
+    rows, configs = [], [StudentConfig(lambda_=lam) for lam in lambdas]
+    for config in configs:
+        def compute(config=config):
+            vectors, _ = student_vectors(task, views.raw, views.featured, views.has_features, config)
+            return task_metrics(task, knn_scores(task, vectors))
+        metrics = _cached(cache, f"{key}|student|{views.raw_key}|{views.featured_key}|{config.model_dump_json()}", compute)
+        rows.append({"config": config.model_dump(), "valid_N@20_new": _value(metrics)})
+    best = max(range(len(rows)), key=lambda n: (rows[n]["valid_N@20_new"], -n))
+    return configs[best], rows
+
+
+Scorer = Callable[[ColdItemTask], np.ndarray]
+
+
+def cold_item_rows(task: ColdItemTask, views: TextViews, raw_map: TransferConfig, feature_map: TransferConfig,
+                   student: StudentConfig | None, seed: int = 0, spaces: dict | None = None) -> dict[str, tuple[str, Scorer]]:
+    """The Protocol D rows, as ``name -> (what the row depends on, scorer of a task)``."""
+    spaces = {} if spaces is None else spaces
+    raw, featured = views.raw_key, views.featured_key
+    rows: dict[str, tuple[str, Scorer]] = {
+        "random": (f"random|{seed}", lambda t: random_scores(t, seed)),
+        "content kNN, raw text": (f"knn|{raw}", lambda t: knn_scores(t, views.raw)),
+        "content kNN, feature text": (f"knn|{featured}", lambda t: knn_scores(t, views.featured)),
+        "transfer map, raw text": (f"transfer|{raw}|{raw_map.model_dump_json()}",
+                                   lambda t: transfer_scores(t, views.raw, raw_map, spaces=spaces)[0]),
+        "transfer map, feature text": (f"transfer|{featured}|{feature_map.model_dump_json()}",
+                                       lambda t: transfer_scores(t, views.featured, feature_map, spaces=spaces)[0]),
+    }
+    if student is not None:
+        def student_view(t):
+            return student_vectors(t, views.raw, views.featured, views.has_features, student)[0]
+        tag = f"student|{raw}|{featured}|{student.model_dump_json()}"
+        rows["distilled student, kNN"] = (f"{tag}|knn", lambda t: knn_scores(t, student_view(t)))
+        rows["distilled student, transfer map"] = (f"{tag}|transfer|{feature_map.model_dump_json()}", lambda t: transfer_scores(
+            t, views.featured, feature_map, new_vectors=student_view(t), spaces=spaces)[0])
+    return rows
+
+
+def summarize(per_user: Mapping[str, Mapping[str, np.ndarray]], n_boot: int = 1000, seed: int = 0) -> dict:
+    """``{ranking: {metric: {"mean", "lo", "hi", "n"}}}`` from per-user values."""
+    return {ranking: {metric: bootstrap_interval(values, n_boot, seed) for metric, values in metrics.items()}
+            for ranking, metrics in per_user.items()}
+
+
+def compare(a: Mapping[str, Mapping[str, np.ndarray]], b: Mapping[str, Mapping[str, np.ndarray]],
+            n_boot: int = 1000, seed: int = 0) -> dict:
+    """Paired differences ``a - b`` over the same users, per ranking and metric."""
+    return {ranking: {metric: paired_difference(a[ranking][metric], b[ranking][metric], n_boot, seed)
+                      for metric in a[ranking]} for ranking in a}
+
+
+# ----- cold-user rows that read vectors or the transfer map's space -----
+def knn_row(vectors: np.ndarray):
+    """Content kNN for a cut history: cosine to the mean of its item vectors."""
+    unit = normalize(np.asarray(vectors, dtype=np.float32))
+
+    def fit(fold: ColdUserFold):
+        return lambda histories, times: normalize(np.vstack([unit[h].mean(axis=0) for h in histories])) @ unit.T
+    return fit
+
+
+def svd_foldin_row(factors: int, seed: int = 0):
+    """The transfer map's user side: a user is the sum of their items' SVD factors (PureSVD fold-in)."""
+    def fit(fold: ColdUserFold):
+        basis = svd_item_factors(fold.matrix, factors, seed)
+        return lambda histories, times: np.vstack([basis[h].sum(axis=0) for h in histories]) @ basis.T
+    return fit

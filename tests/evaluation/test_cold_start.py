@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+
+from promptrec.data import Item
+from promptrec.evaluation.cold_start import (cold_item_tasks, cold_texts, knn_scores, multi_target_metrics,
+                                             task_metrics, transfer_scores)
+from promptrec.evaluation.cold_users import cold_user_folds, cold_user_metrics
+from promptrec.evaluation.cold_rows import knn_row
+from promptrec.evaluation.intervals import bootstrap_interval, paired_difference
+from promptrec.evaluation.splits import protocol_a_split
+from promptrec.knowledge.transfer import TransferConfig
+from promptrec.testing import tiny_dataset
+
+
+def test_multi_target_metrics_exact_values():
+    scores = np.array([[5.0, 4.0, 3.0, 2.0, 1.0]])
+    # targets at ranks 1 and 3 (0-based), k = 2: one hit of min(2, 2) -> R = 0.5
+    out = multi_target_metrics(scores, [np.array([1, 3])], np.arange(5), ks=(2, 4))
+    assert out["R@2"][0] == pytest.approx(0.5)
+    assert out["N@2"][0] == pytest.approx((1 / np.log2(3)) / (1 + 1 / np.log2(3)))
+    assert out["R@4"][0] == pytest.approx(1.0)
+    assert out["N@4"][0] == pytest.approx((1 / np.log2(3) + 1 / np.log2(5)) / (1 + 1 / np.log2(3)))
+    # candidates and exclusions: item 0 not a candidate, item 1 excluded -> item 3 is first
+    out = multi_target_metrics(scores, [np.array([3])], np.array([1, 2, 3, 4]), exclude=[np.array([1, 2])], ks=(1,))
+    assert out["N@1"][0] == 1.0
+
+
+def test_bootstrap_intervals():
+    values = np.r_[np.zeros(50), np.ones(50)]
+    cell = bootstrap_interval(values, 500, seed=1)
+    assert cell["lo"] < 0.5 < cell["hi"] and cell["mean"] == 0.5 and cell["n"] == 100
+    assert bootstrap_interval(values, 500, seed=1) == cell
+    same = paired_difference(values, values)
+    assert same["mean"] == same["lo"] == same["hi"] == 0.0
+
+
+@pytest.fixture(scope="module")
+def split():
+    data = tiny_dataset(n_users=60, items_per_genre=10)
+    return protocol_a_split(data.interactions.frame, k=2), data
+
+
+def test_cold_item_tasks_hide_every_interaction_of_new_items(split):
+    split, _ = split
+    valid, test = cold_item_tasks(split, 0.2, seed=3)
+    assert len(test.new) == len(valid.new) == round(0.2 * split.n_items)
+    assert not set(test.new) & set(valid.new)
+    assert test.matrix[:, test.new].nnz == 0 and valid.matrix[:, valid.new].nnz == 0
+    assert valid.matrix[:, test.new].nnz == 0  # the test's new items are gone from validation entirely
+    assert not set(np.concatenate(valid.targets)) & set(test.new)
+    assert test.matrix[:, valid.new].nnz > 0  # ... and validation's are ordinary items on test
+    for hist, targets in zip(test.histories, test.targets):
+        assert len(hist) and len(targets) and not set(hist) & set(test.new) and set(targets) <= set(test.new)
+    assert cold_item_tasks(split, 0.2, seed=3)[1].new.tolist() == test.new.tolist()
+
+
+def test_text_rows_beat_random_on_genre_loyal_users(split):
+    split, data = split
+    _, test = cold_item_tasks(split, 0.2, seed=0)
+    items = [data.catalog[i] for i in split.items]
+    genre = {g: n for n, g in enumerate(sorted({it.fields["genres"] for it in items}))}
+    vectors = np.eye(3)[[genre[it.fields["genres"]] for it in items]] + 0.01
+    knn = task_metrics(test, knn_scores(test, vectors))["new"]["N@10"].mean()
+    scores, _ = transfer_scores(test, vectors, TransferConfig(factors=3, lambda_=0.1))
+    transfer = task_metrics(test, scores)["new"]["N@10"].mean()
+    random = task_metrics(test, np.random.default_rng(0).random(scores.shape))["new"]["N@10"].mean()
+    assert knn > random + 0.1 and transfer > random + 0.1
+
+
+def test_cold_texts_drop_tags_and_add_features():
+    class Features:
+        def get(self, item_id):
+            from promptrec.types import ItemFeatures
+            return ItemFeatures(themes=["space"], mood="tense", audience="adults", description="A ship.") if item_id == "1" else None
+
+    items = [Item(item_id="1", title="A (1990)", fields={"genres": "Sci-Fi", "tags": "secret tag"}),
+             Item(item_id="2", title="B (1991)", fields={"genres": "Drama", "tags": "other"})]
+    raw, featured, has = cold_texts(items, Features())
+    assert raw == ["A (1990). genres: Sci-Fi", "B (1991). genres: Drama"]
+    assert "tag" not in " ".join(featured) and featured[0].startswith(raw[0]) and len(featured[0]) > len(raw[0])
+    assert featured[1] == raw[1] and has.tolist() == [True, False]
+
+
+def test_cold_user_folds_cover_every_user_once_and_cut_histories(split):
+    split, _ = split
+    folds = cold_user_folds(split, folds=3, seed=0)
+    users = [u for f in folds for u in f.cold_users]
+    assert sorted(users) == sorted(split.users)
+    fold = folds[0]
+    names, histories, _, targets = fold.cut(3)
+    assert all(len(h) == 3 and not set(h) & set(t) for h, t in zip(histories, targets))
+    assert fold.matrix.shape[0] == split.n_users - len(fold.cold_users)
+    vectors = np.random.default_rng(0).random((split.n_items, 4))
+    out = cold_user_metrics(folds, {"knn": knn_row(vectors)}, cuts=(1, 3))
+    assert len(out[1]["knn"]["N@20"]) == len(split.users)
+
+
+def test_next_item_with_new_items_hides_new_items_from_histories(split):
+    from promptrec.evaluation.cold_product import next_item_with_new
+
+    split, data = split
+    catalog = data.catalog
+    valid, test = cold_item_tasks(split, 0.2, seed=0)
+    for stage, task in (("valid", valid), ("test", test)):
+        world = next_item_with_new(split, catalog, valid, test, stage)
+        new_ids = {split.items[i] for i in task.new}
+        assert world.new == new_ids
+        for u in range(world.split.n_users):
+            assert not {split.items[i] for i in world.split.train[u]} & new_ids
+        if stage == "valid":  # the test's new items are gone: not in the catalog, no target, no history
+            gone = {split.items[i] for i in test.new}
+            assert not gone & set(world.catalog.ids)
+            assert not gone & {split.items[t] for t in world.split.valid_target}
+        assert world.is_new_target().any() and not world.is_new_target().all()
+
+
+def test_row_cache_computes_once_per_key(tmp_path):
+    from promptrec.evaluation.cold_start import RowCache
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"new": {"N@20": np.array([0.5, 1.0])}, "all": {"N@20": np.array([0.0, 0.25])}}
+
+    cache = RowCache(tmp_path)
+    first = cache.get("row a", compute)
+    again = RowCache(tmp_path).get("row a", compute)
+    assert len(calls) == 1 and np.array_equal(again["all"]["N@20"], first["all"]["N@20"])
+    RowCache(tmp_path).get("row b", compute)
+    assert len(calls) == 2

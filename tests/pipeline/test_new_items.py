@@ -1,0 +1,81 @@
+"""A catalog item nobody has interacted with can be recommended (the ``cold`` source)."""
+
+
+from promptrec import Recommender
+from promptrec.data import Catalog, Dataset, Item
+from promptrec.retrieval.store import make_client
+from promptrec.testing import tiny_dataset
+
+NEW = Item(item_id="999", title="Space Adventure Returns (2001)", fields={"genres": "space, adventure"})
+
+
+def with_new_item():
+    tiny = tiny_dataset()
+    return Dataset("tiny-new", Catalog([*tiny.catalog, NEW]), tiny.interactions, tiny.reports)
+
+
+def build(settings, hash_embedder, weights):
+    fusion = settings.fusion.model_copy(update={"weights": weights, "min_item_support": 1,
+                                                "params": {"ease": {"lambda_": 10.0}}})
+    settings = settings.model_copy(update={"fusion": fusion})
+    return Recommender(settings, dataset=with_new_item(), llm=False, embedder=hash_embedder,
+                       chroma_client=make_client(settings.state_dir / "chroma"))
+
+
+def space_fan(rec):
+    return next(u for u in rec.dataset.interactions.users
+                if sum("Space" in rec.dataset.catalog[i].title for i in rec.history(u).items) >= 4)
+
+
+def test_a_new_item_is_recommended_to_a_user_whose_history_matches_it(settings, hash_embedder):
+    rec = build(settings, hash_embedder, {"ease": 1.0, "cold": 1.0})
+    user = space_fan(rec)
+    result = rec.recommend(user, k=5)
+    shown = {r.item_id: r for r in result.items}
+    assert NEW.item_id in shown
+    assert shown[NEW.item_id].explanation.startswith("New in the catalog: nobody has chosen it yet")
+    counts = rec.dataset.interactions.item_counts
+    assert NEW.item_id in rec.retriever.new_items.items
+    assert all(counts.get(i, 0) == 0 for i in rec.retriever.new_items.items)  # min_item_support 1: only unseen items
+    # a user of another taste does not get it at the top
+    other = next(u for u in rec.dataset.interactions.users
+                 if sum("Romantic" in rec.dataset.catalog[i].title for i in rec.history(u).items) >= 4)
+    assert NEW.item_id not in [r.item_id for r in rec.recommend(other, k=3).items]
+
+
+def test_without_the_cold_source_the_new_item_is_never_shown(settings, hash_embedder):
+    rec = build(settings, hash_embedder, {"ease": 1.0})
+    user = space_fan(rec)
+    assert rec.retriever.new_items is None
+    assert NEW.item_id not in [r.item_id for r in rec.recommend(user, k=10).items]
+
+
+def test_the_fitted_map_is_kept_and_reused(settings, hash_embedder):
+    rec = build(settings, hash_embedder, {"ease": 1.0, "cold": 1.0})
+    rec.recommend(space_fan(rec), k=3)
+    files = sorted(p.name for p in rec.state.collab.glob("transfer-*"))
+    assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".npz")
+    again = build(settings, hash_embedder, {"ease": 1.0, "cold": 1.0})
+    assert again.new_items.transfer.meta == rec.new_items.transfer.meta
+    assert sorted(p.name for p in again.state.collab.glob("transfer-*")) == files
+
+
+def test_forget_deletes_the_map_fitted_on_everyone(settings, hash_embedder):
+    rec = build(settings, hash_embedder, {"ease": 1.0, "cold": 1.0})
+    rec.recommend(space_fan(rec), k=3)
+    assert list(rec.state.collab.glob("transfer-*"))
+    report = rec.forget("1")
+    assert not list(rec.state.collab.glob("transfer-*")) and report.collab_models == 2  # the EASE fit and the map
+
+
+def test_missing_collaborative_scores_of_new_items_count_as_neutral():
+    import numpy as np
+
+    from promptrec.retrieval.retriever import neutral_for_new
+
+    sources = {"classic": np.array([3.0, 1.0, np.nan, np.nan]), "embedding": np.array([0.1, 0.2, np.nan, 0.4]),
+               "cold": np.array([1.0, 2.0, 5.0, np.nan])}
+    out = neutral_for_new(sources, np.array([False, False, True, False]))
+    assert out["classic"][2] == 2.0 and np.isnan(out["classic"][3])  # only the new item is filled
+    assert np.array_equal(out["embedding"], sources["embedding"], equal_nan=True)
+    assert np.array_equal(out["cold"], sources["cold"], equal_nan=True)
