@@ -124,7 +124,7 @@ class FusionSettings(Section):
     """How candidate sources are combined: R = g(U, C)."""
 
     weights: dict[str, float] = Field(
-        default_factory=lambda: {"embedding": 0.02, "classic": 1.0, "cold": 0.1},
+        default_factory=lambda: {"embedding": 0.02, "classic": 1.0},
         description="Weight of each per-user normalised score; 0 switches a source off. "
         "Default chosen on validation by eval/run.py.",
     )
