@@ -46,10 +46,10 @@ def fit_collab(fusion: FusionSettings, interactions: InteractionLog, cache_dir: 
 
 
 def build_retriever(fusion: FusionSettings, store: ItemVectorStore, embedder, catalog: Catalog,
-                    collab: CollaborativeModel | None) -> CandidateRetriever:
+                    collab: CollaborativeModel | None, ranker=None) -> CandidateRetriever:
     return CandidateRetriever(store, embedder, catalog, collab, fusion.weights,
                               pool_depth=fusion.candidate_depth, half_life=fusion.recency_half_life,
-                              steering_weights=fusion.steering_weights)
+                              steering_weights=fusion.steering_weights, ranker=ranker)
 
 
 def build_profiler(profile: ProfileSettings, client: LLMClient | None, catalog: Catalog) -> UserProfiler | None:
@@ -89,7 +89,7 @@ class Engine:
         fusion = self.fusion.model_copy(update={"weights": dict(weights),
                                                 "candidate_depth": pool_depth or self.fusion.candidate_depth})
         retriever = build_retriever(fusion, self.retriever.store, self.retriever.embedder, self.catalog,
-                                    self.retriever.collab)
+                                    self.retriever.collab, self.retriever.ranker)
         return replace(self, fusion=fusion, retriever=retriever)
 
     # ----- the stages -----
@@ -102,13 +102,16 @@ class Engine:
         return self.intent_parser.parse(request)
 
     def candidates(self, history: History, k: int, request: str | None = None, exclude: Sequence[str] = (),
-                   depth: int | None = None, intent: Intent | None = None) -> list[Candidate]:
+                   depth: int | None = None, intent: Intent | None = None,
+                   profile: ProfileResult | None = None) -> list[Candidate]:
         """The fused candidates for a top-``k`` answer; with ``depth``, that many (deeper lists get
         evidence only for the top :meth:`rerank_depth`, the ones the rerank sees). With ``intent``,
-        the request steers retrieval and no candidate violates its hard filters or exclusions."""
+        the request steers retrieval and no candidate violates its hard filters or exclusions. A
+        model-made ``profile`` feeds a learned fusion's profile signals."""
         shown = self.rerank_depth(k)
+        learned_profile = profile.profile if profile is not None and profile.source == "llm" else None
         found = self.retriever.retrieve(history, depth or shown, request, exclude, evidence_for=shown,
-                                        steer=self.retriever.steer(intent))
+                                        steer=self.retriever.steer(intent), profile=learned_profile)
         if intent is None:
             return found
         return [c for c in found if intent.allows(self.catalog[c.item_id])]
@@ -154,7 +157,7 @@ class Engine:
             intent = self.understand(request)
             timings["intent_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        candidates = self.candidates(steered, k, request, [*exclude, *like], intent=intent)
+        candidates = self.candidates(steered, k, request, [*exclude, *like], intent=intent, profile=profile)
         timings["retrieve_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         outcome = self.rerank(candidates, steered, k, request, profile)
@@ -220,7 +223,7 @@ def _anchor_title(catalog: Catalog, intent: Intent, candidate: Candidate) -> str
 
 def build_engine(settings: Settings, *, catalog: Catalog, store: ItemVectorStore, embedder,
                  collab: CollaborativeModel | None, client: LLMClient | None, features: FeatureStore | None,
-                 profiles: MutableMapping[tuple, ProfileResult] | None = None) -> Engine:
+                 profiles: MutableMapping[tuple, ProfileResult] | None = None, ranker=None) -> Engine:
     """Every stage from the settings: the product and the evaluation both build their engine here.
 
     Args:
@@ -232,12 +235,13 @@ def build_engine(settings: Settings, *, catalog: Catalog, store: ItemVectorStore
         client: The language model client, or None (no profile, no rerank).
         features: Item features for the rerank's item descriptions.
         profiles: A profile cache to share (the product keeps one per recommender).
+        ranker: A learned fusion for the retriever (:func:`promptrec.ranking.product.load_ranker`), or None.
     """
     return Engine(
         catalog=catalog,
         fusion=settings.fusion,
         rerank_settings=settings.rerank,
-        retriever=build_retriever(settings.fusion, store, embedder, catalog, collab),
+        retriever=build_retriever(settings.fusion, store, embedder, catalog, collab, ranker),
         profiler=build_profiler(settings.profile, client, catalog),
         reranker=build_reranker(settings.rerank, client, catalog, features, settings.seed),
         client=client,

@@ -118,7 +118,7 @@ def forget_user(settings: Settings, user_id: str | int) -> ForgetReport:
             if dropped:
                 report.record_lines += dropped
                 report.record_files.append(str(path.relative_to(state_dir)))
-        for model in state_dir.rglob("collab-*.npz"):
-            model.unlink(missing_ok=True)
+        for model in [*state_dir.rglob("collab-*.npz"), *state_dir.rglob("fusion-model.json")]:
+            model.unlink(missing_ok=True)  # a learned fusion is trained on every user's pools too
             report.collab_models += 1
     return report

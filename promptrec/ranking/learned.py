@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,9 +78,10 @@ class LinearModel:
 
     @classmethod
     def fit(cls, q: Queries, l2: float = 1.0) -> LinearModel:
-        mean = np.nanmean(q.X, axis=0) if len(q.X) else np.zeros(q.X.shape[1])
-        mean = np.nan_to_num(mean)
-        scale = np.nanstd(q.X, axis=0) if len(q.X) else np.ones(q.X.shape[1])
+        with warnings.catch_warnings():  # an all-missing signal has no mean: it gets 0 and scale 1
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nan_to_num(np.nanmean(q.X, axis=0)) if len(q.X) else np.zeros(q.X.shape[1])
+            scale = np.nanstd(q.X, axis=0) if len(q.X) else np.ones(q.X.shape[1])
         scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
         Z = np.nan_to_num((q.X - mean) / scale)
         seg = _segments(q.offsets)

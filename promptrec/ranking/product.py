@@ -17,7 +17,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..data import Catalog, InteractionLog
 from ..knowledge import FeatureStore

@@ -34,6 +34,8 @@ class CandidateRetriever:
         request_weight: Weight of a free-text request against the history in the query vector.
         steering_weights: Weights of the ``request`` and ``anchor`` sources, used only for a
             steered call (one with a :class:`Steer`).
+        ranker: A learned fusion (``ranker(history, items, profile) -> scores``) that orders an
+            unsteered pool instead of the weighted sum (:mod:`promptrec.ranking`); None: the sum.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class CandidateRetriever:
         history_window: int = 50,
         request_weight: float = 1.0,
         steering_weights: Mapping[str, float] | None = None,
+        ranker=None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -60,6 +63,7 @@ class CandidateRetriever:
         self.request_weight = request_weight
         self.steering_weights = dict(steering_weights or {REQUEST: 1.0, ANCHOR: 1.0})
         self.steering = RequestSources(store, embedder, catalog, collab)
+        self.ranker = ranker
 
     def steer(self, intent) -> Steer | None:
         """A request prepared for :meth:`retrieve` (None when it asks nothing)."""
@@ -150,12 +154,14 @@ class CandidateRetriever:
         exclude: Sequence[str] = (),
         evidence_for: int | None = None,
         steer: Steer | None = None,
+        profile=None,
     ) -> list[Candidate]:
         """The ``depth`` best candidates by fused score; history and ``exclude`` items never appear,
         nor (with ``steer``) any item the request's hard filters or exclusions rule out.
 
         Args:
             evidence_for: Find the supporting history item for this many top candidates (all by default).
+            profile: The user's model-made profile, for a learned ranker's profile signals.
         """
         items, sources = self.pool(user, request, exclude, steer=steer)
         history, times = user.items, user.timestamps
@@ -163,6 +169,8 @@ class CandidateRetriever:
             return []
         weights = self.weights_for(steer)
         fused, normalised = fuse(sources, weights)
+        if self.ranker is not None and steer is None and request is None:
+            fused = np.asarray(self.ranker(user, items, profile), dtype=np.float64)
         order = np.argsort(-fused, kind="stable")[:depth]
         limit = depth if evidence_for is None else evidence_for
         return [
