@@ -9,6 +9,8 @@ The test stage is scored once, by models trained on every validation pool.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import time
@@ -24,6 +26,7 @@ from ..llm.resolve import fingerprint, resolve_gguf
 from ..pipeline import Recommender
 from ..ranking.learned import LearnedFusion, Queries, out_of_fold_scores, query_ranks, user_folds
 from ..ranking.signals import LLM_GROUPS, ItemKnowledge, SignalBuilder, VectorCache, signal_specs
+from ..ranking.signals import signals_hash as signals_hash_of
 from ..retrieval import EMBEDDING, ItemVectorStore, fuse
 from ..retrieval.store import make_client as make_chroma_client
 from ..settings import Settings
@@ -121,11 +124,44 @@ def concat(parts: Sequence[StagePools]) -> StagePools:
     labels = np.concatenate([p.queries.labels for p in parts])
     offsets = [0]
     for p in parts:
-        offsets += (offsets[-1] + np.diff(p.queries.offsets)).tolist()
+        offsets += (offsets[-1] + p.queries.offsets[1:]).tolist()
     users = [u for p in parts for u in p.users]
     q = Queries(X, labels, np.array(offsets, dtype=np.int64), users)
     return StagePools(q, np.concatenate([p.hand for p in parts]), users, [t for p in parts for t in p.tiers],
                       [r for p in parts for r in p.ratings], [n for n, p in enumerate(parts) for _ in p.users])
+
+
+def save_pools(path: Path, pools: StagePools) -> None:
+    """Write ``pools`` as one .npz of plain arrays (no pickle), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}.npz")
+    q = pools.queries
+    np.savez(tmp, X=q.X, labels=q.labels, offsets=q.offsets, hand=pools.hand, users=np.array(pools.users, dtype=str),
+             tiers=np.array(pools.tiers, dtype=str), ratings=np.array(pools.ratings, dtype=np.float64),
+             fold=np.array(pools.fold, dtype=np.int64))
+    tmp.replace(path)
+
+
+def load_pools(path: Path) -> StagePools | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            users = z["users"].tolist()
+            q = Queries(z["X"], z["labels"], z["offsets"], users)
+            return StagePools(q, z["hand"], users, z["tiers"].tolist(), z["ratings"].tolist(), z["fold"].tolist())
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _digest(*parts) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, Path):
+            digest.update(part.read_bytes() if part.exists() else b"<missing>")
+        else:
+            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
 
 
 def metrics_of(ranks: np.ndarray) -> dict[str, float]:
@@ -214,31 +250,48 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
 
     # 1. the hand-weighted fusion, selected on validation pools exactly as eval/run.py does
     t0 = time.perf_counter()
-    deep = [collect_pools(w, range(f.n_users), bar(f"validation pools, fold {n + 1}", f.n_users))
-            for n, (w, f) in enumerate(zip(worlds, folds))]
-    targets = [w.target(u) for w, f in zip(worlds, folds) for u in range(f.n_users)]
     others = {n: w for n, w in settings.fusion.weights.items() if n != EMBEDDING}
     grid = [{EMBEDDING: w, **others} for w in base.embedding_weights]
-    weights, depth, _ = select_fusion([p for fold in deep for p in fold], targets, grid, sorted(base.pool_depths))
-    del deep
+    cache = runs_dir / "learned-fusion"
+    chosen_path = cache / f"hand-{_digest(source.sha256, config.folds, grid, base.pool_depths, settings.fusion.model_dump())}.json"
+    if chosen_path.exists():
+        chosen = json.loads(chosen_path.read_text())
+        weights, depth = chosen["weights"], chosen["pool_depth"]
+    else:
+        deep = [collect_pools(w, range(f.n_users), bar(f"validation pools, fold {n + 1}", f.n_users))
+                for n, (w, f) in enumerate(zip(worlds, folds))]
+        targets = [w.target(u) for w, f in zip(worlds, folds) for u in range(f.n_users)]
+        weights, depth, _ = select_fusion([p for fold in deep for p in fold], targets, grid, sorted(base.pool_depths))
+        del deep
+        cache.mkdir(parents=True, exist_ok=True)
+        chosen_path.write_text(json.dumps({"weights": weights, "pool_depth": depth}))
     say(f"hand-weighted fusion chosen on validation: {weights}, top {depth} per source")
     timings["hand_selection_s"] = time.perf_counter() - t0
 
     # 2. signals on every validation fold's pools and on the test stage's
     t0 = time.perf_counter()
-    parts = []
-    for n, (w, f) in enumerate(zip(worlds, folds)):
+    sources = SignalBuilder(test_world.retriever.collab, knowledge).sources
+    key = _digest(source.sha256, config.folds, weights, depth, signals_hash_of(sources), model_id, settings.seed,
+                  settings.fusion.model_dump(),
+                  eval_feature_store(product.state, model_id).path if model_id else None,
+                  eval_profile_store(runs_dir, model_id).path if model_id else None)
+    valid, test = load_pools(cache / f"valid-{key}.npz"), load_pools(cache / f"test-{key}.npz")
+    parts = [] if valid is None or test is None else None
+    for n, (w, f) in enumerate(zip(worlds, folds) if parts is not None else ()):
         k = replace(knowledge).set_interactions(stage_log(f, "valid"))
         counts = np.asarray(f.fit_matrix("valid").sum(axis=0)).ravel()
         builder = SignalBuilder(w.retriever.collab, k, vectors, settings.fusion.recency_half_life)
         parts.append(build_pools(w, range(f.n_users), weights, depth, builder, profiles,
                                  popularity_tiers(counts, f.items), ratings, bar(f"signals, fold {n + 1}", f.n_users)))
-    valid = concat(parts)
     k = replace(knowledge).set_interactions(stage_log(split, "test"))
     builder = SignalBuilder(test_world.retriever.collab, k, vectors, settings.fusion.recency_half_life)
-    counts = np.asarray(split.fit_matrix("test").sum(axis=0)).ravel()
-    test = build_pools(test_world, range(split.n_users), weights, depth, builder, profiles,
-                       popularity_tiers(counts, split.items), ratings, bar("signals, test", split.n_users))
+    if parts is not None:
+        valid = concat(parts)
+        counts = np.asarray(split.fit_matrix("test").sum(axis=0)).ravel()
+        test = build_pools(test_world, range(split.n_users), weights, depth, builder, profiles,
+                           popularity_tiers(counts, split.items), ratings, bar("signals, test", split.n_users))
+        save_pools(cache / f"valid-{key}.npz", valid)
+        save_pools(cache / f"test-{key}.npz", test)
     names, signals_hash = builder.names, builder.hash
     timings["signals_s"] = time.perf_counter() - t0
 

@@ -35,3 +35,29 @@ def test_row_reports_paired_difference_and_tiers():
     assert out["metrics"]["R@10"] == 0.75 and out["users"] == 4
     assert np.isclose(out["diff_vs_hand_N@10"], 1 / np.log2(7) / 4)
     assert out["N@10_by_tier"]["head"] == 1.0 and out["users_by_tier"] == {"head": 1, "torso": 1, "tail": 2}
+
+
+def test_concat_keeps_each_query_rows_and_numbers_the_folds():
+    from promptrec.evaluation.learned import concat
+
+    def pools(sizes, tag):
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        X = np.arange(offsets[-1], dtype=float)[:, None] + (100 if tag == "b" else 0)
+        users = [f"{tag}{n}" for n in range(len(sizes))]
+        return StagePools(Queries(X, np.zeros(offsets[-1]), offsets, users), X[:, 0], users, ["head"] * len(sizes),
+                          [1.0] * len(sizes))
+
+    joined = concat([pools([2, 3], "a"), pools([4, 1], "b")])
+    q = joined.queries
+    assert q.offsets.tolist() == [0, 2, 5, 9, 10] and joined.fold == [0, 0, 1, 1]
+    assert q.X[q.offsets[2]:q.offsets[3], 0].tolist() == [100, 101, 102, 103]
+
+
+def test_pools_round_trip_through_npz(tmp_path):
+    from promptrec.evaluation.learned import load_pools, save_pools
+
+    q = Queries(np.array([[1.0], [np.nan]]), np.array([0, 1.0]), np.array([0, 2]), ["u1"])
+    save_pools(tmp_path / "p.npz", StagePools(q, np.array([0.5, 0.1]), ["u1"], ["tail"], [float("nan")], [0]))
+    back = load_pools(tmp_path / "p.npz")
+    assert back.users == ["u1"] and back.tiers == ["tail"] and np.isnan(back.queries.X[1, 0])
+    assert load_pools(tmp_path / "missing.npz") is None
