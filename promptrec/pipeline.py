@@ -140,6 +140,11 @@ class Recommender:
         from .ranking.product import MODEL_FILE, load_ranker
 
         path = self.state.root / MODEL_FILE
+        if not path.exists():  # (no signals built, nothing embedded)
+            if mode == "on":
+                raise FusionModelError(f"fusion.learned is 'on' but there is no {path}; run Recommender.fit_fusion() "
+                                       "(promptrec fit-fusion) or set fusion.learned to auto")
+            return None
         try:
             ranker = load_ranker(path, self._signal_builder(self.collab, self.dataset.interactions, path))
         except FusionModelError as err:
@@ -148,8 +153,8 @@ class Recommender:
             log.warning("learned fusion not used: %s", err)
             return None
         if ranker is None and mode == "on":
-            raise FusionModelError(f"fusion.learned is 'on' but {path} is missing or did not win on validation; "
-                                   "run Recommender.fit_fusion() (promptrec fit-fusion) or set fusion.learned to auto")
+            raise FusionModelError(f"fusion.learned is 'on' but the model in {path} did not beat the weighted sum on "
+                                   "validation; retrain it (promptrec fit-fusion) or set fusion.learned to auto")
         return ranker
 
     def _knowledge_features(self, knowledge_model: str | None) -> dict:

@@ -116,12 +116,13 @@ class LinearModel:
 
 
 def lightgbm_params(params: Mapping, seed: int) -> dict:
-    """LightGBM lambdarank parameters: deterministic, quiet, on at most two threads by default."""
+    """LightGBM lambdarank parameters: deterministic, quiet, on one thread unless ``PROMPTREC_LGBM_THREADS`` says
+    more (OpenMP threads spin-wait, which on a shared, oversubscribed machine costs far more than it gains)."""
     return {
         "objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "verbosity": -1, "seed": seed,
-        "deterministic": True, "force_row_wise": True, "num_threads": int(os.environ.get("PROMPTREC_LGBM_THREADS", 2)),
+        "deterministic": True, "force_row_wise": True, "num_threads": int(os.environ.get("PROMPTREC_LGBM_THREADS", 1)),
         "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 50, "feature_fraction": 0.8,
-        "bagging_fraction": 1.0, "lambdarank_truncation_level": 20, **{k: v for k, v in params.items() if k != "rounds"},
+        "bagging_fraction": 1.0, "lambdarank_truncation_level": 20, "max_bin": 63, **{k: v for k, v in params.items() if k != "rounds"},
     }
 
 
