@@ -66,10 +66,11 @@ def fit_new_item_source(settings: Settings, interactions: InteractionLog, catalo
 
 
 def build_retriever(fusion: FusionSettings, store: ItemVectorStore, embedder, catalog: Catalog,
-                    collab: CollaborativeModel | None, new_items: NewItemScorer | None = None) -> CandidateRetriever:
+                    collab: CollaborativeModel | None, new_items: NewItemScorer | None = None,
+                    ranker=None) -> CandidateRetriever:
     return CandidateRetriever(store, embedder, catalog, collab, fusion.weights,
                               pool_depth=fusion.candidate_depth, half_life=fusion.recency_half_life,
-                              steering_weights=fusion.steering_weights, new_items=new_items)
+                              steering_weights=fusion.steering_weights, new_items=new_items, ranker=ranker)
 
 
 def build_profiler(profile: ProfileSettings, client: LLMClient | None, catalog: Catalog) -> UserProfiler | None:
@@ -119,7 +120,7 @@ class Engine:
         fusion = self.fusion.model_copy(update={"weights": dict(weights),
                                                 "candidate_depth": pool_depth or self.fusion.candidate_depth})
         retriever = build_retriever(fusion, self.retriever.store, self.retriever.embedder, self.catalog,
-                                    self.retriever.collab, self.retriever.new_items)
+                                    self.retriever.collab, self.retriever.new_items, self.retriever.ranker)
         return replace(self, fusion=fusion, retriever=retriever)
 
     # ----- the stages -----
@@ -132,13 +133,16 @@ class Engine:
         return self.intent_parser.parse(request)
 
     def candidates(self, history: History, k: int, request: str | None = None, exclude: Sequence[str] = (),
-                   depth: int | None = None, intent: Intent | None = None) -> list[Candidate]:
+                   depth: int | None = None, intent: Intent | None = None,
+                   profile: ProfileResult | None = None) -> list[Candidate]:
         """The fused candidates for a top-``k`` answer; with ``depth``, that many (deeper lists get
         evidence only for the top :meth:`rerank_depth`, the ones the rerank sees). With ``intent``,
-        the request steers retrieval and no candidate violates its hard filters or exclusions."""
+        the request steers retrieval and no candidate violates its hard filters or exclusions. A
+        model-made ``profile`` feeds a learned fusion's profile signals."""
         shown = self.rerank_depth(k)
+        learned_profile = profile.profile if profile is not None and profile.source == "llm" else None
         found = self.retriever.retrieve(history, depth or shown, request, exclude, evidence_for=shown,
-                                        steer=self.retriever.steer(intent))
+                                        steer=self.retriever.steer(intent), profile=learned_profile)
         if intent is None:
             return found
         return [c for c in found if intent.allows(self.catalog[c.item_id])]
@@ -224,6 +228,8 @@ class Engine:
                 intent = self.understand(request)
             timings["intent_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        # the list comes before any model call (it is streamed first), so a learned fusion ranks it without
+        # the profile signals (missing values, as for a user without a profile)
         candidates = self.candidates(steered, k, request, [*exclude, *like], intent=intent)
         timings["retrieve_s"] = time.perf_counter() - t0
         profile, outcome = None, None
@@ -356,7 +362,8 @@ def _anchor_title(catalog: Catalog, intent: Intent, candidate: Candidate) -> str
 def build_engine(settings: Settings, *, catalog: Catalog, store: ItemVectorStore, embedder,
                  collab: CollaborativeModel | None, client: LLMClient | None, features: FeatureStore | None,
                  profiles: MutableMapping[tuple, ProfileResult] | None = None,
-                 profile_store: ProfileStore | None = None, new_items: NewItemScorer | None = None) -> Engine:
+                 profile_store: ProfileStore | None = None, new_items: NewItemScorer | None = None,
+                 ranker=None) -> Engine:
     """Every stage from the settings: the product and the evaluation both build their engine here.
 
     Args:
@@ -370,12 +377,13 @@ def build_engine(settings: Settings, *, catalog: Catalog, store: ItemVectorStore
         profiles: A profile cache to share (the product keeps one per recommender).
         profile_store: Profiles on disk to reuse and add to (the product's; the evaluation has its own).
         new_items: The ``cold`` source for items the collaborative model cannot score (:func:`fit_new_item_source`).
+        ranker: A learned fusion for the retriever (:func:`promptrec.ranking.product.load_ranker`), or None.
     """
     return Engine(
         catalog=catalog,
         fusion=settings.fusion,
         rerank_settings=settings.rerank,
-        retriever=build_retriever(settings.fusion, store, embedder, catalog, collab, new_items),
+        retriever=build_retriever(settings.fusion, store, embedder, catalog, collab, new_items, ranker),
         profiler=build_profiler(settings.profile, client, catalog),
         reranker=build_reranker(settings.rerank, client, catalog, features, settings.seed),
         client=client,

@@ -158,7 +158,87 @@ class Recommender:
         self.ensure_index()
         return build_engine(self.settings, catalog=self.dataset.catalog, store=self.store, embedder=self.embedder,
                             collab=self.collab, client=self.client, features=self.features, profiles=self._profiles,
-                            profile_store=self.profile_store, new_items=self.new_items)
+                            profile_store=self.profile_store, new_items=self.new_items, ranker=self.ranker)
+
+    @cached_property
+    def ranker(self):
+        """The learned fusion of this dataset (``fusion.learned``): with ``auto``, the model
+        :meth:`fit_fusion` saved when it exists, matches these signals and won on validation, else None
+        (the weighted sum; a model made for other signals is logged and ignored); ``on`` raises a
+        :class:`~promptrec.ranking.learned.FusionModelError` instead; ``off``: None."""
+        mode = self.settings.fusion.learned
+        if mode == "off":
+            return None
+        from .ranking.learned import FusionModelError
+        from .ranking.product import MODEL_FILE, load_ranker
+
+        path = self.state.root / MODEL_FILE
+        if not path.exists():  # (no signals built, nothing embedded)
+            if mode == "on":
+                raise FusionModelError(f"fusion.learned is 'on' but there is no {path}; run Recommender.fit_fusion() "
+                                       "(promptrec fit-fusion) or set fusion.learned to auto")
+            return None
+        try:
+            ranker = load_ranker(path, self._signal_builder(self.collab, self.dataset.interactions, path))
+        except FusionModelError as err:
+            if mode == "on":
+                raise
+            log.warning("learned fusion not used: %s", err)
+            return None
+        if ranker is None and mode == "on":
+            raise FusionModelError(f"fusion.learned is 'on' but the model in {path} did not beat the weighted sum on "
+                                   "validation; retrain it (promptrec fit-fusion) or set fusion.learned to auto")
+        return ranker
+
+    def _knowledge_features(self, knowledge_model: str | None) -> dict:
+        """Item features of ``knowledge_model`` (a model id, as the batch job stored them), else of the product's store."""
+        from .ranking.product import features_of
+
+        store = FeatureStore(self.state.features_for(knowledge_model)) if knowledge_model else self.features
+        return features_of(store)
+
+    def _signal_builder(self, collab, log_, model_path=None):
+        import json
+
+        from .ranking.signals import ItemKnowledge, SignalBuilder, VectorCache
+
+        knowledge_model = None
+        if model_path is not None and model_path.exists():
+            try:
+                knowledge_model = json.loads(model_path.read_text()).get("metadata", {}).get("knowledge_model")
+            except (OSError, ValueError, AttributeError):
+                knowledge_model = None  # an unreadable file is refused by the loader itself
+        vectors = VectorCache(self.embedder, self.state.root / "vectors")
+        knowledge = ItemKnowledge.build(self.dataset.catalog, self._knowledge_features(knowledge_model), vectors, log_)
+        return SignalBuilder(collab, knowledge, vectors, self.settings.fusion.recency_half_life)
+
+    def fit_fusion(self, folds: int = 3, kind: str = "lightgbm", params: dict | None = None,
+                   knowledge_model: str | None = None,
+                   progress: Callable[[str, int], Callable[[int], None]] | None = None):
+        """Train the learned fusion on this dataset (every user; fold ``n`` holds out each user's
+        ``n``-th most recent item) and save it under the dataset state; the product uses it from the
+        next engine on when it beat the weighted sum in cross-validation (see :mod:`promptrec.ranking.product`).
+
+        Args:
+            knowledge_model: Model id whose batch-made item features feed the feature signals
+                (default: the product's feature store).
+        Returns:
+            The fitted :class:`~promptrec.ranking.learned.LearnedFusion` (its ``metadata`` holds the validation result).
+        """
+        from .engine import build_retriever
+        from .ranking.product import fit_product_fusion
+        from .state import content_digest
+
+        self.ensure_index()
+        model = fit_product_fusion(
+            fusion_settings=self.settings.fusion, log=self.dataset.interactions, catalog=self.dataset.catalog,
+            store=self.store, embedder=self.embedder, features=self._knowledge_features(knowledge_model),
+            state_root=self.state.root, dataset_sha256=content_digest(self.dataset), fit_collab=fit_collab,
+            build_retriever=build_retriever, folds=folds, kind=kind, params=params, seed=self.settings.seed,
+            knowledge_model=knowledge_model, progress=progress)
+        for name in ("ranker", "engine"):
+            self.__dict__.pop(name, None)
+        return model
 
     @property
     def retriever(self) -> CandidateRetriever:
@@ -281,7 +361,7 @@ class Recommender:
         cache = client.cache if client is not None else None
         if cache is not None and cache.path != self.settings.llm_cache_path:
             report.cache_replies += cache.forget(user_tag(user))  # a cache of its own (in memory, elsewhere)
-        for name in ("collab", "new_items", "retriever"):
+        for name in ("collab", "new_items", "retriever", "ranker"):
             self.__dict__.pop(name, None)  # refitted from the data on next use
         if "profile_store" in self.__dict__:
             self.profile_store.reload()  # forget_user rewrote the file without this user's records

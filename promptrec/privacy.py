@@ -136,7 +136,8 @@ def forget_user(settings: Settings, user_id: str | int) -> ForgetReport:
             except Timeout:
                 raise StoreError(f"cannot clean {path}: another promptrec process keeps writing it; stop it and "
                                  "run forget again") from None
-        for model in [*state_dir.rglob("collab-*.npz"), *state_dir.rglob("transfer-*.npz")]:
+        for model in [*state_dir.rglob("collab-*.npz"), *state_dir.rglob("transfer-*.npz"),
+                      *state_dir.rglob("fusion-model.json")]:  # a learned fusion is trained on every user's pools too
             model.unlink(missing_ok=True)
             model.with_suffix(".json").unlink(missing_ok=True)  # a transfer map's metadata
             report.collab_models += 1

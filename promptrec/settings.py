@@ -135,6 +135,12 @@ class FusionSettings(Section):
     candidate_depth: int = Field(100, ge=1, description="Candidates taken from each source before fusion (chosen on validation).")
     min_item_support: int = Field(5, ge=0, description="Items with fewer interactions get no collaborative score.")
     recency_half_life: float = Field(20.0, gt=0.0, description="History positions until an item's weight halves.")
+    learned: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Learned fusion (LightGBM/linear ranker over per-candidate signals, fitted by "
+        "Recommender.fit_fusion / `promptrec fit-fusion`): 'auto' ranks the pool with it when this dataset has "
+        "a fitted model that won on validation, else the weighted sum; 'on' requires one; 'off' never uses it.",
+    )
 
     @field_validator("weights")
     @classmethod

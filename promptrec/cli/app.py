@@ -311,6 +311,27 @@ def chat(
                 break
 
 
+@app.command("fit-fusion")
+def fit_fusion(
+    kind: Annotated[str, typer.Option(help="Learner: lightgbm (lambdarank) or linear.")] = "lightgbm",
+    folds: Annotated[int, typer.Option(min=1, help="Folds: fold n holds out each user's n-th most recent item.")] = 3,
+    knowledge_model: Annotated[Optional[str], typer.Option(
+        help="Model id whose batch-made item features feed the feature signals (default: the product's features).")] = None,
+) -> None:
+    """Train the learned fusion on this dataset and save it under the dataset state; the product ranks
+    its candidate pool with it (fusion.learned=auto) when it beat the weighted sum in cross-validation."""
+    with _friendly_errors():
+        if kind not in ("lightgbm", "linear"):
+            raise typer.BadParameter("--kind must be lightgbm or linear")
+        rec = _recommender(no_llm=True)
+        with _progress() as progress:
+            model = rec.fit_fusion(folds=folds, kind=kind, knowledge_model=knowledge_model, progress=progress)
+        v = model.metadata["validation"]
+        verdict = "used by the product" if model.metadata["won_on_validation"] else "NOT used (the weighted sum is better)"
+        console.print(plain(f"Learned fusion ({kind}): cross-validated N@10 {v['learned_N@10']:.4f} vs weighted sum "
+                            f"{v['hand_weighted_N@10']:.4f} over {model.metadata['queries']} queries; {verdict}."))
+
+
 @app.command()
 def forget(
     user: Annotated[str, typer.Argument(help="The user id whose derived data should be deleted.")],

@@ -53,6 +53,8 @@ class CandidateRetriever:
         new_items: Scores items the collaborative model cannot (``items``, ``index``, ``scores(history)``,
             ``pool_scores(history, items)``, ``interactions``; :class:`~promptrec.knowledge.new_items.NewItemScorer`):
             the ``cold`` source, which pools the best new items and scores every pooled item on one scale.
+        ranker: A learned fusion (``ranker(history, items, profile) -> scores``) that orders an
+            unsteered pool instead of the weighted sum (:mod:`promptrec.ranking`); None: the sum.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class CandidateRetriever:
         request_weight: float = 1.0,
         steering_weights: Mapping[str, float] | None = None,
         new_items=None,
+        ranker=None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -81,6 +84,7 @@ class CandidateRetriever:
         self.steering_weights = dict(steering_weights or {REQUEST: 1.0, ANCHOR: 1.0})
         self.steering = RequestSources(store, embedder, catalog, collab)
         self.new_items = new_items
+        self.ranker = ranker
 
     def steer(self, intent) -> Steer | None:
         """A request prepared for :meth:`retrieve` (None when it asks nothing)."""
@@ -184,12 +188,14 @@ class CandidateRetriever:
         exclude: Sequence[str] = (),
         evidence_for: int | None = None,
         steer: Steer | None = None,
+        profile=None,
     ) -> list[Candidate]:
         """The ``depth`` best candidates by fused score; history and ``exclude`` items never appear,
         nor (with ``steer``) any item the request's hard filters or exclusions rule out.
 
         Args:
             evidence_for: Find the supporting history item for this many top candidates (all by default).
+            profile: The user's model-made profile, for a learned ranker's profile signals.
         """
         items, sources = self.pool(user, request, exclude, steer=steer)
         history, times = user.items, user.timestamps
@@ -197,6 +203,8 @@ class CandidateRetriever:
             return []
         weights = self.weights_for(steer)
         fused, normalised = fuse(sources, weights)
+        if self.ranker is not None and steer is None and request is None:
+            fused = np.asarray(self.ranker(user, items, profile), dtype=np.float64)
         order = np.argsort(-fused, kind="stable")[:depth]
         limit = depth if evidence_for is None else evidence_for
         return [

@@ -1,0 +1,405 @@
+"""Protocol A for the learned fusion: the hand-weighted fusion against LightGBM lambdarank and a linear
+listwise model over per-candidate signals, trained on validation-fold pools only.
+
+Every choice (the hand weights and pool depth, each learner's hyperparameters, which learner) is
+made on the pools of the validation folds (:func:`~promptrec.evaluation.tuning.validation_folds`);
+a learner's validation figures are out-of-fold (user-grouped cross-validation inside validation).
+The test stage is scored once, by models trained on every validation pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from ..knowledge import FeatureStore
+from ..llm.resolve import fingerprint, resolve_gguf
+from ..pipeline import Recommender
+from ..ranking.learned import LearnedFusion, Queries, out_of_fold_scores, query_ranks, user_folds
+from ..ranking.signals import LLM_GROUPS, ItemKnowledge, SignalBuilder, VectorCache, signal_specs
+from ..ranking.signals import signals_hash as signals_hash_of
+from ..retrieval import EMBEDDING, ItemVectorStore, fuse
+from ..retrieval.store import make_client as make_chroma_client
+from ..settings import Settings
+from ..types import UserProfile
+from .knowledge import eval_feature_store, eval_profile_store
+from .metrics import ndcg_at_k, recall_at_k
+from .product import (Bench, collect_pools, index_split_items, ratings_by_user, restrict_pool, select_fusion,
+                      split_catalog, stage_log, stage_world)
+from .runner import EvalConfig, eval_settings
+from .source import eval_state_dir, load_source
+from .splits import protocol_a_split
+from .tuning import validation_folds
+
+Progress = Callable[[str, int], Callable[[int], None]]
+TIERS = ("head", "torso", "tail")
+
+
+class LearnedConfig(BaseModel):
+    """What one learned-fusion evaluation does."""
+
+    name: str = "learned-fusion"
+    folds: int = Field(3, description="Validation folds whose pools train the learners (each holds out an earlier item).")
+    cv_folds: int = Field(3, description="User-grouped cross-validation folds inside validation.")
+    knowledge_model: str | None = Field("small", description="Model whose item features and profiles feed the LLM signals "
+                                        "(small | medium | quality | a .gguf path; None: no LLM knowledge).")
+    lightgbm_grid: list[dict] = Field(default_factory=lambda: [
+        {"rounds": 100, "num_leaves": 15, "learning_rate": 0.1}, {"rounds": 200, "num_leaves": 31, "learning_rate": 0.05}])
+    linear_grid: list[dict] = Field(default_factory=lambda: [{"l2": v} for v in (1.0, 100.0)])
+    ablation_cv: bool = Field(False, description="Also cross-validate each ablation inside validation (3 more fits "
+                              "each); by default ablations are scored on test by models trained on all validation pools.")
+    bootstrap: int = Field(1000, description="Bootstrap resamples of users for the intervals.")
+    ablations: bool = Field(True, description="Retrain without each LLM-knowledge signal group.")
+
+
+@dataclass
+class StagePools:
+    """One stage's (or validation fold's) queries with what the report needs per query."""
+
+    queries: Queries
+    hand: np.ndarray               # the hand-weighted fused score per row
+    users: list[str]
+    tiers: list[str]
+    ratings: list[float]           # the target's rating (nan when unrated)
+    fold: list[int] = field(default_factory=list)
+
+
+def knowledge_model_id(spec: str, settings: Settings) -> str:
+    """The model id the LLM client gives ``spec`` (file name @ fingerprint), without loading the model."""
+    path = resolve_gguf(spec, Path(settings.state_dir) / "models")
+    return f"{path.name}@{fingerprint(path)}"
+
+
+def popularity_tiers(counts: np.ndarray, items: Sequence[str]) -> dict[str, str]:
+    """head: top 20% of items by interactions; torso: next 30%; tail: the rest (ties by item order)."""
+    order = np.argsort(-np.asarray(counts), kind="stable")
+    n = len(order)
+    tiers = {}
+    for position, idx in enumerate(order):
+        tiers[items[idx]] = "head" if position < 0.2 * n else "torso" if position < 0.5 * n else "tail"
+    return tiers
+
+
+def load_knowledge(dataset_state, runs_dir: Path, model_id: str | None) -> tuple[dict, dict[str, UserProfile]]:
+    """Item features (item id -> ItemFeatures) and model-made profiles (user id -> UserProfile) of ``model_id``."""
+    if model_id is None:
+        return {}, {}
+    store: FeatureStore = eval_feature_store(dataset_state, model_id)
+    features = {i: r.features for i, r in store.records().items() if r.features is not None}
+    profiles = {u: r.result.profile for u, r in eval_profile_store(runs_dir, model_id).records().items()
+                if r.result.source == "llm"}
+    return features, profiles
+
+
+def build_pools(world, users: Sequence[int], weights, depth, builder: SignalBuilder, profiles, tiers,
+                ratings: Mapping[str, Mapping[str, float]], progress=None) -> StagePools:
+    """Pool every user as the product does with the hand weights, and compute the signals."""
+    raw = collect_pools(world, users, progress)
+    blocks, labels, hand, offsets, who, tier, rated = [], [], [], [0], [], [], []
+    for u, (items, sources) in zip(users, raw):
+        items, sources = restrict_pool(items, sources, weights, depth)
+        history, target, user = world.history(u), world.target(u), world.split.users[u]
+        blocks.append(builder.matrix(history, items, profiles.get(user)))
+        labels.append(np.array([1.0 if i == target else 0.0 for i in items]))
+        hand.append(fuse(sources, weights)[0] if items else np.zeros(0))
+        offsets.append(offsets[-1] + len(items))
+        who.append(user)
+        tier.append(tiers.get(target, "tail"))
+        rated.append(float(ratings.get(user, {}).get(target, np.nan)))
+    width = len(builder.names)
+    X = np.vstack(blocks) if blocks else np.zeros((0, width))
+    q = Queries(X, np.concatenate(labels) if labels else np.zeros(0), np.array(offsets, dtype=np.int64), who)
+    return StagePools(q, np.concatenate(hand) if hand else np.zeros(0), who, tier, rated)
+
+
+def concat(parts: Sequence[StagePools]) -> StagePools:
+    X = np.vstack([p.queries.X for p in parts])
+    labels = np.concatenate([p.queries.labels for p in parts])
+    offsets = [0]
+    for p in parts:
+        offsets += (offsets[-1] + p.queries.offsets[1:]).tolist()
+    users = [u for p in parts for u in p.users]
+    q = Queries(X, labels, np.array(offsets, dtype=np.int64), users)
+    return StagePools(q, np.concatenate([p.hand for p in parts]), users, [t for p in parts for t in p.tiers],
+                      [r for p in parts for r in p.ratings], [n for n, p in enumerate(parts) for _ in p.users])
+
+
+def save_pools(path: Path, pools: StagePools) -> None:
+    """Write ``pools`` as one .npz of plain arrays (no pickle), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}.npz")
+    q = pools.queries
+    np.savez(tmp, X=q.X, labels=q.labels, offsets=q.offsets, hand=pools.hand, users=np.array(pools.users, dtype=str),
+             tiers=np.array(pools.tiers, dtype=str), ratings=np.array(pools.ratings, dtype=np.float64),
+             fold=np.array(pools.fold, dtype=np.int64))
+    tmp.replace(path)
+
+
+def load_pools(path: Path) -> StagePools | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            users = z["users"].tolist()
+            q = Queries(z["X"], z["labels"], z["offsets"], users)
+            return StagePools(q, z["hand"], users, z["tiers"].tolist(), z["ratings"].tolist(), z["fold"].tolist())
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _digest(*parts) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, Path):
+            digest.update(part.read_bytes() if part.exists() else b"<missing>")
+        else:
+            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def metrics_of(ranks: np.ndarray) -> dict[str, float]:
+    return {"N@10": float(np.mean(ndcg_at_k(ranks, 10))), "R@10": float(np.mean(recall_at_k(ranks, 10))),
+            "N@20": float(np.mean(ndcg_at_k(ranks, 20))), "R@20": float(np.mean(recall_at_k(ranks, 20)))}
+
+
+def bootstrap_interval(values: np.ndarray, n: int, seed: int) -> list[float]:
+    """95% percentile interval of the mean over users (resampled with replacement, seeded)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return [float("nan"), float("nan")]
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(n, len(values)))].mean(axis=1)
+    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+
+
+def row(name: str, stage: str, ranks: np.ndarray, base: np.ndarray | None, tiers: Sequence[str], n_boot: int,
+        seed: int, **extra) -> dict:
+    """A report row: metrics, the N@10 interval over users, the paired N@10 difference to ``base``, N@10 by tier."""
+    per_user = ndcg_at_k(ranks, 10)
+    out = {"name": name, "split": stage, "metrics": metrics_of(ranks), "users": int(len(ranks)),
+           "N@10_ci95": bootstrap_interval(per_user, n_boot, seed)}
+    if base is not None:
+        diff = per_user - ndcg_at_k(base, 10)
+        out["diff_vs_hand_N@10"] = float(diff.mean())
+        out["diff_vs_hand_ci95"] = bootstrap_interval(diff, n_boot, seed)
+    tiers = np.asarray(tiers)
+    out["N@10_by_tier"] = {t: float(per_user[tiers == t].mean()) if np.any(tiers == t) else None for t in TIERS}
+    out["users_by_tier"] = {t: int(np.sum(tiers == t)) for t in TIERS}
+    return {**out, **extra}
+
+
+def _ranks(pools: StagePools, scores: np.ndarray) -> np.ndarray:
+    return query_ranks(scores, pools.queries)
+
+
+def _positive(q: Queries) -> list[int]:
+    return [n for n in range(q.n_queries) if q.labels[q.offsets[n]:q.offsets[n + 1]].max(initial=0) > 0]
+
+
+def multitask_labels(pools: StagePools) -> np.ndarray:
+    """Graded labels for the multi-task model: the held-out item 3 when liked (rating >= 4), 2 when
+    unrated or in between, 1 when disliked (<= 2); every other candidate 0."""
+    labels = pools.queries.labels.copy()
+    q = pools.queries
+    for n, rating in enumerate(pools.ratings):
+        grade = 3.0 if rating >= 4 else 1.0 if rating <= 2 else 2.0  # nan compares False: 2
+        seg = slice(q.offsets[n], q.offsets[n + 1])
+        labels[seg] = np.where(labels[seg] > 0, grade, 0.0)
+    return labels
+
+
+def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path | None = None,
+                       progress: Progress | None = None, say: Callable[[str], None] = print) -> dict:
+    """Run the comparison and return the payload (rows, ablation, multi-task, selection, meta)."""
+    started = time.perf_counter()
+    bar = progress or (lambda label, total: (lambda n: None))
+    seed = settings.seed
+    source = load_source(settings)
+    dataset = source.dataset
+    runs_dir = Path(runs_dir) if runs_dir else eval_state_dir(settings, source)
+    split = protocol_a_split(dataset.interactions.frame)
+    base = EvalConfig()
+    settings = eval_settings(settings, base.pool_depths)
+    product = Recommender(settings, dataset=dataset, llm=False)
+    catalog = split_catalog(split, dataset)
+    store = ItemVectorStore(make_chroma_client(runs_dir / "chroma"), product.embedder, "split-items")
+    index_split_items(store, catalog, product.features)
+    bench = Bench(settings, catalog, store, product.embedder, None, product.features, ratings_by_user(dataset.interactions))
+    ratings = bench.ratings
+    model_id = knowledge_model_id(config.knowledge_model, settings) if config.knowledge_model else None
+    features, profiles = load_knowledge(product.state, runs_dir, model_id)
+    split_features = {i: f for i, f in features.items() if i in split.item_index}
+    say(f"{dataset.name} ({source.sha256[:12]}): {split.n_users} users, {split.n_items} items; knowledge of "
+        f"{model_id}: features for {len(split_features)} split items, profiles for {len(profiles)} users")
+    vectors = VectorCache(product.embedder, runs_dir / "vectors")
+    t0 = time.perf_counter()
+    knowledge = ItemKnowledge.build(catalog, split_features, vectors)
+    timings = {"embed_s": time.perf_counter() - t0}
+
+    folds = validation_folds(split, config.folds)
+    worlds = [stage_world(split, "valid", bench, runs_dir / "collab")] + [
+        stage_world(f, "valid", bench, runs_dir / "collab" / f"fold{n}") for n, f in enumerate(folds) if n > 0]
+    test_world = stage_world(split, "test", bench, runs_dir / "collab")
+
+    # 1. the hand-weighted fusion, selected on validation pools exactly as eval/run.py does
+    t0 = time.perf_counter()
+    others = {n: w for n, w in settings.fusion.weights.items() if n != EMBEDDING}
+    grid = [{EMBEDDING: w, **others} for w in base.embedding_weights]
+    cache = runs_dir / "learned-fusion"
+    chosen_path = cache / f"hand-{_digest(source.sha256, config.folds, grid, base.pool_depths, settings.fusion.model_dump())}.json"
+    if chosen_path.exists():
+        chosen = json.loads(chosen_path.read_text())
+        weights, depth = chosen["weights"], chosen["pool_depth"]
+    else:
+        deep = [collect_pools(w, range(f.n_users), bar(f"validation pools, fold {n + 1}", f.n_users))
+                for n, (w, f) in enumerate(zip(worlds, folds))]
+        targets = [w.target(u) for w, f in zip(worlds, folds) for u in range(f.n_users)]
+        weights, depth, _ = select_fusion([p for fold in deep for p in fold], targets, grid, sorted(base.pool_depths))
+        del deep
+        cache.mkdir(parents=True, exist_ok=True)
+        chosen_path.write_text(json.dumps({"weights": weights, "pool_depth": depth}))
+    say(f"hand-weighted fusion chosen on validation: {weights}, top {depth} per source")
+    timings["hand_selection_s"] = time.perf_counter() - t0
+
+    # 2. signals on every validation fold's pools and on the test stage's
+    t0 = time.perf_counter()
+    sources = SignalBuilder(test_world.retriever.collab, knowledge).sources
+    key = _digest(source.sha256, config.folds, weights, depth, signals_hash_of(sources), model_id, settings.seed,
+                  settings.fusion.model_dump(),
+                  eval_feature_store(product.state, model_id).path if model_id else None,
+                  eval_profile_store(runs_dir, model_id).path if model_id else None)
+    valid, test = load_pools(cache / f"valid-{key}.npz"), load_pools(cache / f"test-{key}.npz")
+    parts = [] if valid is None or test is None else None
+    for n, (w, f) in enumerate(zip(worlds, folds) if parts is not None else ()):
+        k = replace(knowledge).set_interactions(stage_log(f, "valid"))
+        counts = np.asarray(f.fit_matrix("valid").sum(axis=0)).ravel()
+        builder = SignalBuilder(w.retriever.collab, k, vectors, settings.fusion.recency_half_life)
+        parts.append(build_pools(w, range(f.n_users), weights, depth, builder, profiles,
+                                 popularity_tiers(counts, f.items), ratings, bar(f"signals, fold {n + 1}", f.n_users)))
+    k = replace(knowledge).set_interactions(stage_log(split, "test"))
+    builder = SignalBuilder(test_world.retriever.collab, k, vectors, settings.fusion.recency_half_life)
+    if parts is not None:
+        valid = concat(parts)
+        counts = np.asarray(split.fit_matrix("test").sum(axis=0)).ravel()
+        test = build_pools(test_world, range(split.n_users), weights, depth, builder, profiles,
+                           popularity_tiers(counts, split.items), ratings, bar("signals, test", split.n_users))
+        save_pools(cache / f"valid-{key}.npz", valid)
+        save_pools(cache / f"test-{key}.npz", test)
+    names, signals_hash = builder.names, builder.hash
+    timings["signals_s"] = time.perf_counter() - t0
+
+    # 3. hyperparameters and learner by out-of-fold N@10 over every validation query
+    t0 = time.perf_counter()
+    cv = user_folds(valid.users, config.cv_folds, seed)
+    hand_valid = _ranks(valid, valid.hand)
+    tried, best = [], {}
+    grids = {"lightgbm": config.lightgbm_grid, "linear": config.linear_grid}
+    for kind, grid_k in grids.items():
+        for params in grid_k:
+            oof = out_of_fold_scores(kind, valid.queries, params, cv, seed)
+            value = metrics_of(_ranks(valid, oof))["N@10"]
+            tried.append({"kind": kind, "params": params, "oof_N@10": value})
+            say(f"{kind} {params}: out-of-fold validation N@10 {value:.4f}")
+            if kind not in best or value > best[kind][1]:
+                best[kind] = (params, value, oof)
+    hand_value = metrics_of(hand_valid)["N@10"]
+    winner = max(best, key=lambda kd: best[kd][1])
+    won = best[winner][1] > hand_value
+    timings["selection_s"] = time.perf_counter() - t0
+    say(f"chosen on validation: {winner} {best[winner][0]} (N@10 {best[winner][1]:.4f} vs hand-weighted {hand_value:.4f})")
+
+    # 4. rows: validation (fold 0 = the split's validation stage, out-of-fold) and test (trained on all validation pools)
+    t0 = time.perf_counter()
+    nb = config.bootstrap
+    fold0 = [n for n, f in enumerate(valid.fold) if f == 0]
+    v0 = lambda ranks: ranks[fold0]  # noqa: E731
+    v0_tiers = [valid.tiers[n] for n in fold0]
+    hand_test = _ranks(test, test.hand)
+    train_q = valid.queries.subset(_positive(valid.queries))
+    rows = [row("Hand-weighted fusion", "valid", v0(hand_valid), None, v0_tiers, nb, seed, weights=weights, pool_depth=depth),
+            row("Hand-weighted fusion", "test", hand_test, None, test.tiers, nb, seed, weights=weights, pool_depth=depth)]
+    models = {}
+    for kind in grids:
+        params, _, oof = best[kind]
+        label = {"lightgbm": "Learned fusion (LightGBM lambdarank)", "linear": "Learned fusion (linear listwise)"}[kind]
+        rows.append(row(label, "valid", v0(_ranks(valid, oof)), v0(hand_valid), v0_tiers, nb, seed, params=params,
+                        note="out-of-fold (user-grouped CV inside validation)"))
+        models[kind] = LearnedFusion.fit(kind, train_q, names, signals_hash, params, seed)
+        rows.append(row(label, "test", _ranks(test, models[kind].predict(test.queries.X)), hand_test, test.tiers, nb,
+                        seed, params=params))
+    timings["final_s"] = time.perf_counter() - t0
+
+    # 5. ablation: the chosen learner without each LLM-knowledge signal group, and without all of them
+    ablation = []
+    if config.ablations:
+        t0 = time.perf_counter()
+        groups = {s.name: s.group for s in signal_specs(builder.sources)}
+        params = best[winner][0]
+        drops = {f"without {g}": {g} for g in LLM_GROUPS}
+        drops["without all LLM knowledge"] = set(LLM_GROUPS)
+        full_valid = v0(_ranks(valid, best[winner][2]))
+        full_test = _ranks(test, models[winner].predict(test.queries.X))
+        ablation.append(row(f"{winner}, all signals", "valid", full_valid, v0(hand_valid), v0_tiers, nb, seed))
+        ablation.append(row(f"{winner}, all signals", "test", full_test, hand_test, test.tiers, nb, seed))
+        for label, dropped in drops.items():
+            keep = [j for j, nme in enumerate(names) if groups[nme] not in dropped]
+            model = LearnedFusion.fit(winner, train_q.subset(range(train_q.n_queries), keep), [names[j] for j in keep],
+                                      signals_hash, params, seed)
+            if config.ablation_cv:
+                sub = valid.queries.subset(range(valid.queries.n_queries), keep)
+                ranks_v = v0(_ranks(valid, out_of_fold_scores(winner, sub, params, cv, seed)))
+                ablation.append({**row(f"{winner}, {label}", "valid", ranks_v, v0(hand_valid), v0_tiers, nb, seed),
+                                 "diff_vs_full_ci95": bootstrap_interval(ndcg_at_k(full_valid, 10) - ndcg_at_k(ranks_v, 10), nb, seed)})
+            ranks_t = _ranks(test, model.predict(test.queries.X[:, keep]))
+            ablation.append({**row(f"{winner}, {label}", "test", ranks_t, hand_test, test.tiers, nb, seed),
+                             "diff_vs_full_ci95": bootstrap_interval(ndcg_at_k(full_test, 10) - ndcg_at_k(ranks_t, 10), nb, seed)})
+        timings["ablation_s"] = time.perf_counter() - t0
+
+    # 6. multi-task (3c), validation only: the same learner on graded next-item + liked/disliked labels
+    t0 = time.perf_counter()
+    mt_oof = out_of_fold_scores(winner, valid.queries, best[winner][0], cv, seed, train_labels=multitask_labels(valid))
+    rated = np.asarray(valid.ratings)
+    multitask = []
+    for label, scores in (("next-item labels", best[winner][2]), ("next-item + liked/disliked labels", mt_oof)):
+        ranks = _ranks(valid, scores)
+        multitask.append({"name": f"{winner}, {label}", "split": "valid (all folds, out-of-fold)",
+                          "N@10": float(np.mean(ndcg_at_k(ranks, 10))),
+                          "N@10_liked_targets": float(np.mean(ndcg_at_k(ranks[rated >= 4], 10))),
+                          "N@10_disliked_targets": float(np.mean(ndcg_at_k(ranks[rated <= 2], 10))),
+                          "N@10_ci95": bootstrap_interval(ndcg_at_k(ranks, 10), nb, seed),
+                          "targets": int(len(ranks)), "liked": int(np.sum(rated >= 4)), "disliked": int(np.sum(rated <= 2))})
+    timings["multitask_s"] = time.perf_counter() - t0
+
+    importance = {}
+    if winner == "lightgbm":
+        gains = models["lightgbm"].model.feature_importance("gain")
+        importance = {n: round(float(g), 1) for n, g in sorted(zip(names, gains), key=lambda p: -p[1])}
+    elif winner == "linear":
+        importance = {n: round(float(w), 4) for n, w in zip(names, models["linear"].model.weights)}
+    meta = {
+        "protocol": "A", "dataset": source.meta(), "seed": seed, "config": config.model_dump(),
+        "knowledge_model": model_id, "items_with_features": len(split_features), "split_items": split.n_items,
+        "users_with_profiles": len([u for u in split.users if u in profiles]), "users": split.n_users,
+        "signals": names, "signals_hash": signals_hash,
+        "validation_queries": valid.queries.n_queries, "training_queries": train_q.n_queries,
+        "test_queries": test.queries.n_queries, "embedder": product.embedder.name,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the end",
+        "timings_s": {n: round(v, 1) for n, v in timings.items()}, "wall_s": round(time.perf_counter() - started, 1),
+    }
+    selection = {"hand_weights": weights, "pool_depth": depth, "hand_oof_N@10": hand_value, "tried": tried,
+                 "winner": winner, "winner_params": best[winner][0], "winner_oof_N@10": best[winner][1],
+                 "won_on_validation": won, "importance": importance}
+    return {"rows": rows, "ablation": ablation, "multitask": multitask, "selection": selection, "meta": meta}
+
+
+__all__ = ["LearnedConfig", "TIERS", "bootstrap_interval", "build_pools", "knowledge_model_id", "load_knowledge",
+           "multitask_labels", "popularity_tiers", "row", "run_learned_fusion"]

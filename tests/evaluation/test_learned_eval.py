@@ -1,0 +1,63 @@
+"""Pieces of the learned-fusion evaluation: tiers, intervals, multi-task labels, report rows."""
+
+import numpy as np
+
+from promptrec.evaluation.learned import StagePools, bootstrap_interval, multitask_labels, popularity_tiers, row
+from promptrec.ranking.learned import Queries
+
+
+def test_popularity_tiers_split_20_30_50():
+    counts = np.arange(10)[::-1]  # item i has 9 - i interactions
+    tiers = popularity_tiers(counts, [f"i{n}" for n in range(10)])
+    assert [tiers[f"i{n}"] for n in range(10)] == ["head"] * 2 + ["torso"] * 3 + ["tail"] * 5
+
+
+def test_bootstrap_interval_holds_the_mean_and_narrows_with_users():
+    rng = np.random.default_rng(0)
+    small, large = rng.random(50), rng.random(5000)
+    lo, hi = bootstrap_interval(small, 500, seed=0)
+    assert lo < small.mean() < hi
+    lo2, hi2 = bootstrap_interval(large, 500, seed=0)
+    assert hi2 - lo2 < (hi - lo) / 3
+    assert bootstrap_interval(small, 500, seed=0) == [lo, hi]  # seeded
+
+
+def test_multitask_labels_grade_the_held_out_item_by_rating():
+    q = Queries(np.zeros((6, 1)), np.array([0, 1, 0, 1, 0, 1.0]), np.array([0, 2, 4, 6]), ["a", "b", "c"])
+    pools = StagePools(q, np.zeros(6), ["a", "b", "c"], ["head"] * 3, [4.5, 1.0, float("nan")])
+    assert multitask_labels(pools).tolist() == [0, 3, 0, 1, 0, 2]
+
+
+def test_row_reports_paired_difference_and_tiers():
+    ranks = np.array([0.0, 5.0, np.inf, 1.0])
+    base = np.array([0.0, np.inf, np.inf, 1.0])
+    out = row("m", "valid", ranks, base, ["head", "tail", "tail", "torso"], 200, seed=0)
+    assert out["metrics"]["R@10"] == 0.75 and out["users"] == 4
+    assert np.isclose(out["diff_vs_hand_N@10"], 1 / np.log2(7) / 4)
+    assert out["N@10_by_tier"]["head"] == 1.0 and out["users_by_tier"] == {"head": 1, "torso": 1, "tail": 2}
+
+
+def test_concat_keeps_each_query_rows_and_numbers_the_folds():
+    from promptrec.evaluation.learned import concat
+
+    def pools(sizes, tag):
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        X = np.arange(offsets[-1], dtype=float)[:, None] + (100 if tag == "b" else 0)
+        users = [f"{tag}{n}" for n in range(len(sizes))]
+        return StagePools(Queries(X, np.zeros(offsets[-1]), offsets, users), X[:, 0], users, ["head"] * len(sizes),
+                          [1.0] * len(sizes))
+
+    joined = concat([pools([2, 3], "a"), pools([4, 1], "b")])
+    q = joined.queries
+    assert q.offsets.tolist() == [0, 2, 5, 9, 10] and joined.fold == [0, 0, 1, 1]
+    assert q.X[q.offsets[2]:q.offsets[3], 0].tolist() == [100, 101, 102, 103]
+
+
+def test_pools_round_trip_through_npz(tmp_path):
+    from promptrec.evaluation.learned import load_pools, save_pools
+
+    q = Queries(np.array([[1.0], [np.nan]]), np.array([0, 1.0]), np.array([0, 2]), ["u1"])
+    save_pools(tmp_path / "p.npz", StagePools(q, np.array([0.5, 0.1]), ["u1"], ["tail"], [float("nan")], [0]))
+    back = load_pools(tmp_path / "p.npz")
+    assert back.users == ["u1"] and back.tiers == ["tail"] and np.isnan(back.queries.X[1, 0])
+    assert load_pools(tmp_path / "missing.npz") is None

@@ -1,0 +1,94 @@
+"""Per-candidate signals: names, values, missing-value handling, the vector cache."""
+
+import numpy as np
+import pytest
+
+from promptrec.collab import EASE
+from promptrec.collab.blend import WeightedBlend
+from promptrec.collab.sequential import Transition
+from promptrec.ranking.signals import (ItemKnowledge, SignalBuilder, VectorCache, collab_sources, signal_names,
+                                       signals_hash, words)
+from promptrec.retrieval import CollaborativeModel
+from promptrec.types import History, ItemFeatures, UserProfile
+
+
+class CountingEmbedder:
+    def __init__(self, inner):
+        self.inner, self.name, self.dimension, self.calls = inner, inner.name, inner.dimension, 0
+
+    def embed(self, texts):
+        self.calls += len(texts)
+        return self.inner.embed(texts)
+
+
+@pytest.fixture
+def world(tiny, hash_embedder, tmp_path):
+    blend = WeightedBlend({"ease": EASE(lambda_=10.0), "transition": Transition()}, weights={"ease": 1.0, "transition": 1.0})
+    collab = CollaborativeModel({"classic": blend, "ease": EASE(lambda_=10.0)}, min_support=1).fit(tiny.interactions)
+    first = next(iter(tiny.catalog))
+    features = {first.item_id: ItemFeatures(themes=["space travel", "heroes"], mood="hopeful", audience="families",
+                                            description="A crew explores distant planets.")}
+    vectors = VectorCache(CountingEmbedder(hash_embedder), tmp_path / "vectors")
+    knowledge = ItemKnowledge.build(tiny.catalog, features, vectors, tiny.interactions)
+    return SignalBuilder(collab, knowledge, vectors), first.item_id
+
+
+def test_signal_names_cover_every_collaborative_score_and_blend_component(world):
+    builder, _ = world
+    assert builder.sources == ["classic", "classic.ease", "classic.transition", "ease"]
+    assert collab_sources(builder.collab.scorers) == builder.sources
+    assert builder.names[:2] == ["cf:classic", "cf_rank:classic"]
+    assert {"text_sim", "feat_sim", "profile_sim_raw", "like_overlap", "dislike_overlap", "pop_log"} <= set(builder.names)
+    assert signals_hash(builder.sources) != signals_hash(builder.sources[:-1])
+
+
+def test_matrix_values_and_missing_knowledge(world, tiny):
+    builder, described = world
+    history = History(items=tiny.interactions.history("1"), timestamps=tiny.interactions.timestamps("1"))
+    items = [i.item_id for i in tiny.catalog if i.item_id not in [*history.items, described]][:6] + [described]
+    X = builder.matrix(history, items)
+    col = {n: X[:, j] for j, n in enumerate(builder.names)}
+    assert X.shape == (len(items), len(builder.names))
+    scores = builder.collab.score(history.items, history.timestamps)["ease"]
+    assert np.allclose(col["cf:ease"], [scores[builder.collab.index[i]] for i in items])
+    assert sorted(col["cf_rank:ease"] * len(items)) == list(range(len(items)))
+    assert col["cf_rank:ease"][int(np.argmax(col["cf:ease"]))] == 0
+    assert np.allclose(col["pop_log"], np.log1p([tiny.interactions.item_counts.get(i, 0) for i in items]))
+    # only the described item has a feature vector; no history item does, so feat_sim is missing everywhere
+    assert col["has_features"].tolist() == [0.0] * 6 + [1.0]
+    assert np.isnan(col["feat_sim"]).all()
+    assert np.isnan(col["profile_sim_raw"]).all() and np.isnan(col["like_overlap"]).all()
+    assert (col["has_profile"] == 0).all()
+    assert np.isfinite(col["text_sim"]).all() and (col["text_sim"] <= 1.0 + 1e-6).all()
+
+
+def test_profile_signals(world, tiny):
+    builder, described = world
+    history = History(items=tiny.interactions.history("2"))
+    profile = UserProfile(likes=["space adventures"], dislikes=["romantic comedies"], recent_interests=[], summary="")
+    items = [i.item_id for i in tiny.catalog if i.item_id not in history.items]
+    col = {n: builder.matrix(history, items, profile)[:, j] for j, n in enumerate(builder.names)}
+    genres = {i.item_id: i.fields["genres"] for i in tiny.catalog}
+    for n, item in enumerate(items):
+        assert col["like_overlap"][n] == (2.0 if "space" in genres[item] else 0.0)  # space + adventure; themes add nothing new
+        assert col["dislike_overlap"][n] == (2.0 if "romantic" in genres[item] else 0.0)
+    assert (col["has_profile"] == 1).all() and np.isfinite(col["profile_sim_raw"]).all()
+
+
+def test_words_drop_stop_words_and_plurals():
+    assert words("The Romantic Comedies of space") == {"romantic", "comedy", "space"}
+
+
+def test_vector_cache_embeds_each_text_once_and_persists(hash_embedder, tmp_path):
+    counting = CountingEmbedder(hash_embedder)
+    cache = VectorCache(counting, tmp_path)
+    a = cache.embed(["one text", "another text"])
+    cache.embed(["one text"])
+    assert counting.calls == 2
+    again = VectorCache(CountingEmbedder(hash_embedder), tmp_path)
+    assert np.allclose(again.embed(["another text", "one text"]), a[::-1]) and again.embedder.calls == 0
+    assert list(tmp_path.glob("*.npy")) and not list(tmp_path.glob("*.pkl"))
+
+
+def test_signal_names_are_stable_in_order():
+    assert signal_names(["a"])[:2] == ["cf:a", "cf_rank:a"]
