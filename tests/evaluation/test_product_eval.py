@@ -248,3 +248,46 @@ def test_users_file_values_are_inert_in_the_report():
            "groups": {"attribute:job": {"<b>x</b>|y": {"users": 2, "N@10": 0.5, "R@10": 1.0, "intervals": {}}}}}
     table = group_table([row], "attribute:job")
     assert "<b>" not in table and "N@10 b x /b  y" in table and all(line.count("|") == 5 for line in table.splitlines())
+
+
+def test_protocol_a_llm_rows_carry_intervals_groups_and_explanation_metrics(tmp_path, monkeypatch):
+    """The LLM stage of run_protocol_a with a scripted model: every row has intervals and groups, the
+    LLM rows the explanation metrics and a reason sample, and the report prints them."""
+    from promptrec.evaluation import runner
+    from promptrec.testing import with_users, write_dataset_folder
+
+    import re
+
+    def naming_reply(request):  # the scripted picks, each reason naming the cited history item's title
+        reply = valid_reply(request)
+        picks = reply.get("picks") or []
+        if picks and picks[0].get("because"):
+            text = "\n".join(m["content"] for m in request.messages)
+            found = re.search(rf"^{picks[0]['because'][0]}: (.+?) \(\d{{4}}\)", text, re.M)
+            for pick in picks:
+                pick["reason"] = f"Like {found.group(1)}, it has the same feel and a similar pace." if found else pick["reason"]
+        return reply
+
+    product = runner.Recommender
+    monkeypatch.setattr(runner, "Recommender", lambda settings, dataset, llm: product(
+        settings, dataset=dataset, llm=ScriptedLLM(default=naming_reply)))
+    write_dataset_folder(with_users(tiny_dataset(n_users=60, items_per_genre=8)), tmp_path / "shop")
+    settings = Settings(dataset=str(tmp_path / "shop"), state_dir=tmp_path / "state")
+    config = runner.EvalConfig(llm=True, llm_users=4, folds=1, classic=False, pool_depths=[30],
+                               embedding_weights=[0.0, 0.5], rerank_k=3)
+    payload = runner.run_protocol_a(config, settings, say=lambda line: None)
+    rows = {(r["name"].split(" (w=")[0], r["split"]): r for r in payload["rows"]}
+    for row in payload["rows"]:
+        assert row["intervals"]["N@10"] is not None and {"target_tier", "activity", "attribute:age"} <= set(row["groups"])
+    for split in ("valid", "test"):
+        for name in ("Fused + LLM rerank", "LLM order alone"):
+            llm = rows[(name, split)]
+            assert llm["metrics"]["n_users"] == 4
+            for metric in ("faithfulness", "claim_rate", "leak_rate", "distinct_cited_per_list", "grounding_rate"):
+                assert metric in llm["metrics"] and metric in llm["intervals"], metric
+        alone = rows[("LLM order alone", split)]  # the model's picks are shown: its reasons are read
+        assert alone["metrics"]["reasons"] > 0 and alone["metrics"]["leak_rate"] == 0.0
+        assert 0 < len(alone["reason_sample"]) <= 10 and alone["reason_sample"][0]["reason"].startswith("Like ")
+    paths = write_report(tmp_path / "out", "r", payload)
+    text = paths["md"].read_text()
+    assert "A seeded sample of the model's reasons" in text and "N@10 by age (from the users file)" in text
