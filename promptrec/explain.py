@@ -214,10 +214,15 @@ class Explainer:
         if f.tags or f.themes:
             what = _join([*f.tags, *f.themes][:3])
             parts.append(f"Both are tagged {what}." if parts else f"Tagged {what}, like {whose}.")
-        if f.chosen_together:
+        new = candidate.new_item_interactions is not None  # nobody (or almost nobody) chose it: no co-choice claim
+        if new:
+            n = candidate.new_item_interactions
+            parts.insert(0, "New in the catalog: nobody has chosen it yet." if n == 0
+                         else f"Little known so far: chosen {n} time{'s' if n != 1 else ''}.")
+        if f.chosen_together and not new:
             parts.append(f"People who liked {title} often chose it too." if parts
                          else f"People who liked {whose.split(', which')[0]}, as you did, often chose this next.")
-        if not parts:
+        if len(parts) == int(new):
             parts.append(f"Close in content to {title}, which is in your history.")
         return Explanation(text=" ".join(parts), cited=[cited], source="evidence")
 

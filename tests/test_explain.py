@@ -19,7 +19,7 @@ from promptrec.quality import TitleIndex, profile_problem, reason_problem
 from promptrec.retrieval.store import make_client
 from promptrec.settings import ExplainSettings
 from promptrec.testing import valid_reply
-from promptrec.types import Candidate, History, UserProfile
+from promptrec.types import Candidate, History
 
 
 def movie(item_id, title, genres, tags=""):

@@ -208,7 +208,7 @@ def run_profile_batch(client: LLMClient, catalog: Catalog, users: Sequence[tuple
 
     todo = [u for u in unique if not fresh(u[0], u[1])]
     report = BatchReport(kind="profiles", model_id=client.model_id, workers=workers, requested=len(unique),
-                         already_done=len(unique) - len(todo), retried=sum(u[0] in store for u in todo))
+                         already_done=len(unique) - len(todo), retried=sum(store.get(u[0]) is not None for u in todo))
     if progress and report.already_done:
         progress(report.already_done)
 
@@ -232,6 +232,8 @@ def run_profile_batch(client: LLMClient, catalog: Catalog, users: Sequence[tuple
                 else:
                     result = result.model_copy(update={"profile": dedupe_profile(result.profile)})
                     report.done += 1
+            elif result.rejected:  # refused by the profile quality gate (promptrec.knowledge.users)
+                rejected[result.rejected] += 1
             else:
                 report.failed += 1
             store.append(ProfileRecord(user_id=user, result=result, history_key=history_key(history),
