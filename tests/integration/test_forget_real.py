@@ -41,14 +41,14 @@ def test_forget_removes_a_users_real_model_replies_from_disk(movielens, tmp_path
     rec.recommend(me, k=3)
     rec.recommend(other, k=3)
     mine, theirs = replies_of(settings.llm_cache_path, user_tag(me)), replies_of(settings.llm_cache_path, user_tag(other))
-    assert len(mine) == 2 and len(theirs) == 2  # the profile and the rerank reply of each
+    assert len(mine) == 1 + 3 and len(theirs) == 1 + 3  # each user's profile and a reason per shown item
     rec.client.cache.close()
 
     env = {**os.environ, "PROMPTREC_STATE_DIR": str(state)}
     done = subprocess.run([sys.executable, "-m", "promptrec", "forget", me], env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert f"Forgot user {me}" in done.stdout and "2 cached model replies deleted" in done.stdout
+    assert f"Forgot user {me}" in done.stdout and f"{len(mine)} cached model replies deleted" in done.stdout
 
     after = state_bytes(state)
     distinct = [t for t in mine if t not in theirs]
