@@ -32,7 +32,7 @@ def test_cli_index_with_ray_extracts_features_on_workers_and_embeds_them(real_sl
     result = CliRunner().invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     assert f"Stored {len(real_slice.catalog)} item vectors" in result.output
-    settings = Settings(state_dir=tmp_path / "state", dataset=str(folder))
+    settings = Settings(state_dir=tmp_path / "state", dataset=str(folder), llm={"model": "small"})
     store = FeatureStore(Recommender(settings, llm=False).features.path)  # where the CLI's run wrote them
     lines = [json.loads(line) for line in store.path.read_text().splitlines()]
     wanted = {i.item_id for i in popular_items(real_slice, 6)}
