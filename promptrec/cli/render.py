@@ -107,6 +107,13 @@ def reason_line(rec: Recommendation, catalog: Catalog) -> Text:
     return line
 
 
+def _isatty(console: Console) -> bool:
+    try:
+        return console.file.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 class StreamPrinter:
     """Prints a stream of :class:`~promptrec.types.StreamEvent`: the list at once, then each reason
     as it arrives. On a terminal the table is redrawn in place (rich Live); elsewhere (a pipe, a
@@ -115,7 +122,9 @@ class StreamPrinter:
     def __init__(self, console: Console, catalog: Catalog, live: bool | None = None) -> None:
         self.console = console
         self.catalog = catalog
-        self.live_mode = console.is_terminal if live is None else live
+        # redrawn in place only on a real terminal: a pipe that asks for terminal styling (FORCE_COLOR,
+        # TTY_COMPATIBLE) gets colour but no cursor movement
+        self.live_mode = (console.is_terminal and _isatty(console)) if live is None else live
         self.result: RecommendationList | None = None
         self._live: Live | None = None
 

@@ -58,4 +58,5 @@ def test_recommend_for_an_empty_history_with_the_real_model(folder, tmp_path):
     assert len(result.items) == 3 and len({r.item_id for r in result.items}) == 3
     assert result.model_id.startswith("SmolLM2-135M-Instruct.Q4_1.gguf@")
     assert result.profile is None and all(r.cited_history == [] for r in result.items)
-    assert result.ordered_by == "llm_rerank" or result.fallback_reason  # the model answered, or we say why not
+    assert result.ordered_by == "fusion"  # the product's order; the model explains it
+    assert all(r.explanation for r in result.items)  # a reason for every item: the model's, or the evidence's

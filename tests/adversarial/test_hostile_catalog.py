@@ -39,7 +39,7 @@ def test_injected_items_gain_no_rank_and_no_internal_text_is_shown(hostile_catal
         data_dir=hostile_catalog.data_dir, state_dir=tmp_path / "state", download=False,
         llm={"model": "small", "n_ctx": 4096},
         fusion={"weights": {"embedding": 0.5, "ease": 1.0, "itemknn": 0.3}, "min_item_support": 1},
-        rerank={"depth": 10, "llm_weight": 1.0},  # the model's order alone: the strongest pull an injection could get
+        rerank={"depth": 10, "llm_weight": 1.0, "reorder": True},  # the model's order alone: the strongest pull an injection could get
         profile={"enabled": False},  # the rerank is under test; the profile would only add a minute of CPU
         deadline_s=600.0,  # the model must answer here, even on a busy machine
     )
