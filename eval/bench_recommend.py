@@ -133,16 +133,17 @@ def markdown(report: dict) -> str:
         f"- {report['threads']} llama.cpp threads; dataset {report['dataset']}; {report['users']} users; "
         f"command `{report['command']}`", "",
         "| figure | median s | min–max s |", "|---|---:|---:|",
-        "| warm (profile stored: one rerank call) | "
+        "| warm (profile stored: one reason call per shown item) | "
         f"{report['warm_call_median_s']} | {report['warm_call_min_max_s'][0]}–{report['warm_call_min_max_s'][1]} |",
-        f"| never-seen history (profile + rerank calls) | {report['never_seen_history_median_s']} | "
+        f"| never-seen history (profile + reason calls) | {report['never_seen_history_median_s']} | "
         f"{report['never_seen_min_max_s'][0]}–{report['never_seen_min_max_s'][1]} |",
         f"| cached rerun (every reply from the cache) | {report['cached_rerun_median_s']} | |",
         f"| first call of the process (load + fit + first user) | {report['first_call_s (load + fit + first user)']} | |",
         "", f"Warm stage medians: `{report['warm_stage_median_s']}`; never-seen: `{report['never_seen_stage_median_s']}`.",
         "", f"Model calls: `{report['llm']}`.", "",
-        "The rerank is main's current one (one call ranking and explaining the top candidates); branch "
-        "`explain` replaces it with per-item explanation calls, so these figures are to be rerun after it merges.",
+        "The list comes from the fused retrieval; the model writes one reason per shown item (default "
+        "`PROMPTREC_RERANK__REORDER=false`). A profile the quality gate refuses is not stored, so that user's "
+        "warm call asks for it again (listed in the JSON).",
         "",
     ])
 

@@ -62,7 +62,7 @@ def child(model: str, user: str, with_llm: bool) -> dict:
         from promptrec.knowledge.profile_store import ProfileStore
         with_model.__dict__["profile_store"] = ProfileStore(Path(tempfile.mkdtemp()) / "profiles.jsonl")
         with_model.recommend(user, k=10)
-        lap("first recommend with the model (profile + rerank)")
+        lap("first recommend with the model (profile + reasons)")
     return times
 
 
