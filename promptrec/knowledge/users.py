@@ -34,7 +34,7 @@ def evidence_profile(catalog: Catalog, history: Sequence[str], ratings: dict[str
     liked = [i for i in history if ratings.get(i, 5.0) >= 3.5] or list(history)
     disliked = [i for i in history if ratings.get(i, 5.0) <= 2.0]
     likes = [v for v, _ in _field_values(catalog, liked).most_common(6)]
-    dislikes = [v for v, n in _field_values(catalog, disliked).most_common(4) if v not in likes[:3] and n >= 2]
+    dislikes = [v for v, n in _field_values(catalog, disliked).most_common() if v not in likes and n >= 2][:4]
     recent = [v for v, _ in _field_values(catalog, history[-5:]).most_common(4)]
     summary = f"Mostly enjoys {', '.join(likes[:3]) or 'a mix of items'}"
     summary += f"; recently {', '.join(recent[:2])}." if recent else "."

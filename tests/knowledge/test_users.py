@@ -35,3 +35,16 @@ def test_invalid_reply_falls_back_to_the_evidence_profile(tiny):
 def test_no_model_uses_the_evidence_profile(tiny):
     result = UserProfiler(None, tiny.catalog).profile(History(items=tiny.interactions.history("3")))
     assert result.source == "fallback" and result.profile.summary.startswith("Mostly enjoys")
+
+
+def test_the_evidence_profile_never_likes_and_dislikes_the_same_thing():
+    from promptrec.data import Catalog, Item
+    from promptrec.knowledge.users import evidence_profile
+
+    genres = ["Action", "Adventure", "Comedy", "Drama", "Thriller", "Fantasy", "Horror"]
+    catalog = Catalog(Item(item_id=str(n), title=f"M{n}", fields={"genres": ", ".join(genres[n % 7:] + genres[:n % 3])})
+                      for n in range(30))
+    history = [str(n) for n in range(30)]
+    ratings = {str(n): (5.0 if n % 2 else 1.0) for n in range(30)}
+    profile = evidence_profile(catalog, history, ratings)
+    assert profile.dislikes and not set(profile.likes) & set(profile.dislikes)
