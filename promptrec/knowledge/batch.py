@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 
 from filelock import FileLock
 from pydantic import BaseModel, Field
@@ -85,6 +86,26 @@ def _finish(report: BatchReport, client: LLMClient, before: tuple[int, int, int,
     return report
 
 
+@contextmanager
+def _run(report: BatchReport, client: LLMClient, store, on_finish: Callable[[BatchReport], None] | None):
+    """One batch run: holds the store's write lock, yields the counter of rejected replies by reason,
+    and fills the report's totals when the run ends (``interrupted`` when it raised), then calls ``on_finish``."""
+    lock = acquire(FileLock(str(store.path) + ".lock"), 1, f"writing {store.path}")
+    before, start = _stats_before(client), time.perf_counter()
+    rejected: Counter = Counter()
+    try:
+        yield rejected
+    except BaseException:
+        report.interrupted = True
+        raise
+    finally:
+        report.rejected = dict(rejected)
+        _finish(report, client, before, start)
+        lock.release()
+        if on_finish:
+            on_finish(report)
+
+
 def run_feature_batch(client: LLMClient, items: Sequence[Item], store: FeatureStore, *, workers: int | None = None,
                       check: FeatureCheck | None = None, max_tokens: int = 320,
                       progress: Callable[[int], None] | None = None,
@@ -109,10 +130,7 @@ def run_feature_batch(client: LLMClient, items: Sequence[Item], store: FeatureSt
                          already_done=len(unique) - len(todo), retried=sum(item.item_id in store for item in todo))
     if progress and report.already_done:
         progress(report.already_done)
-    lock = acquire(FileLock(str(store.path) + ".lock"), 1, f"writing {store.path}")
-    before, start = _stats_before(client), time.perf_counter()
-    rejected: Counter = Counter()
-    try:
+    with _run(report, client, store, on_finish) as rejected:
         for item, record in bounded_map(extractor.extract_one, todo, workers):
             if record.features is not None:
                 reason = check(record.features, as_data(item.text()), item.title)
@@ -126,15 +144,6 @@ def run_feature_batch(client: LLMClient, items: Sequence[Item], store: FeatureSt
                 report.failed += 1
             if progress:
                 progress(1)
-    except BaseException:
-        report.interrupted = True
-        raise
-    finally:
-        report.rejected = dict(rejected)
-        _finish(report, client, before, start)
-        lock.release()
-        if on_finish:
-            on_finish(report)
     return report
 
 
@@ -217,10 +226,7 @@ def run_profile_batch(client: LLMClient, catalog: Catalog, users: Sequence[tuple
         with _owned_by(user):
             return profiler.profile(History(items=history, ratings=ratings))
 
-    lock = acquire(FileLock(str(store.path) + ".lock"), 1, f"writing {store.path}")
-    before, start = _stats_before(client), time.perf_counter()
-    rejected: Counter = Counter()
-    try:
+    with _run(report, client, store, on_finish) as rejected:
         for (user, history, ratings), result in bounded_map(profile, todo, workers):
             if result.source == "llm":
                 reason = degenerate_profile(result.profile)
@@ -240,15 +246,6 @@ def run_profile_batch(client: LLMClient, catalog: Catalog, users: Sequence[tuple
                                        model_id=client.model_id, template_hash=profiler.template.hash))
             if progress:
                 progress(1)
-    except BaseException:
-        report.interrupted = True
-        raise
-    finally:
-        report.rejected = dict(rejected)
-        _finish(report, client, before, start)
-        lock.release()
-        if on_finish:
-            on_finish(report)
     return report
 
 

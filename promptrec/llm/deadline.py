@@ -50,14 +50,8 @@ def deadline(seconds: float | None) -> Iterator[Deadline | None]:
 
     A block nested in another keeps the earlier of the two deadlines.
     """
-    outer = _current.get()
-    inner = Deadline(seconds) if seconds is not None else None
-    chosen = inner if outer is None or (inner is not None and inner.at < outer.at) else outer
-    token = _current.set(chosen)
-    try:
+    with within(Deadline(seconds) if seconds is not None else None) as chosen:
         yield chosen
-    finally:
-        _current.reset(token)
 
 
 @contextmanager
