@@ -1,16 +1,13 @@
-"""95% bootstrap intervals over users (percentile method, seeded), for a mean and for a paired difference."""
+"""95% bootstrap intervals over users for a mean and for a paired difference, in the ``{mean, lo, hi, n}``
+shape Protocol D reports; the resampling is :mod:`promptrec.evaluation.beyond`'s."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .beyond import bootstrap_indices, percentile_interval
+
 __all__ = ["bootstrap_interval", "paired_difference"]
-
-
-def _resampled_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(values), size=(n_boot, len(values)))
-    return values[draws].mean(axis=1)
 
 
 def bootstrap_interval(values, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, float]:
@@ -18,10 +15,8 @@ def bootstrap_interval(values, n_boot: int = 1000, seed: int = 0, level: float =
     values = np.asarray(values, dtype=np.float64)
     if len(values) == 0:
         return {"mean": float("nan"), "lo": float("nan"), "hi": float("nan"), "n": 0}
-    means = _resampled_means(values, n_boot, seed)
-    tail = (1 - level) / 2 * 100
-    return {"mean": float(values.mean()), "lo": float(np.percentile(means, tail)),
-            "hi": float(np.percentile(means, 100 - tail)), "n": int(len(values))}
+    lo, hi = percentile_interval(values[bootstrap_indices(len(values), seed, n_boot)].mean(axis=1), level)
+    return {"mean": float(values.mean()), "lo": lo, "hi": hi, "n": int(len(values))}
 
 
 def paired_difference(a, b, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, float]:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
+from .beyond import bootstrap_indices, percentile_interval
 from ..knowledge import FeatureStore
 from ..llm.resolve import fingerprint, resolve_gguf
 from ..pipeline import Recommender
@@ -172,13 +173,12 @@ def metrics_of(ranks: np.ndarray) -> dict[str, float]:
 
 
 def bootstrap_interval(values: np.ndarray, n: int, seed: int) -> list[float]:
-    """95% percentile interval of the mean over users (resampled with replacement, seeded)."""
+    """95% percentile interval of the mean over users (resampled with replacement, seeded; the
+    resampling of :mod:`promptrec.evaluation.beyond`)."""
     values = np.asarray(values, dtype=np.float64)
     if len(values) == 0:
         return [float("nan"), float("nan")]
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(n, len(values)))].mean(axis=1)
-    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+    return percentile_interval(values[bootstrap_indices(len(values), seed, n)].mean(axis=1))
 
 
 def row(name: str, stage: str, ranks: np.ndarray, base: np.ndarray | None, tiers: Sequence[str], n_boot: int,
