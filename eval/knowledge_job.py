@@ -1,6 +1,7 @@
 """Whole-catalog knowledge for the evaluation: item features for every item of the split (most popular
 first) and a profile for every evaluation user, with the model decoding several requests at once.
 
+    python eval/knowledge_job.py --model medium --features                # closed-vocabulary features, ~1 s/item
     python eval/knowledge_job.py --model small --features --profiles      # SmolLM2: within a session
     python eval/knowledge_job.py --model small --features --catalog       # the whole product catalog
     python eval/knowledge_job.py --model medium --features                # the 0.5B model: hours
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default=None, help="dataset name or folder (default: ml-latest-small)")
     parser.add_argument("--features", action="store_true", help="item features for the split's items")
     parser.add_argument("--catalog", action="store_true", help="with --features: every catalog item, not only the split's")
+    parser.add_argument("--style", choices=("closed", "open"), default=None, help="feature prompt: 'closed' picks "
+                        "themes/mood/audience from a fixed vocabulary, 'open' writes free text (default: "
+                        "PROMPTREC_FEATURES__STYLE, closed)")
     parser.add_argument("--profiles", action="store_true", help="a profile for every evaluation user")
     parser.add_argument("--limit", type=int, default=-1, help="only the first N items / users (most popular items first)")
     parser.add_argument("--parallel", type=int, default=None, help="requests decoded at once (local: parallel "
@@ -65,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     update: dict = {"llm": settings.llm.model_copy(update={"model": args.model})}
     if args.dataset:
         update["dataset"] = args.dataset
+    if args.style:
+        update["features"] = settings.features.model_copy(update={"style": args.style})
     settings = settings.model_copy(update=update)
     try:
         source = load_source(settings)
@@ -91,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                 in_split = set(split.items)
                 items = ranked if args.catalog else [item for item in ranked if item.item_id in in_split]
                 items = items if args.limit < 0 else items[: args.limit]
-                store = eval_feature_store(DatasetState.for_dataset(settings.state_dir, dataset), client.model_id)
+                store = eval_feature_store(DatasetState.for_dataset(settings.state_dir, dataset), client.model_id,
+                                           settings.features.style)
                 say(f"features: {len(items):,} items ({'catalog' if args.catalog else 'split'}) -> {store.path}")
                 newly = recheck_features(store, dataset.catalog)  # the current rules on what is stored: no model calls
                 if newly:

@@ -57,20 +57,22 @@ def fit_collab(fusion: FusionSettings, interactions: InteractionLog, cache_dir: 
 def fit_new_item_source(settings: Settings, interactions: InteractionLog, catalog: Catalog, store: ItemVectorStore,
                         collab: CollaborativeModel | None, cache_dir: Path) -> NewItemScorer | None:
     """The ``cold`` source (items outside the collaborative index, scored from their stored text vectors
-    through a transfer map; cached in ``cache_dir``), or None when its fusion weight is 0 or nothing is new."""
-    if collab is None or settings.fusion.weights.get(COLD, 0) <= 0:
+    through a transfer map; cached in ``cache_dir``), or None when nothing is new, or when neither its fusion
+    weight nor a reserved place (``new_items.slot``) uses it."""
+    if collab is None or (settings.fusion.weights.get(COLD, 0) <= 0 and not settings.new_items.slot):
         return None
-    config = TransferConfig(**settings.new_items.model_dump(exclude={"neutral_missing"}), seed=settings.seed)
+    config = TransferConfig(**settings.new_items.model_dump(exclude={"neutral_missing", "slot"}), seed=settings.seed)
     return fit_new_items(interactions, catalog, collab.items, store, config, cache_dir,
                          settings.new_items.neutral_missing)
 
 
 def build_retriever(fusion: FusionSettings, store: ItemVectorStore, embedder, catalog: Catalog,
                     collab: CollaborativeModel | None, new_items: NewItemScorer | None = None,
-                    ranker=None) -> CandidateRetriever:
+                    ranker=None, new_slot: int | None = None) -> CandidateRetriever:
     return CandidateRetriever(store, embedder, catalog, collab, fusion.weights,
                               pool_depth=fusion.candidate_depth, half_life=fusion.recency_half_life,
-                              steering_weights=fusion.steering_weights, new_items=new_items, ranker=ranker)
+                              steering_weights=fusion.steering_weights, new_items=new_items, ranker=ranker,
+                              new_slot=new_slot)
 
 
 def build_profiler(profile: ProfileSettings, client: LLMClient | None, catalog: Catalog) -> UserProfiler | None:
@@ -120,7 +122,8 @@ class Engine:
         fusion = self.fusion.model_copy(update={"weights": dict(weights),
                                                 "candidate_depth": pool_depth or self.fusion.candidate_depth})
         retriever = build_retriever(fusion, self.retriever.store, self.retriever.embedder, self.catalog,
-                                    self.retriever.collab, self.retriever.new_items, self.retriever.ranker)
+                                    self.retriever.collab, self.retriever.new_items, self.retriever.ranker,
+                                    self.retriever.new_slot)
         return replace(self, fusion=fusion, retriever=retriever)
 
     # ----- the stages -----
@@ -142,7 +145,7 @@ class Engine:
         shown = self.rerank_depth(k)
         learned_profile = profile.profile if profile is not None and profile.source == "llm" else None
         found = self.retriever.retrieve(history, depth or shown, request, exclude, evidence_for=shown,
-                                        steer=self.retriever.steer(intent), profile=learned_profile)
+                                        steer=self.retriever.steer(intent), profile=learned_profile, listed=k)
         if intent is None:
             return found
         return [c for c in found if intent.allows(self.catalog[c.item_id])]
@@ -160,22 +163,28 @@ class Engine:
             self.profiles[key] = stored
             return stored
         result = self.profiler.profile(history)
-        if result.source == "llm" or not (result.error or "").startswith("model call failed"):
-            self.profiles[key] = result  # a failed call (server down, deadline) is asked again next time
-        if result.source == "llm" and key[0] is not None and self.profile_store is not None:
+        settled = result.source == "llm" or not (result.error or "").startswith("model call failed")
+        if settled:  # a failed call (server down, deadline) is asked again next time
+            self.profiles[key] = result
+        # a refused or invalid reply is kept too: at temperature 0 the same history, model and prompt give it again
+        if settled and key[0] is not None and self.profile_store is not None:
             self.profile_store.try_append(ProfileRecord(
                 user_id=str(key[0]), result=result, history_key=history_key(history.items),
                 model_id=self.profiler.client.model_id, template_hash=self.profiler.template.hash))
         return result
 
     def _stored_profile(self, user_id: str | None, history: History) -> ProfileResult | None:
-        """A known user's model profile made earlier (by the profile job or another call) from exactly
-        this history, with this model and prompt; None when there is none."""
+        """A known user's profile made earlier (by the profile job or another call) from exactly this history,
+        with this model and prompt: the model's, or the evidence profile that replaced a refused or invalid
+        reply (never one that replaced a failed call); None when there is none."""
         if user_id is None or self.profile_store is None or self.profiler is None or self.profiler.client is None:
             return None
         record = self.profile_store.find(str(user_id), history_key(history.items),
                                          self.profiler.client.model_id, self.profiler.template.hash)
-        return record.result if record is not None and record.result.source == "llm" else None
+        if record is None or (record.result.source != "llm"
+                              and (record.result.error or "").startswith("model call failed")):
+            return None
+        return record.result
 
     def llm_weight(self, request: str | None) -> float:
         """The model's share of the final order (a typed request gets its own weight)."""
@@ -383,7 +392,8 @@ def build_engine(settings: Settings, *, catalog: Catalog, store: ItemVectorStore
         catalog=catalog,
         fusion=settings.fusion,
         rerank_settings=settings.rerank,
-        retriever=build_retriever(settings.fusion, store, embedder, catalog, collab, new_items, ranker),
+        retriever=build_retriever(settings.fusion, store, embedder, catalog, collab, new_items, ranker,
+                                  settings.new_items.slot),
         profiler=build_profiler(settings.profile, client, catalog),
         reranker=build_reranker(settings.rerank, client, catalog, features, settings.seed),
         client=client,

@@ -125,7 +125,7 @@ class Recommender:
 
         # the configured model's id without loading it (the same id its backend reports)
         model_id = configured_model_id(self.settings) if self._llm in (None, False) else self.client.model_id
-        return product_feature_store(self.state, model_id, self.dataset.catalog)
+        return product_feature_store(self.state, model_id, self.dataset.catalog, self.settings.features.style)
 
     @cached_property
     def profile_store(self) -> ProfileStore:
@@ -194,7 +194,8 @@ class Recommender:
         """Item features of ``knowledge_model`` (a model id, as the batch job stored them), else of the product's store."""
         from .ranking.product import features_of
 
-        store = FeatureStore(self.state.features_for(knowledge_model)) if knowledge_model else self.features
+        store = (FeatureStore(self.state.features_for(knowledge_model, self.settings.features.style)) if knowledge_model
+                 else self.features)
         return features_of(store)
 
     def _signal_builder(self, collab, log_, model_path=None):

@@ -193,6 +193,20 @@ class NewItemSettings(Section):
     neutral_missing: bool = Field(
         False, description="A new item's missing collaborative scores count as the pool's mean (neutral) "
         "instead of its minimum. Chosen on Protocol D validation.")
+    slot: int | None = Field(
+        0, ge=0, description="When none of a list's first `slot` items is new, the best new item (by its "
+        "mapped text score) is shown at position `slot` (e.g. 10: the last of ten); 0 or null: no reserved "
+        "place. 0 chosen on Protocol D validation (eval/protocol_d_product.py): a reserved place cost "
+        "N@10 and placed no new-item target in the top 10.")
+
+
+class FeatureSettings(Section):
+    """How the model describes items (``promptrec index --features``, ``eval/knowledge_job.py``)."""
+
+    style: Literal["closed", "open"] = Field(
+        "closed", description="'closed': themes, mood and audience picked from a fixed vocabulary (short "
+        "replies, never degenerate text; chosen because models under 1B wrote 87-95% degenerate open "
+        "features); 'open': free phrases and a sentence.")
 
 
 class ProfileSettings(Section):
@@ -268,6 +282,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     fusion: FusionSettings = Field(default_factory=FusionSettings)
     new_items: NewItemSettings = Field(default_factory=NewItemSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     explain: ExplainSettings = Field(default_factory=ExplainSettings)

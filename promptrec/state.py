@@ -121,10 +121,12 @@ class DatasetState:
     def features(self) -> Path:
         return self.root / "features.jsonl"
 
-    def features_for(self, model_id: str) -> Path:
-        """Item features made by one model (``model_id`` as the LLM client names it), one file per model,
-        so features of a small and of a quality model can be compared and neither overwrites the other."""
-        return self.root / "features" / f"{model_slug(model_id)}.jsonl"
+    def features_for(self, model_id: str, style: str = "open") -> Path:
+        """Item features made by one model (``model_id`` as the LLM client names it) with one prompt style
+        (``open`` or ``closed``, see ``promptrec.knowledge.items``), one file each, so features of a small
+        and of a quality model, or of the two styles, can be compared and none overwrites another."""
+        suffix = ".jsonl" if style == "open" else f".{style}.jsonl"
+        return self.root / "features" / f"{model_slug(model_id)}{suffix}"
 
     @property
     def profiles(self) -> Path:

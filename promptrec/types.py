@@ -44,9 +44,8 @@ class ItemFeatures(BaseModel):
     description: str = Field(max_length=200, description="One sentence about the item.")
 
     def text(self) -> str:
-        return (
-            f"Themes: {', '.join(self.themes)}. Mood: {self.mood}. Audience: {self.audience}. {self.description}"
-        )
+        text = f"Themes: {', '.join(self.themes)}. Mood: {self.mood}. Audience: {self.audience}."
+        return f"{text} {self.description}" if self.description else text
 
 
 class UserProfile(BaseModel):

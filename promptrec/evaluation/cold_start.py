@@ -126,7 +126,7 @@ def feature_store(settings: Settings, dataset: Dataset, model_id: str | None) ->
     """The per-model feature store named, or the fullest one there is (None when there is none)."""
     state = DatasetState.for_dataset(settings.state_dir, dataset)
     if model_id:
-        return FeatureStore(state.features_for(model_id)), model_id
+        return FeatureStore(state.features_for(model_id, settings.features.style)), model_id
     files = sorted((state.root / "features").glob("*.jsonl"))
     stores = [FeatureStore(path) for path in files]
     stores = [s for s in stores if len(s)]

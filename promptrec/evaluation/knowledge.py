@@ -19,9 +19,9 @@ from .splits import LeaveLastOutSplit
 PROFILE_CUT = 2  # = folds - 1 for the 3 validation folds (EvalConfig.folds) a learned fusion trains on
 
 
-def eval_feature_store(state: DatasetState, model_id: str) -> FeatureStore:
-    """The item features ``model_id`` made for this dataset (the product's per-model store)."""
-    return FeatureStore(state.features_for(model_id))
+def eval_feature_store(state: DatasetState, model_id: str, style: str = "closed") -> FeatureStore:
+    """The item features ``model_id`` made for this dataset with the ``style`` prompt (the product's store)."""
+    return FeatureStore(state.features_for(model_id, style))
 
 
 def eval_profile_store(runs_dir: Path, model_id: str, cut: int = PROFILE_CUT) -> ProfileStore:

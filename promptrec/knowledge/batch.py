@@ -25,7 +25,7 @@ from ..prompts import as_data
 from ..state import acquire
 from ..types import History, ProfileResult, UserProfile
 from .degenerate import DEGENERATE, FeatureCheck, looping, norm, prompt_instructions
-from .items import FeatureStore, ItemFeatureExtractor
+from .items import TEMPLATES, FeatureStore, ItemFeatureExtractor
 from .users import UserProfiler, evidence_profile
 
 
@@ -122,7 +122,7 @@ def run_feature_batch(client: LLMClient, items: Sequence[Item], store: FeatureSt
         StateBusy: when another process is writing the same store.
     """
     extractor = ItemFeatureExtractor(client, store, max_tokens=max_tokens)
-    check = check or FeatureCheck(prompt_instructions(extractor.template))
+    check = check or style_check(extractor.style, extractor.template)
     workers = workers or concurrency(client.backend)
     unique = list({item.item_id: item for item in items}.values())
     todo = [item for item in unique if store.get(item.item_id) is None]
@@ -147,12 +147,20 @@ def run_feature_batch(client: LLMClient, items: Sequence[Item], store: FeatureSt
     return report
 
 
+def style_check(style: str, template) -> Callable[..., str | None]:
+    """The degenerate check of a feature style: the open prompt's :class:`FeatureCheck`; none for the closed
+    one (its grammar allows only vocabulary words, and repeated themes are merged, so nothing degenerates)."""
+    if style == "closed":
+        return lambda features, item_text="", title="": None
+    return FeatureCheck(prompt_instructions(template))
+
+
 def recheck_features(store: FeatureStore, catalog: Catalog, check: FeatureCheck | None = None) -> dict[str, int]:
     """Apply the degenerate check (e.g. after its rules changed) to every stored feature record; a record
     that now fails is appended again as failed with the reason. Returns the newly rejected counts by reason."""
     from ..prompts import load_prompt
 
-    check = check or FeatureCheck(prompt_instructions(load_prompt(ItemFeatureExtractor.template_name)))
+    check = check or style_check(store.style, load_prompt(TEMPLATES[store.style]))
     rejected: Counter = Counter()
     for record in list(store.records().values()):
         item = catalog.get(record.item_id)

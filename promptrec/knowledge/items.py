@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from filelock import FileLock
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from ..data import Item
 from ..llm import LLMClient
@@ -26,15 +29,54 @@ class FeatureRecord(BaseModel):
     template_hash: str
 
 
+FeatureStyle = Literal["closed", "open"]
+CLOSED_SUFFIX = ".closed.jsonl"
+
+
+def store_style(path: Path) -> FeatureStyle:
+    """The feature style a store file holds, from its name (``DatasetState.features_for``)."""
+    return "closed" if Path(path).name.endswith(CLOSED_SUFFIX) else "open"
+
+
+@cache
+def vocabulary() -> dict[str, tuple[str, ...]]:
+    """The closed feature vocabulary (``wordlists/feature_vocabulary.json``): themes, mood, audience."""
+    path = Path(__file__).parent.parent / "wordlists" / "feature_vocabulary.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {key: tuple(data[key]) for key in ("themes", "mood", "audience")}
+
+
+@cache
+def closed_features_model() -> type[BaseModel]:
+    """The reply schema of the closed style: every value one word of :func:`vocabulary` (an enum the
+    grammar enforces, so a small model cannot invent, loop or copy the prompt)."""
+    words = vocabulary()
+    theme = Literal[words["themes"]]  # type: ignore[valid-type]
+    return create_model(
+        "ClosedItemFeatures",
+        themes=(list[theme], Field(min_length=1, max_length=3)),
+        mood=(Literal[words["mood"]], ...),  # type: ignore[valid-type]
+        audience=(Literal[words["audience"]], ...),  # type: ignore[valid-type]
+    )
+
+
+def from_closed(reply: BaseModel) -> ItemFeatures:
+    """A closed reply as :class:`ItemFeatures`: repeated themes dropped, no description."""
+    themes = list(dict.fromkeys(reply.themes))
+    return ItemFeatures(themes=themes, mood=reply.mood, audience=reply.audience, description="")
+
+
 class FeatureStore(KeyedStore[FeatureRecord]):
     """Item features in an append-only JSONL file (a :class:`~promptrec.records.RecordLog`).
 
     Each record is flushed and fsynced as soon as it exists, so an interrupted job loses nothing;
     a half-written last line (the process killed mid-write) is dropped and that item is redone.
+    ``style`` (from the file name, :func:`store_style`) says which prompt fills it.
     """
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, FeatureRecord, key=lambda record: record.item_id)
+        self.style: FeatureStyle = store_style(path)
 
     def get(self, item_id: str) -> ItemFeatures | None:
         record = self.record(item_id)
@@ -54,30 +96,52 @@ class ExtractionReport(BaseModel):
     failed: int = 0
 
 
+TEMPLATES: dict[str, str] = {"open": "item_features", "closed": "item_features_closed"}
+
+
 class ItemFeatureExtractor:
-    """Runs the ``item_features`` prompt over items that have no record yet.
+    """Runs the feature prompt of a style over items that have no record yet.
+
+    The ``open`` style (``item_features``) asks for free phrases and a sentence: capable models write
+    useful ones, models under 1B mostly degenerate ones. The ``closed`` style (``item_features_closed``)
+    asks the model to pick themes, a mood and an audience from :func:`vocabulary`; the reply is short
+    (about 30 tokens) and cannot be degenerate text, only a wrong pick.
 
     Args:
         client: The LLM client (cached, counted).
-        store: Where records go.
+        store: Where records go (``None``: the caller stores them).
         max_tokens: Reply budget per item.
+        style: Which prompt; default the store's style, else ``open``.
     """
 
     template_name = "item_features"
 
-    def __init__(self, client: LLMClient, store: FeatureStore, max_tokens: int = 320) -> None:
+    def __init__(self, client: LLMClient, store: FeatureStore | None, max_tokens: int = 320,
+                 style: FeatureStyle | None = None) -> None:
         self.client = client
         self.store = store
         self.max_tokens = max_tokens
-        self.template = load_prompt(self.template_name)
+        self.style: FeatureStyle = style or (store.style if store is not None else "open")
+        self.template = load_prompt(TEMPLATES[self.style])
 
     def extract_one(self, item: Item) -> FeatureRecord:
-        result = self.client.generate(
-            self.template, ItemFeatures, {"item": as_data(item.text())}, max_tokens=self.max_tokens
-        )
+        if self.style == "closed":
+            words = vocabulary()
+            result = self.client.generate(
+                self.template, closed_features_model(),
+                {"item": as_data(item.text()), "themes": ", ".join(words["themes"]),
+                 "moods": ", ".join(words["mood"]), "audiences": ", ".join(words["audience"])},
+                max_tokens=min(self.max_tokens, 80),
+            )
+            features = from_closed(result.value) if result.value is not None else None
+        else:
+            result = self.client.generate(
+                self.template, ItemFeatures, {"item": as_data(item.text())}, max_tokens=self.max_tokens
+            )
+            features = result.value
         return FeatureRecord(
             item_id=item.item_id,
-            features=result.value,
+            features=features,
             error=result.error,
             model_id=self.client.model_id,
             template_hash=self.template.hash,

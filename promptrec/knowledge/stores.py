@@ -34,7 +34,7 @@ def migrate_legacy_features(state: DatasetState, catalog=None) -> int:
         moved = 0
         for record in _every_record(legacy):
             record = _checked(record, check, catalog)
-            store = stores.setdefault(record.model_id, FeatureStore(state.features_for(record.model_id)))
+            store = stores.setdefault(record.model_id, FeatureStore(state.features_for(record.model_id, "open")))
             if store.get(record.item_id) is None and (record.features is not None or record.item_id not in store):
                 store.append(record)
                 moved += 1
@@ -60,11 +60,12 @@ def _checked(record: FeatureRecord, check: FeatureCheck, catalog) -> FeatureReco
     return record.model_copy(update={"features": None, "error": DEGENERATE + reason})
 
 
-def product_feature_store(state: DatasetState, model_id: str | None, catalog=None) -> FeatureStore:
-    """The feature store of ``model_id`` for this dataset, after the one-time migration of the old file.
-    With no model id (no model configured or installed) the old location, which then holds nothing."""
+def product_feature_store(state: DatasetState, model_id: str | None, catalog=None,
+                          style: str = "closed") -> FeatureStore:
+    """The feature store of ``model_id`` and ``style`` for this dataset, after the one-time migration of the
+    old file. With no model id (no model configured or installed) the old location, which then holds nothing."""
     migrate_legacy_features(state, catalog)
-    return FeatureStore(state.features_for(model_id) if model_id else state.features)
+    return FeatureStore(state.features_for(model_id, style) if model_id else state.features)
 
 
 __all__ = ["migrate_legacy_features", "product_feature_store"]

@@ -97,6 +97,9 @@ def valid_reply(request) -> dict:
     if "like_titles" in properties:  # a request reading: nothing beyond what the rules read
         return {name: ([] if spec.get("type") == "array" else "" if spec.get("type") == "string" else None)
                 for name, spec in properties.items()}
+    if "themes" in properties and "description" not in properties:  # closed style: words of the vocabulary
+        return {"themes": properties["themes"]["items"]["enum"][:2], "mood": properties["mood"]["enum"][0],
+                "audience": properties["audience"]["enum"][0]}
     if "themes" in properties:
         return {"themes": ["journey"], "mood": "bright", "audience": "everyone", "description": "A story."}
     raise ValueError(f"no scripted reply for schema {sorted(properties)}")

@@ -34,8 +34,10 @@ def test_migration_never_replaces_a_good_record(tmp_path):
     newer = ItemFeatures(themes=["heists"], mood="tense", audience="adults", description="A crew plans a job.")
     FeatureStore(state.features_for("small@aa")).append(record("1", "small@aa", newer))
     FeatureStore(state.features).append(record("1", "small@aa"))
-    product = product_feature_store(state, "small@aa")
+    product = product_feature_store(state, "small@aa", style="open")  # the old file held open-style features
     assert product.path == state.features_for("small@aa") and product.get("1") == newer
+    closed = product_feature_store(state, "small@aa")  # the product's default style: its own, empty store
+    assert closed.path == state.features_for("small@aa", "closed") and closed.style == "closed" and len(closed) == 0
     assert product_feature_store(state, None).path == state.features  # no model: the old place, now empty
 
 

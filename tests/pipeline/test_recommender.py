@@ -105,12 +105,29 @@ def test_a_profile_is_made_once_per_history_and_reused_across_processes(settings
     assert len(ProfileStore(rec.state.profiles).records()) == 2
 
 
-def test_a_failed_profile_is_not_stored(settings, tiny, hash_embedder):
+def test_a_failed_profile_call_is_not_stored(settings, tiny, hash_embedder):
+    from promptrec.llm.base import LLMError
     from promptrec.knowledge.profile_store import ProfileStore
 
-    rec = build(settings, tiny, hash_embedder, ScriptedLLM(default="not json"))
+    rec = build(settings, tiny, hash_embedder, ScriptedLLM(default=LLMError("server down")))
     assert rec.recommend("3", k=4).profile.source == "fallback"
     assert len(ProfileStore(rec.state.profiles)) == 0
+
+
+def test_an_invalid_profile_reply_is_stored_as_its_fallback_and_not_asked_again(settings, tiny, hash_embedder):
+    from promptrec.knowledge.profile_store import ProfileStore
+
+    first = build(settings, tiny, hash_embedder, ScriptedLLM(default="not json")).recommend("3", k=4)
+    assert first.profile.source == "fallback" and first.profile.error
+    store = ProfileStore(build(settings, tiny, hash_embedder, None).state.profiles)
+    assert len(store) == 1 and store.get("3").result.source == "fallback"
+    # another process, no reply cache: the stored fallback is served, the profile prompt is not sent again
+    fresh = ScriptedLLM(default=valid_reply)
+    rec = Recommender(settings, dataset=tiny, llm=LLMClient(fresh, None), embedder=hash_embedder,
+                      chroma_client=make_client(settings.state_dir / "chroma"))
+    again = rec.recommend("3", k=4)
+    assert again.profile == first.profile
+    assert not any("likes" in str(r.json_schema) for r in fresh.requests)
 
 
 def test_unknown_user_is_a_clear_error(settings, tiny, hash_embedder):
@@ -183,6 +200,21 @@ def test_retrieval_works_before_features_and_items_are_re_embedded_when_they_arr
 def test_product_reads_the_features_of_the_model_that_answers(settings, tiny, hash_embedder):
     rec = build(settings, tiny, hash_embedder, ScriptedLLM(default=valid_reply, model_id="model-a"))
     rec.index(features=2)
-    assert rec.features.path == rec.state.features_for("model-a") and len(rec.features) == 2
+    assert rec.features.path == rec.state.features_for("model-a", "closed") and len(rec.features) == 2
     other = build(settings, tiny, hash_embedder, ScriptedLLM(default=valid_reply, model_id="model-b"))
-    assert other.features.path == rec.state.features_for("model-b") and len(other.features) == 0
+    assert other.features.path == rec.state.features_for("model-b", "closed") and len(other.features) == 0
+
+
+def test_the_feature_style_picks_the_prompt_and_the_store(settings, tiny, hash_embedder):
+    backend = ScriptedLLM(default=valid_reply, model_id="model-a")
+    rec = build(settings, tiny, hash_embedder, backend)
+    rec.index(features=1)
+    closed = next(iter(rec.features.records().values())).features
+    assert closed.description == "" and rec.features.path.name.endswith(".closed.jsonl")
+    vocabulary = backend.requests[0].json_schema["properties"]["mood"]["enum"]
+    assert closed.mood in vocabulary and "Mood:" in backend.requests[0].messages[0]["content"]
+    opened = settings.model_copy(update={"features": settings.features.model_copy(update={"style": "open"})})
+    rec = build(opened, tiny, hash_embedder, ScriptedLLM(default=valid_reply, model_id="model-a"))
+    rec.index(features=1)
+    assert rec.features.path == rec.state.features_for("model-a", "open")
+    assert next(iter(rec.features.records().values())).features.description == "A story."
