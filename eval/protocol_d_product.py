@@ -1,8 +1,9 @@
-"""Protocol D through the product's retriever: the ``cold`` fusion weight chosen on validation, then
-next-item N@10 on test with and without it, with 95% bootstrap intervals over users.
+"""Protocol D through the product's retriever: the ``cold`` fusion weight and the reserved place for a new
+item (``new_items.slot``) chosen on validation, then next-item N@10 on test with and without new items,
+with 95% bootstrap intervals over users.
 
 Usage:
-    python eval/protocol_d_product.py [--dataset NAME_OR_FOLDER] [--features MODEL_ID] [--users N]
+    python eval/protocol_d_product.py [--dataset NAME_OR_FOLDER] [--features MODEL_ID|none]
                                       [--out eval/results/protocol-d-product]
 
 See promptrec/evaluation/cold_product.py and docs/evaluation.md ("Protocol D in the product").
@@ -28,11 +29,14 @@ from promptrec.evaluation.progress import progress_bars
 from promptrec.evaluation.source import eval_state_dir, load_source
 from promptrec.evaluation.splits import protocol_a_split
 from promptrec.retrieval import COLD, ItemVectorStore, make_embedder
+from promptrec.retrieval.fusion import fuse
+from promptrec.retrieval.new_slot import place_new
 from promptrec.retrieval.retriever import neutral_for_new
 from promptrec.retrieval.store import make_client as make_chroma_client
 from promptrec.settings import Settings
 
 GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+SLOTS = (0, 10, 8, 5, 3, 1)  # the reserved place for a new item (new_items.slot; 0: none)
 
 
 def stage_pools(stage, split, valid, test, texts, settings, embedder, chroma, cache, bar):
@@ -47,7 +51,7 @@ def stage_pools(stage, split, valid, test, texts, settings, embedder, chroma, ca
     users = list(range(task.split.n_users))
     pools = collect_pools(world, users, bar(f"{stage}: candidate pools", len(users)))
     neutral = [(items, neutral_for_new(sources, np.array([i in new.index for i in items]))) for items, sources in pools]
-    return task, {False: pools, True: neutral}, [world.target(u) for u in users]
+    return task, {False: pools, True: neutral}, [world.target(u) for u in users], frozenset(new.items)
 
 
 def split_catalog_of(split, texts):
@@ -56,18 +60,40 @@ def split_catalog_of(split, texts):
     return Catalog(Item(item_id=i, title=texts[i][0]) for i in split.items)
 
 
-def ranks_with(pools, targets, weights, depth):
+def ranks_with(pools, targets, weights, depth, new=frozenset(), slot=0):
     """Target ranks in the pools the product builds with ``weights``: collected with every source at the
     product's depth, the pools are the product's as they are when every source is on; with ``cold`` off
-    they are restricted to the other sources' top ``depth`` (the product then pools no new items)."""
+    they are restricted to the other sources' top ``depth`` (the product then pools no new items).
+    With ``slot``, the product's reserved place for the best new item (:func:`place_new`, the same rule
+    the retriever applies); its candidate is the best new item of the whole collected pool."""
     restricted = [restrict_pool(items, sources, weights, None if weights[COLD] > 0 else depth) for items, sources in pools]
-    return pool_ranks(restricted, targets, weights)
+    if not slot:
+        return pool_ranks(restricted, targets, weights)
+    ranks = np.full(len(pools), np.inf)
+    for n, ((items, sources), (kept, kept_sources), target) in enumerate(zip(pools, restricted, targets)):
+        fused, _ = fuse(kept_sources, weights) if kept else (np.zeros(0), {})
+        order = np.argsort(-fused, kind="stable").tolist()
+        kept = list(kept)
+        cold = np.asarray(kept_sources.get(COLD, np.full(len(kept), np.nan)), dtype=np.float64)
+        if not any(kept[i] in new for i in order[:slot]):
+            scored = [(float(s), i) for i, s in zip(items, sources[COLD]) if i in new and np.isfinite(s)]
+            if scored:
+                best = max(scored, key=lambda c: (c[0], -items.index(c[1])))[1]
+                if best not in kept:
+                    kept.append(best)
+                    cold = np.append(cold, dict((i, s) for s, i in scored)[best])
+                    order.append(len(kept) - 1)
+                order = place_new(order, [i in new for i in kept], cold, slot)
+        ranked = [kept[i] for i in order]
+        if target in ranked:
+            ranks[n] = ranked.index(target)
+    return ranks
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=None, help="dataset name or folder (default: ml-latest-small)")
-    parser.add_argument("--features", default=None, help="model id whose item features to use (default: the fullest file)")
+    parser.add_argument("--features", default=None, help="model id whose item features to use (default: the fullest file; 'none': title + genres only)")
     parser.add_argument("--fraction", type=float, default=0.1, help="share of the 5-core items made new")
     parser.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--out", type=Path, default=Path("eval/results/protocol-d-product"), help="writes OUT.md and OUT.json")
@@ -78,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     source = load_source(base)
     split = protocol_a_split(source.dataset.interactions.frame)
     valid, test = cold_item_tasks(split, args.fraction, base.seed)
-    store, model_id = feature_store(base, source.dataset, args.features)
+    store, model_id = (None, None) if args.features == "none" else feature_store(base, source.dataset, args.features)
     chroma = make_chroma_client(eval_state_dir(base, source) / "protocol-d-product" / "chroma")
     items = [source.dataset.catalog[i] for i in split.items]
     _, feature_texts, has = cold_texts(items, store)
@@ -94,38 +120,42 @@ def main(argv: list[str] | None = None) -> int:
                     "features_model": model_id, "items_with_features": int(has.sum()), "base_weights": defaults,
                     "pool_depth": depth, "new_item_map": base.new_items.model_dump()}
     with progress_bars() as (bar, say):
-        task, pools, targets = stage_pools("valid", split, valid, test, texts, settings, embedder, chroma, cache, bar)
+        task, pools, targets, new = stage_pools("valid", split, valid, test, texts, settings, embedder, chroma, cache, bar)
         new_target = task.is_new_target()
         rows, choices = [], []
-        for neutral in (False, True):
-            for weights in grid if not neutral else grid[1:]:  # the product imputes only when the source is on
-                n10 = ndcg_at_k(ranks_with(pools[neutral], targets, weights, depth), 10)
-                rows.append({"neutral_missing": neutral, "cold": weights[COLD], "N@10": float(n10.mean()),
-                             "N@10 new targets": float(n10[new_target].mean()),
-                             "N@10 other targets": float(n10[~new_target].mean())})
-                choices.append((neutral, weights))
+        for slot in SLOTS:
+            for neutral in (False, True):
+                for weights in grid if not neutral else grid[1:]:  # the product imputes only when the source is on
+                    n10 = ndcg_at_k(ranks_with(pools[neutral], targets, weights, depth, new, slot), 10)
+                    rows.append({"slot": slot, "neutral_missing": neutral, "cold": weights[COLD], "N@10": float(n10.mean()),
+                                 "N@10 new targets": float(n10[new_target].mean()),
+                                 "N@10 other targets": float(n10[~new_target].mean())})
+                    choices.append((neutral, weights, slot))
         best = max(range(len(rows)), key=lambda n: (rows[n]["N@10"], -n))
-        chosen_neutral, chosen = choices[best]
-        say(f"chosen on validation: cold weight {chosen[COLD]}, neutral_missing {chosen_neutral}")
+        chosen_neutral, chosen, chosen_slot = choices[best]
+        say(f"chosen on validation: cold weight {chosen[COLD]}, neutral_missing {chosen_neutral}, slot {chosen_slot}")
         result["validation"] = {"users": len(targets), "new_targets": int(new_target.sum()), "grid": rows, "chosen": chosen,
-                                "neutral_missing": chosen_neutral}
-        task, pools, targets = stage_pools("test", split, valid, test, texts, settings, embedder, chroma, cache, bar)
+                                "neutral_missing": chosen_neutral, "slot": chosen_slot}
+        task, pools, targets, new = stage_pools("test", split, valid, test, texts, settings, embedder, chroma, cache, bar)
         new_target = task.is_new_target()
         per = {}
-        for name, weights, neutral in (("without cold source", {**defaults, COLD: 0.0}, False),
-                                       ("with cold source", chosen, chosen_neutral)):
-            ranks = ranks_with(pools[neutral], targets, weights, depth)
+        for name, weights, neutral, slot in (("without new items", {**defaults, COLD: 0.0}, False, 0),
+                                             ("chosen on validation", chosen, chosen_neutral, chosen_slot),
+                                             ("reserved place 10, cold weight 0", {**defaults, COLD: 0.0}, False, 10)):
+            ranks = ranks_with(pools[neutral], targets, weights, depth, new, slot)
             per[name] = {"N@10": ndcg_at_k(ranks, 10), "R@10": recall_at_k(ranks, 10)}
         test_rows = {}
         for name, metrics in per.items():
             test_rows[name] = {subset: {m: bootstrap_interval(v[mask], args.boot, base.seed) for m, v in metrics.items()}
                                for subset, mask in (("all", np.ones_like(new_target)), ("new targets", new_target),
                                                     ("other targets", ~new_target))}
-        diff = {subset: paired_difference(per["with cold source"]["N@10"][mask], per["without cold source"]["N@10"][mask],
-                                          args.boot, base.seed)
-                for subset, mask in (("all", np.ones_like(new_target)), ("new targets", new_target), ("other targets", ~new_target))}
+        diff = {name: {subset: paired_difference(per[name]["N@10"][mask], per["without new items"]["N@10"][mask],
+                                                 args.boot, base.seed)
+                       for subset, mask in (("all", np.ones_like(new_target)), ("new targets", new_target),
+                                            ("other targets", ~new_target))}
+                for name in per if name != "without new items"}
         result["test"] = {"users": len(targets), "new_targets": int(new_target.sum()), "rows": test_rows,
-                          "difference N@10 (with - without)": diff}
+                          "difference N@10 (row - without new items)": diff}
     result["wall_s"] = round(time.perf_counter() - start, 1)
     result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
     write(args.out, result)
@@ -146,17 +176,28 @@ def write(out: Path, result: dict) -> None:
              f"Base fusion {result['base_weights']}, top {result['pool_depth']} per source; new-item map "
              f"{result['new_item_map']}; features: {result['items_with_features']} items ({result['features_model'] or 'none'}).", "",
              f"## Validation ({v['users']} users, {v['new_targets']} with a new-item target): the `cold` weight", "",
-             "| missing collaborative scores of new items | cold weight | N@10 | N@10 new targets | N@10 other targets |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {'neutral (pool mean)' if r['neutral_missing'] else 'pool minimum'} | {r['cold']} | {r['N@10']:.4f} | "
-              f"{r['N@10 new targets']:.4f} | {r['N@10 other targets']:.4f} |" for r in v["grid"]]
-    lines += ["", f"Chosen: {v['chosen']}, neutral_missing {v['neutral_missing']}.", "", f"## Test ({t['users']} users, {t['new_targets']} with a new-item target)", "",
+             "Reserved place (`new_items.slot`, 0: none) x missing collaborative scores x `cold` weight; the best "
+             "row per reserved place in bold.", "",
+             "| reserved place | missing collaborative scores of new items | cold weight | N@10 | N@10 new targets | N@10 other targets |",
+             "|---|---|---|---|---|---|"]
+    best = {}
+    for r in v["grid"]:
+        if r["slot"] not in best or r["N@10"] > best[r["slot"]]["N@10"]:
+            best[r["slot"]] = r
+    for r in v["grid"]:
+        b = "**" if best[r["slot"]] is r else ""
+        lines.append(f"| {r['slot']} | {'neutral (pool mean)' if r['neutral_missing'] else 'pool minimum'} | {r['cold']} | "
+                     f"{b}{r['N@10']:.4f}{b} | {r['N@10 new targets']:.4f} | {r['N@10 other targets']:.4f} |")
+    lines += ["", f"Chosen: {v['chosen']}, neutral_missing {v['neutral_missing']}, reserved place {v['slot']}.", "",
+              f"## Test ({t['users']} users, {t['new_targets']} with a new-item target)", "",
               "| fusion | N@10 all | N@10 new targets | N@10 other targets |", "|---|---|---|---|"]
     for name, row in t["rows"].items():
         lines.append(f"| {name} | {_cell(row['all']['N@10'])} | {_cell(row['new targets']['N@10'])} | "
                      f"{_cell(row['other targets']['N@10'])} |")
-    d = t["difference N@10 (with - without)"]
-    lines += ["", "Paired difference of N@10, with - without: " + "; ".join(f"{k} {_cell(c)}" for k, c in d.items()) + ".",
+    for name, d in t["difference N@10 (row - without new items)"].items():
+        lines += ["", f"Paired difference of N@10, {name} - without new items: "
+                  + "; ".join(f"{k} {_cell(c)}" for k, c in d.items()) + "."]
+    lines += ["",
               "", f"Wall time {result['wall_s']} s on {result['machine']}.", ""]
     out.with_suffix(".md").write_text("\n".join(lines))
 

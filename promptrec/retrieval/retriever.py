@@ -13,6 +13,7 @@ from ..types import Candidate, History
 from .collaborative import CollaborativeModel
 from .embeddings import Embedder, normalize
 from .fusion import fuse
+from .new_slot import place_new
 from .steering import ANCHOR, REQUEST, RequestSources, Steer
 from .store import ItemVectorStore
 
@@ -55,6 +56,8 @@ class CandidateRetriever:
             the ``cold`` source, which pools the best new items and scores every pooled item on one scale.
         ranker: A learned fusion (``ranker(history, items, profile) -> scores``) that orders an
             unsteered pool instead of the weighted sum (:mod:`promptrec.ranking`); None: the sum.
+        new_slot: With ``new_items``: the position reserved for the best new item when none of the first
+            ``new_slot`` is new (:func:`~promptrec.retrieval.new_slot.place_new`); None or 0: none.
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class CandidateRetriever:
         steering_weights: Mapping[str, float] | None = None,
         new_items=None,
         ranker=None,
+        new_slot: int | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -85,6 +89,7 @@ class CandidateRetriever:
         self.steering = RequestSources(store, embedder, catalog, collab)
         self.new_items = new_items
         self.ranker = ranker
+        self.new_slot = new_slot if new_items is not None else None
 
     def steer(self, intent) -> Steer | None:
         """A request prepared for :meth:`retrieve` (None when it asks nothing)."""
@@ -189,6 +194,7 @@ class CandidateRetriever:
         evidence_for: int | None = None,
         steer: Steer | None = None,
         profile=None,
+        listed: int | None = None,
     ) -> list[Candidate]:
         """The ``depth`` best candidates by fused score; history and ``exclude`` items never appear,
         nor (with ``steer``) any item the request's hard filters or exclusions rule out.
@@ -196,6 +202,8 @@ class CandidateRetriever:
         Args:
             evidence_for: Find the supporting history item for this many top candidates (all by default).
             profile: The user's model-made profile, for a learned ranker's profile signals.
+            listed: How many of the candidates are shown (default ``depth``): a reserved place for a new
+                item beyond it moves to the last shown position.
         """
         items, sources = self.pool(user, request, exclude, steer=steer)
         history, times = user.items, user.timestamps
@@ -205,13 +213,50 @@ class CandidateRetriever:
         fused, normalised = fuse(sources, weights)
         if self.ranker is not None and steer is None and request is None:
             fused = np.asarray(self.ranker(user, items, profile), dtype=np.float64)
-        order = np.argsort(-fused, kind="stable")[:depth]
+        order = np.argsort(-fused, kind="stable").tolist()
+        if self.new_slot:
+            slot = min(self.new_slot, listed or depth)
+            items, sources, fused, normalised, order = self._reserve_new(user, items, sources, fused, normalised,
+                                                                          order, exclude, steer, slot)
+        order = order[:depth]
         limit = depth if evidence_for is None else evidence_for
         return [
             self._candidate(items[n], fused[n], {s: float(v[n]) for s, v in normalised.items()}, history, times,
                             with_evidence=rank < limit, weights=weights)
             for rank, n in enumerate(order)
         ]
+
+    def _reserve_new(self, user: History, items, sources, fused, normalised, order, exclude, steer, slot: int):
+        """The ranking with the reserved place for a new item (:func:`place_new`). When the pool has no new
+        item (the ``cold`` source has weight 0, so new items are not pooled and cannot change the other
+        items' fused order) the best admissible new item joins it first. The placed item's fused score is
+        raised to its lower neighbour's, so an order by fused score keeps it in its place."""
+        if not self.new_items.items or any(i in self.new_items.index for i in (items[n] for n in order[:slot])):
+            return items, sources, fused, normalised, order
+        if COLD not in sources or not any(i in self.new_items.index for i in items):
+            banned = set(user.items) | set(exclude)
+            admits = steer.admits if steer is not None else (lambda item: True)
+            scores = self.new_items.scores(user.items)
+            best = next((self.new_items.items[n] for n in np.argsort(-scores, kind="stable")
+                         if self.new_items.items[n] not in banned and admits(self.new_items.items[n])), None)
+            if best is None:
+                return items, sources, fused, normalised, order
+            cold = np.full(len(items) + 1, np.nan)
+            cold[-1] = scores[self.new_items.index[best]]
+            items = [*items, best]
+            sources = {**{s: np.append(v, np.nan) for s, v in sources.items()}, COLD: cold}
+            normalised = {s: np.append(v, 0.0) for s, v in normalised.items()}
+            fused = np.append(fused, -np.inf)
+            order = [*order, len(items) - 1]
+        is_new = [i in self.new_items.index for i in items]
+        order = place_new(order, is_new, sources[COLD], slot)
+        at = min(slot, len(order)) - 1
+        if is_new[order[at]]:
+            fused = fused.copy()
+            neighbours = [float(fused[order[j]]) for j in (at - 1, at + 1)
+                          if 0 <= j < len(order) and np.isfinite(fused[order[j]])]
+            fused[order[at]] = float(np.mean(neighbours)) if neighbours else 0.0
+        return items, sources, fused, normalised, order
 
     def _candidate(self, item: str, fused: float, scores: dict[str, float], history, times,
                    with_evidence: bool = True, weights: Mapping[str, float] | None = None) -> Candidate:

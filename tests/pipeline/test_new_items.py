@@ -14,10 +14,11 @@ def with_new_item():
     return Dataset("tiny-new", Catalog([*tiny.catalog, NEW]), tiny.interactions, tiny.reports)
 
 
-def build(settings, hash_embedder, weights):
+def build(settings, hash_embedder, weights, slot=None):
     fusion = settings.fusion.model_copy(update={"weights": weights, "min_item_support": 1,
                                                 "params": {"ease": {"lambda_": 10.0}}})
-    settings = settings.model_copy(update={"fusion": fusion})
+    new_items = settings.new_items.model_copy(update={"slot": slot})
+    settings = settings.model_copy(update={"fusion": fusion, "new_items": new_items})
     return Recommender(settings, dataset=with_new_item(), llm=False, embedder=hash_embedder,
                        chroma_client=make_client(settings.state_dir / "chroma"))
 
@@ -43,11 +44,46 @@ def test_a_new_item_is_recommended_to_a_user_whose_history_matches_it(settings, 
     assert NEW.item_id not in [r.item_id for r in rec.recommend(other, k=3).items]
 
 
-def test_without_the_cold_source_the_new_item_is_never_shown(settings, hash_embedder):
-    rec = build(settings, hash_embedder, {"ease": 1.0})
+def test_without_the_cold_source_and_the_reserved_place_the_new_item_is_never_shown(settings, hash_embedder):
+    rec = build(settings, hash_embedder, {"ease": 1.0}, slot=0)
     user = space_fan(rec)
     assert rec.retriever.new_items is None
     assert NEW.item_id not in [r.item_id for r in rec.recommend(user, k=10).items]
+
+
+def test_the_reserved_place_shows_the_new_item_without_changing_the_rest_of_the_list(settings, hash_embedder):
+    plain = build(settings, hash_embedder, {"ease": 1.0}, slot=0)
+    user = space_fan(plain)
+    before = [r.item_id for r in plain.recommend(user, k=5).items]
+    rec = build(settings, hash_embedder, {"ease": 1.0}, slot=3)
+    result = rec.recommend(user, k=5)
+    after = [r.item_id for r in result.items]
+    assert after[2] == NEW.item_id  # position 3
+    assert after[:2] + after[3:] == before[:4]  # the others keep their order, the 5th drops out
+    assert result.items[2].explanation.startswith("New in the catalog: nobody has chosen it yet")
+    assert [r.rank for r in result.items] == [1, 2, 3, 4, 5]
+    # the place is used only when the list has no new item in it: a list of 2 takes the new item as 2nd
+    assert [r.item_id for r in rec.recommend(user, k=2).items] == [before[0], NEW.item_id]
+
+
+def test_the_reserved_place_respects_exclusions(settings, hash_embedder):
+    rec = build(settings, hash_embedder, {"ease": 1.0}, slot=3)
+    user = space_fan(rec)
+    assert NEW.item_id not in [r.item_id for r in rec.recommend(user, k=5, exclude=[NEW.item_id]).items]
+
+
+def test_place_new_moves_the_best_new_item_only_when_the_top_has_none():
+    from promptrec.retrieval.new_slot import place_new
+
+    nan = float("nan")
+    is_new = [False, True, False, True, False]
+    cold = [nan, 0.2, nan, 0.9, nan]
+    assert place_new([0, 2, 4, 1, 3], is_new, cold, 2) == [0, 3, 2, 4, 1]  # the best new (3), not the first
+    assert place_new([0, 3, 2, 4, 1], is_new, cold, 2) == [0, 3, 2, 4, 1]  # already there: unchanged
+    assert place_new([0, 2, 4], is_new, cold, 2) == [0, 3, 2, 4]  # not in the order: inserted
+    assert place_new([0, 2], is_new, cold, 5) == [0, 2, 3]  # a short order: at its end
+    assert place_new([0, 2, 4], is_new, cold, 0) == [0, 2, 4]
+    assert place_new([0, 2, 4], is_new, [nan] * 5, 2) == [0, 2, 4]  # no scored new item
 
 
 def test_the_fitted_map_is_kept_and_reused(settings, hash_embedder):
