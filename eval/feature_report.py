@@ -23,11 +23,13 @@ HERE = Path(__file__).resolve().parent
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="small", help="small | medium | quality | a .gguf path (default small)")
+    parser.add_argument("--style", choices=("closed", "open"), default="closed",
+                        help="which feature store: closed vocabulary (default) or open text")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
     args = parser.parse_args(argv)
 
     from promptrec.distributed.jobs import popular_items
-    from promptrec.evaluation.feature_quality import summarize
+    from promptrec.evaluation.feature_quality import closed_picks, summarize
     from promptrec.evaluation.knowledge import PROFILE_CUT, eval_feature_store, eval_profile_store
     from promptrec.evaluation.source import eval_state_dir, load_source
     from promptrec.evaluation.splits import protocol_a_split
@@ -47,13 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     dataset = source.dataset
     split = protocol_a_split(dataset.interactions.frame)
     runs_dir = eval_state_dir(settings, source)
-    store = eval_feature_store(DatasetState.for_dataset(settings.state_dir, dataset), model_id)
+    store = eval_feature_store(DatasetState.for_dataset(settings.state_dir, dataset), model_id, args.style)
     records = list(store.records().values())
     ranked = [i.item_id for i in popular_items(dataset, -1)]
     in_split = set(split.items)
     split_ids = [i for i in ranked if i in in_split]
     summary = {"split": summarize(records, dataset.catalog, split_ids),
                "catalog": summarize(records, dataset.catalog, ranked)}
+    picks = closed_picks(records, dataset.catalog, split_ids, settings.seed) if args.style == "closed" else None
     by_id = {r.item_id: r for r in records}
     examples = [(dataset.catalog.get(i), by_id[i].features) for i in split_ids
                 if i in by_id and by_id[i].features is not None][:5]
@@ -66,11 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     log_path = runs_dir / "knowledge-jobs.jsonl"
     runs = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] if log_path.exists() else []
     runs = [r for r in runs if r.get("model_id") == model_id]
-    payload = {"model": args.model, "model_id": model_id, "dataset": source.meta(), "features": summary,
+    payload = {"model": args.model, "model_id": model_id, "dataset": source.meta(), "style": args.style,
+               "features": summary, "closed_picks": picks,
                "profiles": {"users": split.n_users, "stored": len(prof), "llm": sum(r.result.source == "llm" for r in prof),
                             "fallback_by_reason": dict(prof_reasons.most_common())},
                "job_runs": runs}
-    name = f"knowledge-{Path(args.model).stem}"
+    name = f"knowledge-{Path(args.model).stem}" + ("-closed" if args.style == "closed" else "")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
 
@@ -80,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# {name}: what {model_id.split('@')[0]} knows about {dataset.name}", "",
              f"Dataset {dataset.name} (sha256 {source.sha256[:12]}); features from the per-model store, profiles "
              f"from the evaluation's profile store (cut {PROFILE_CUT}). Written by `python eval/feature_report.py "
-             f"--model {args.model}` from the stores `eval/knowledge_job.py --model {args.model}` fills.", "",
+             f"--model {args.model} --style {args.style}` from the stores `eval/knowledge_job.py --model {args.model} "
+             f"--style {args.style}` fills.", "",
              "## Item features", "",
              "| scope | items | asked | with features (coverage) | rejected as degenerate | failed (invalid / error) |",
              "|---|---|---|---|---|---|"]
@@ -100,7 +105,21 @@ def main(argv: list[str] | None = None) -> int:
               "as a whole word, a genre of the catalog's genre vocabulary (with spelling variants such as 'science "
               "fiction' for Sci-Fi) that the item's genres do not list; or a negation (not, no, non-, never, without) "
               "is followed within two words by a listed genre. A named unlisted genre is not always wrong (a comedy "
-              "can be dramatic), so this is an upper bound on genre errors.", "", "## Examples", ""]
+              "can be dramatic), so this is an upper bound on genre errors.", ""]
+    if picks is not None:
+        k = picks
+
+        def top(d):
+            return ", ".join(f"{w} {pct(v)}" for w, v in d.items()) or "none"
+        lines += ["## What the closed vocabulary picks", "",
+                  f"Over {k['items']:,} split items with features (share of items):", "",
+                  f"- mood: {top(k['mood'])}", f"- audience: {top(k['audience'])}",
+                  f"- themes ({k['distinct_themes']} of the vocabulary's words used): {top(k['themes'])}", "",
+                  f"Confirmed by the item's own genres or user tags (a theme shares a word with them), over the "
+                  f"{k['tagged_items']:,} items with tags: **{pct(k['confirmed_by_tags'])}**; with the same records "
+                  f"shuffled across items (a pick that ignores the item): {pct(k['confirmed_shuffled'])}. "
+                  "(`closed_picks` in `promptrec/evaluation/feature_quality.py`.)", ""]
+    lines += ["## Examples", ""]
     for item, f in examples:
         lines.append(f"- **{as_data(item.text(), 200)}** → themes: {', '.join(f.themes)}; mood: {f.mood}; "
                      f"audience: {f.audience}; description: {f.description}")

@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profiles", action="store_true", help="a profile for every evaluation user")
     parser.add_argument("--limit", type=int, default=-1, help="only the first N items / users (most popular items first)")
     parser.add_argument("--parallel", type=int, default=None, help="requests decoded at once (local: parallel "
-                        "slots, default PROMPTREC_LLM__N_PARALLEL=8; openai: PROMPTREC_LLM__MAX_CONCURRENCY)")
+                        "slots, default PROMPTREC_LLM__N_PARALLEL=8, 1: the product's backend one at a time; "
+                        "openai: PROMPTREC_LLM__MAX_CONCURRENCY)")
     args = parser.parse_args(argv)
     if not (args.features or args.profiles):
         parser.error("say what to compute: --features and/or --profiles")
@@ -77,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         dataset = source.dataset
         split = protocol_a_split(dataset.interactions.frame)
         runs_dir = eval_state_dir(settings, source)
-        client = make_client(settings, make_batch_backend(settings, args.parallel))
+        # --parallel 1: the product's own backend, one request at a time (measured faster than server slots
+        # for the short closed-style replies on 2 cores: 0.98 vs 0.65 items/s with 4 slots, medium model)
+        client = make_client(settings) if args.parallel == 1 else make_client(settings, make_batch_backend(settings, args.parallel))
         log_path = runs_dir / "knowledge-jobs.jsonl"
         reports = []
 
