@@ -85,6 +85,10 @@ class LLMSettings(Section):
     n_parallel: int = Field(
         8, ge=1, le=64, description="llamacpp: sequences the batch jobs decode together (xllamacpp's parallel slots)."
     )
+    prefix_cache_mb: int = Field(
+        256, ge=0, description="llamacpp: memory for model states kept after each call, so a later prompt "
+        "sharing a prefix (a chat turn's reasons after its request reading) skips evaluating it; 0: off."
+    )
 
     @field_validator("model")
     @classmethod

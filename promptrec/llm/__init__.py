@@ -46,7 +46,8 @@ def make_backend(settings: Settings) -> LLMBackend:
     from .llamacpp import LlamaCppBackend
 
     path = resolve_gguf(llm.model, settings.state_dir / "models")
-    return LlamaCppBackend(path, n_ctx=llm.n_ctx, n_threads=llm.n_threads, seed=settings.seed)
+    return LlamaCppBackend(path, n_ctx=llm.n_ctx, n_threads=llm.n_threads, seed=settings.seed,
+                           prefix_cache_mb=llm.prefix_cache_mb)
 
 
 def make_client(settings: Settings, backend: LLMBackend | None = None, cache: LLMCache | None = None) -> LLMClient:

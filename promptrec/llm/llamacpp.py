@@ -8,7 +8,15 @@ Two things make it cheaper per call than llama-cpp-python's defaults, without ch
   way llama.cpp's own ``common_sampler`` does it: take the most likely token, and only when the grammar
   refuses it, filter the whole vocabulary through the grammar. llama-cpp-python filters the whole
   vocabulary (49k-152k tokens) at every step. The chosen token is the same either way (the most
-  likely token the grammar allows), so replies, cache keys and the fail-closed guarantee are unchanged.
+  likely token the grammar allows), so replies, cache keys and the fail-closed guarantee are unchanged;
+- **prefix states** (``prefix_cache_mb``): llama.cpp reuses the prompt prefix it evaluated last, so a
+  call that follows another with a different prompt (a chat turn's request reading, then its reasons)
+  evaluates its whole prompt again. The backend keeps the model state after each call in a small
+  in-memory cache (llama-cpp-python's ``LlamaRAMCache``) and restores the one sharing the longest
+  prefix with the next prompt, so the reasons of a follow-up turn start from the evaluated system
+  prompt. A kept state holds the KV cells of the prompt and reply and the last logits row only
+  (llama-cpp-python would copy its whole logits buffer, 100-300 MB a call), so saving one costs
+  milliseconds.
 """
 
 from __future__ import annotations
@@ -109,7 +117,26 @@ def _llama_class():
         """Counts sampled tokens, and decodes greedy constrained replies with :class:`GreedyGrammarSampler`."""
 
         sampled = 0
+        evaluated = 0  # prompt and reply tokens llama.cpp evaluated (a reused prefix is not evaluated)
         lazy_grammar = True
+
+        def eval(self, tokens):
+            self.evaluated += len(tokens)
+            return super().eval(tokens)
+
+        def save_state(self):
+            """The model state for the prefix cache, with the last logits row only (see the module doc):
+            a restored state re-evaluates at least its last prompt token, so older rows are never read."""
+            import llama_cpp as lib
+            from llama_cpp.llama import LlamaState
+
+            size = lib.llama_state_get_size(self._ctx.ctx)
+            buffer = (ctypes.c_uint8 * int(size))()
+            n_bytes = lib.llama_state_get_data(self._ctx.ctx, buffer, size)
+            if int(n_bytes) > int(size):
+                raise RuntimeError("failed to copy the llama state")
+            return LlamaState(scores=self._scores[-1:].copy(), input_ids=self.input_ids.copy(), n_tokens=self.n_tokens,
+                              llama_state=ctypes.string_at(buffer, int(n_bytes)), llama_state_size=int(n_bytes), seed=self._seed)
 
         def sample(self, *args, **kwargs):
             self.sampled += 1
@@ -140,10 +167,11 @@ class LlamaCppBackend:
         n_threads: CPU threads for generation and prompt evaluation; None: every usable core.
         seed: Sampling seed (replies are greedy at temperature 0 anyway).
         lazy_grammar: Check the reply grammar lazily (same replies, less work; see the module doc).
+        prefix_cache_mb: Memory for kept model states (prefix reuse across calls; 0: none).
     """
 
     def __init__(self, model_path: Path, n_ctx: int = 4096, n_threads: int | None = None, seed: int = 0,
-                 lazy_grammar: bool = True) -> None:
+                 lazy_grammar: bool = True, prefix_cache_mb: int = 256) -> None:
         try:
             llama_class = _llama_class()
         except ImportError:
@@ -155,15 +183,21 @@ class LlamaCppBackend:
         self._llm = llama_class(model_path=str(self.model_path), n_ctx=n_ctx, n_threads=self.n_threads,
                                 n_threads_batch=self.n_threads, seed=seed, verbose=False)
         self._llm.lazy_grammar = lazy_grammar
+        if prefix_cache_mb > 0:
+            from llama_cpp import LlamaRAMCache
+
+            self._llm.set_cache(LlamaRAMCache(capacity_bytes=prefix_cache_mb << 20))
 
     @property
     def n_ctx(self) -> int:
         return self._llm.n_ctx()
 
     def reset(self) -> None:
-        """Forget the evaluated prompt, so the next call reuses no prefix (benchmarks)."""
+        """Forget the evaluated prompt and the kept states, so the next call reuses no prefix (benchmarks)."""
         with self._lock:
             self._llm.reset()
+            if self._llm.cache is not None:
+                self._llm.cache.cache_state.clear()
 
     def chat(self, request: ChatRequest) -> ChatResponse:
         kwargs: dict = {

@@ -106,3 +106,28 @@ def test_threads_default_to_the_usable_cores(backend):
     from promptrec.llm.llamacpp import usable_cores
 
     assert backend.n_threads == usable_cores() and backend._llm.n_threads_batch == usable_cores()
+
+
+def test_a_kept_state_spares_the_shared_prefix_after_an_unrelated_call(tmp_path_factory):
+    system = "You write one sentence telling a person why they may enjoy a title. " * 10
+    schema = {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 60}}, "required": ["reason"]}
+
+    def ask(backend, system_text, user):
+        before = backend._llm.evaluated
+        reply = backend.chat(ChatRequest(messages=[{"role": "system", "content": system_text},
+                                                   {"role": "user", "content": user}],
+                                         json_schema=schema, max_tokens=30))
+        return reply, backend._llm.evaluated - before
+
+    path = resolve_gguf("small", tmp_path_factory.mktemp("models"))
+    replies = {}
+    for cache_mb in (0, 64):
+        backend = LlamaCppBackend(path, n_ctx=2048, prefix_cache_mb=cache_mb)
+        ask(backend, system, "Toy Story (1995) and Up (2009)")
+        ask(backend, "You read requests.", "something funny")  # another prompt in between
+        reply, evaluated = ask(backend, system, "Alien (1979) and Aliens (1986)")
+        replies[cache_mb] = (reply.text, reply.prompt_tokens, evaluated)
+    (plain, prompt, evaluated_plain), (kept, prompt_kept, evaluated_kept) = replies[0], replies[64]
+    assert kept == plain and prompt_kept == prompt
+    assert evaluated_plain >= prompt  # without kept states: the whole prompt again
+    assert evaluated_kept < prompt // 2  # with them: only what follows the system prompt
