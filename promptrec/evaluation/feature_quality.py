@@ -119,12 +119,16 @@ def summarize(records: Iterable[FeatureRecord], catalog: Catalog, wanted: list[s
 __all__ = ["ALIASES", "contradictions", "genres_of", "summarize", "vocabulary"]
 
 
+_STOP = {"the", "and", "for", "with", "about", "from", "film", "movie", "story"}
+
+
 def _words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z]+", text.casefold()) if len(w) >= 4}
+    return {w for w in re.findall(r"[a-z]+", text.casefold()) if len(w) >= 3 and w not in _STOP}
 
 
 def _confirmed(themes: list[str], item) -> bool:
-    """Whether a theme shares a word (4+ letters) with the item's own genres and user tags."""
+    """Whether a theme shares a word (3+ letters, not a stop word such as 'story') with the item's own
+    genres and user tags."""
     own = _words(f"{item.fields.get('genres') or ''} {item.fields.get('tags') or ''}")
     return any(_words(theme) & own for theme in themes)
 
