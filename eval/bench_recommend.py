@@ -9,7 +9,11 @@ earlier call, made them). Per user, in this order:
 - *warm*: the same call again once the profile is stored (read back from disk), with an empty reply
   cache and an empty llama.cpp context, so the rerank really runs and reuses nothing: the warm cost of
   an answer;
-- *cached rerun*: the same call again (every reply from the cache).
+- *cached rerun*: the same call again (every reply from the cache);
+- *follow-up chat turn*: a typed request after the warm answer ("something lighter"), as `promptrec chat`
+  sends it, with an empty reply cache but the model's kept states (``llm.prefix_cache_mb``) as a chat
+  process has them: seconds until the list is there (the request read by the model, retrieval) and
+  until the first reason arrives (``recommend_stream`` events).
 
 Replies go to in-memory caches, so earlier runs do not help.
 
@@ -37,6 +41,7 @@ from promptrec.knowledge.profile_store import ProfileStore
 from promptrec.llm import LLMCache, make_client
 
 RESULTS = Path(__file__).resolve().parent / "results"
+FOLLOW_UP = "something lighter"
 
 
 def machine() -> str:
@@ -76,6 +81,7 @@ def main() -> None:
     cold = time.perf_counter() - start
     say(f"first call (load + fit + first user): {cold:.1f} s")
     unseen, warm, cached, stages, unseen_stages, not_stored = [], [], [], [], [], []
+    turn_list, turn_first, turn_total = [], [], []
     reset = getattr(client.backend, "reset", lambda: None)  # no prompt prefix left from an earlier call
     for n, user in enumerate(users[1:], start=1):
         client.cache = LLMCache(None)
@@ -92,10 +98,20 @@ def main() -> None:
         warm.append(time.perf_counter() - t0)
         stages.append(result.timings)
         if result.profile is None or result.profile.source != "llm":
-            not_stored.append(user)  # the model's profile was invalid: the warm call asked for it again
+            not_stored.append(user)  # the model's profile was refused: its stored fallback was used
         t0 = time.perf_counter()
         rec.recommend(user, k=args.k)
         cached.append(time.perf_counter() - t0)
+        client.cache = LLMCache(None)  # a new request: nothing cached, the kept model states stay
+        t0 = time.perf_counter()
+        first_reason = None
+        for event in rec.recommend_stream(user, k=args.k, request=FOLLOW_UP):
+            if event.kind == "list":
+                turn_list.append(time.perf_counter() - t0)
+            elif event.kind == "reason" and first_reason is None:
+                first_reason = time.perf_counter() - t0
+        turn_total.append(time.perf_counter() - t0)
+        turn_first.append(first_reason if first_reason is not None else turn_total[-1])
         say(f"user {user} ({n}/{len(users) - 1}): never-seen {unseen[-1]:.1f} s, warm {warm[-1]:.1f} s, "
             f"cached {cached[-1]:.2f} s; warm stages {result.timings}")
     report = {
@@ -110,10 +126,14 @@ def main() -> None:
         "never_seen_history_median_s": median(unseen),
         "never_seen_min_max_s": [round(min(unseen), 2), round(max(unseen), 2)],
         "cached_rerun_median_s": round(statistics.median(cached), 3),
+        "follow_up_turn": {"request": FOLLOW_UP, "list_median_s": median(turn_list),
+                           "first_reason_median_s": median(turn_first), "total_median_s": median(turn_total),
+                           "list_s": [round(x, 2) for x in turn_list], "first_reason_s": [round(x, 2) for x in turn_first]},
+        "prefix_cache_mb": settings.llm.prefix_cache_mb,
         "warm_stage_median_s": {k: median([s[k] for s in stages if k in s]) for k in stages[0]},
         "never_seen_stage_median_s": {k: median([s[k] for s in unseen_stages if k in s]) for k in unseen_stages[0]},
         "users": len(warm),
-        "users_whose_profile_failed (warm call re-asked it)": not_stored,
+        "users_whose_profile_fell_back (stored fallback used)": not_stored,
         "llm": client.stats.summary(),
         "first_user_ordered_by": first.ordered_by,
         "command": "python eval/bench_recommend.py " + " ".join(sys.argv[1:]),
@@ -139,11 +159,16 @@ def markdown(report: dict) -> str:
         f"{report['never_seen_min_max_s'][0]}–{report['never_seen_min_max_s'][1]} |",
         f"| cached rerun (every reply from the cache) | {report['cached_rerun_median_s']} | |",
         f"| first call of the process (load + fit + first user) | {report['first_call_s (load + fit + first user)']} | |",
+        f"| follow-up chat turn (\"{report['follow_up_turn']['request']}\"): list on screen | "
+        f"{report['follow_up_turn']['list_median_s']} | {min(report['follow_up_turn']['list_s'])}–{max(report['follow_up_turn']['list_s'])} |",
+        f"| follow-up chat turn: first reason | {report['follow_up_turn']['first_reason_median_s']} | "
+        f"{min(report['follow_up_turn']['first_reason_s'])}–{max(report['follow_up_turn']['first_reason_s'])} |",
+        f"| follow-up chat turn: every reason | {report['follow_up_turn']['total_median_s']} | |",
         "", f"Warm stage medians: `{report['warm_stage_median_s']}`; never-seen: `{report['never_seen_stage_median_s']}`.",
         "", f"Model calls: `{report['llm']}`.", "",
         "The list comes from the fused retrieval; the model writes one reason per shown item (default "
-        "`PROMPTREC_RERANK__REORDER=false`). A profile the quality gate refuses is not stored, so that user's "
-        "warm call asks for it again (listed in the JSON).",
+        "`PROMPTREC_RERANK__REORDER=false`). A profile the quality gate refuses is stored as its evidence "
+        f"fallback and not asked again. Kept model states: {report['prefix_cache_mb']} MB.",
         "",
     ])
 
