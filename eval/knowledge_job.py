@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style", choices=("closed", "open"), default=None, help="feature prompt: 'closed' picks "
                         "themes/mood/audience from a fixed vocabulary, 'open' writes free text (default: "
                         "PROMPTREC_FEATURES__STYLE, closed)")
+    parser.add_argument("--protocol-d", action="store_true", help="with --features: only Protocol D's new items "
+                        "(validation and test tasks), described by title + genres only as a new item is (no user "
+                        "tags), into the model's bare store (DatasetState.features_for(..., bare=True))")
     parser.add_argument("--profiles", action="store_true", help="a profile for every evaluation user")
     parser.add_argument("--limit", type=int, default=-1, help="only the first N items / users (most popular items first)")
     parser.add_argument("--parallel", type=int, default=None, help="requests decoded at once (local: parallel "
@@ -56,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from promptrec.distributed.jobs import popular_items
     from promptrec.errors import PromptrecError
+    from promptrec.evaluation.cold_start import bare_item, cold_item_tasks
     from promptrec.evaluation.knowledge import PROFILE_CUT, eval_feature_store, eval_profile_store, profile_history
+    from promptrec.knowledge import FeatureStore
     from promptrec.evaluation.progress import progress_bars
     from promptrec.evaluation.source import eval_state_dir, load_source
     from promptrec.evaluation.splits import protocol_a_split
@@ -100,14 +105,21 @@ def main(argv: list[str] | None = None) -> int:
                 in_split = set(split.items)
                 items = ranked if args.catalog else [item for item in ranked if item.item_id in in_split]
                 items = items if args.limit < 0 else items[: args.limit]
-                store = eval_feature_store(DatasetState.for_dataset(settings.state_dir, dataset), client.model_id,
-                                           settings.features.style)
+                state = DatasetState.for_dataset(settings.state_dir, dataset)
+                if args.protocol_d:
+                    valid, test = cold_item_tasks(split, 0.1, settings.seed)
+                    new = {split.items[i] for i in (*valid.new.tolist(), *test.new.tolist())}
+                    items = [bare_item(item) for item in items if item.item_id in new]
+                    store = FeatureStore(state.features_for(client.model_id, settings.features.style, bare=True))
+                else:
+                    store = eval_feature_store(state, client.model_id, settings.features.style)
                 say(f"features: {len(items):,} items ({'catalog' if args.catalog else 'split'}) -> {store.path}")
                 newly = recheck_features(store, dataset.catalog)  # the current rules on what is stored: no model calls
                 if newly:
                     say(f"stored features that the current degenerate check rejects, now marked failed: {newly}")
                 report = run_feature_batch(client, items, store, progress=bar("item features", len(items)),
-                                           on_finish=logged("catalog" if args.catalog else "split"))
+                                           on_finish=logged("protocol-d new items, bare" if args.protocol_d else
+                                                            "catalog" if args.catalog else "split"))
                 say(report.line())
             if args.profiles:
                 store = eval_profile_store(runs_dir, client.model_id)

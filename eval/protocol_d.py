@@ -24,7 +24,7 @@ from pathlib import Path
 from promptrec.collab import EASE, ItemKNN, Popularity, classic_blend
 from promptrec.evaluation.cold_rows import (SELECT_BY, TextViews, cold_item_rows, compare, knn_row, select_student,
                                             select_transfer, summarize, svd_foldin_row, transfer_grid)
-from promptrec.evaluation.cold_start import (RowCache, cold_item_tasks, cold_texts, embed_cached, feature_store, task_metrics,
+from promptrec.evaluation.cold_start import (RowCache, bare_store, cold_item_tasks, cold_texts, embed_cached, feature_store, task_metrics,
                                             texts_digest)
 from promptrec.evaluation.cold_users import cold_user_folds, cold_user_metrics, scorer_row
 from promptrec.evaluation.progress import progress_bars
@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     valid, test = cold_item_tasks(split, args.fraction, seed)
     store, model_id = feature_store(settings, source.dataset, args.features)
     items = [source.dataset.catalog[i] for i in split.items]
-    raw_texts, feature_texts, has = cold_texts(items, store)
+    bare = bare_store(store)  # the new items' features made from title + genres only, when the job made them
+    new_ids = {split.items[i] for i in (*valid.new.tolist(), *test.new.tolist())} if bare is not None else set()
+    raw_texts, feature_texts, has = cold_texts(items, store, bare, new_ids)
     cache = eval_state_dir(settings, source) / "protocol-d"
     print(f"{source.dataset.name} (sha256 {source.sha256[:12]}): {split.n_items} items, seed {seed}")
     print(f"test: {len(test.new)} new items, {test.n_users} users; validation: {len(valid.new)} new items, {valid.n_users} users")
@@ -75,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"protocol": "D", "dataset": source.meta(), "seed": seed, "fraction": args.fraction,
                     "embedder": embedder.name, "features_model": model_id, "items_with_features": int(has.sum()),
                     "new_test_items_with_features": int(has[test.new].sum()), "selected_by": list(SELECT_BY),
+                    "new_items_features_from": "title + genres only" if bare is not None else "the catalog text with user tags",
                     "test": {"new_items": len(test.new), "users": test.n_users},
                     "validation": {"new_items": len(valid.new), "users": valid.n_users}}
     grid = transfer_grid()
@@ -149,7 +152,8 @@ def write(out: Path, result: dict) -> None:
              f"{result['test']['users']} users scored; validation task {result['validation']['new_items']} new items, "
              f"{result['validation']['users']} users. Embedder {result['embedder']}. Features: "
              f"{result['items_with_features']} items ({result['features_model'] or 'none'}), "
-             f"{result['new_test_items_with_features']} of the new test items. Hyperparameters chosen on validation by "
+             f"{result['new_test_items_with_features']} of the new test items (their features made from "
+             f"{result.get('new_items_features_from', 'the catalog text with user tags')}). Hyperparameters chosen on validation by "
              f"{result['selected_by'][1]} among {result['selected_by'][0]} items: raw map {result['selection']['raw_map']}, "
              f"feature map {result['selection']['feature_map']}, student {result['selection']['student']}.", "",
              "## New items (test; mean [95% bootstrap interval over users])", "", *item_table(result["cold_items"]), "",

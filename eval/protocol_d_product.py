@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     grid = [{**defaults, COLD: w} for w in GRID]
     result: dict = {"protocol": "D (product, next item with new items)", "dataset": source.meta(), "seed": base.seed,
                     "features_model": model_id, "items_with_features": int(has.sum()), "base_weights": defaults,
-                    "pool_depth": depth, "new_item_map": base.new_items.model_dump()}
+                    "pool_depth": depth, "new_item_map": base.new_items.model_dump(exclude={"slot"})}
     with progress_bars() as (bar, say):
         task, pools, targets, new = stage_pools("valid", split, valid, test, texts, settings, embedder, chroma, cache, bar)
         new_target = task.is_new_target()

@@ -121,11 +121,13 @@ class DatasetState:
     def features(self) -> Path:
         return self.root / "features.jsonl"
 
-    def features_for(self, model_id: str, style: str = "open") -> Path:
+    def features_for(self, model_id: str, style: str = "open", bare: bool = False) -> Path:
         """Item features made by one model (``model_id`` as the LLM client names it) with one prompt style
         (``open`` or ``closed``, see ``promptrec.knowledge.items``), one file each, so features of a small
-        and of a quality model, or of the two styles, can be compared and none overwrites another."""
-        suffix = ".jsonl" if style == "open" else f".{style}.jsonl"
+        and of a quality model, or of the two styles, can be compared and none overwrites another.
+        ``bare``: features made from title and genres only (no user tags), as a new item would have them
+        (the evaluation's Protocol D)."""
+        suffix = ("" if style == "open" else f".{style}") + (".bare" if bare else "") + ".jsonl"
         return self.root / "features" / f"{model_slug(model_id)}{suffix}"
 
     @property

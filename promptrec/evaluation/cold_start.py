@@ -127,7 +127,7 @@ def feature_store(settings: Settings, dataset: Dataset, model_id: str | None) ->
     state = DatasetState.for_dataset(settings.state_dir, dataset)
     if model_id:
         return FeatureStore(state.features_for(model_id, settings.features.style)), model_id
-    files = sorted((state.root / "features").glob("*.jsonl"))
+    files = sorted(p for p in (state.root / "features").glob("*.jsonl") if not p.name.endswith(".bare.jsonl"))
     stores = [FeatureStore(path) for path in files]
     stores = [s for s in stores if len(s)]
     if not stores:
@@ -137,18 +137,35 @@ def feature_store(settings: Settings, dataset: Dataset, model_id: str | None) ->
     return best, ", ".join(sorted(ids))
 
 
-def cold_texts(items: Sequence[Item], features: FeatureStore | None = None) -> tuple[list[str], list[str], np.ndarray]:
+def cold_texts(items: Sequence[Item], features: FeatureStore | None = None, bare: FeatureStore | None = None,
+               bare_ids: set[str] = frozenset()) -> tuple[list[str], list[str], np.ndarray]:
     """Every item as a new item is described: title + genres only (user tags dropped), and the same
-    plus the model's features. Returns ``(raw_texts, feature_texts, has_features)``."""
+    plus the model's features. Items in ``bare_ids`` (the new items of the tasks) take their features from
+    ``bare`` (made from title + genres only, as a new item's would be: :func:`bare_item`), never from
+    ``features`` (made with the user tags). Returns ``(raw_texts, feature_texts, has_features)``."""
     raw, featured, has = [], [], []
     for item in items:
-        bare = Item(item_id=item.item_id, title=item.title,
-                    fields={k: v for k, v in item.fields.items() if k == "genres"})
-        found = features.get(item.item_id) if features is not None else None
-        raw.append(bare.text())
-        featured.append(feature_text(bare, found))
+        known = bare_item(item)
+        source = bare if item.item_id in bare_ids else features
+        found = source.get(item.item_id) if source is not None else None
+        raw.append(known.text())
+        featured.append(feature_text(known, found))
         has.append(found is not None)
     return raw, featured, np.array(has, dtype=bool)
+
+
+def bare_item(item: Item) -> Item:
+    """The item as a new item is known: title and genres, no user tags."""
+    return Item(item_id=item.item_id, title=item.title, fields={k: v for k, v in item.fields.items() if k == "genres"})
+
+
+def bare_store(store: FeatureStore | None) -> FeatureStore | None:
+    """Beside a feature store, the one its model filled from bare items (``eval/knowledge_job.py
+    --protocol-d``: ``DatasetState.features_for(..., bare=True)``); None when there is none."""
+    if store is None:
+        return None
+    path = store.path.with_name(store.path.name[: -len(".jsonl")] + ".bare.jsonl")
+    return FeatureStore(path) if path.exists() else None
 
 
 def texts_digest(embedder, texts: list[str]) -> str:

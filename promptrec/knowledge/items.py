@@ -35,7 +35,8 @@ CLOSED_SUFFIX = ".closed.jsonl"
 
 def store_style(path: Path) -> FeatureStyle:
     """The feature style a store file holds, from its name (``DatasetState.features_for``)."""
-    return "closed" if Path(path).name.endswith(CLOSED_SUFFIX) else "open"
+    name = Path(path).name
+    return "closed" if name.endswith(CLOSED_SUFFIX) or name.endswith(".closed.bare.jsonl") else "open"
 
 
 @cache

@@ -81,6 +81,26 @@ def test_cold_texts_drop_tags_and_add_features():
     assert featured[1] == raw[1] and has.tolist() == [True, False]
 
 
+def test_new_items_take_their_features_from_the_bare_store_only():
+    from promptrec.types import ItemFeatures
+
+    class Store:
+        def __init__(self, theme, ids):
+            self.theme, self.ids = theme, ids
+
+        def get(self, item_id):
+            return ItemFeatures(themes=[self.theme], mood="tense", audience="adults", description="") \
+                if item_id in self.ids else None
+
+    items = [Item(item_id="1", title="A (1990)", fields={"genres": "Sci-Fi", "tags": "secret"}),
+             Item(item_id="2", title="B (1991)", fields={"genres": "Drama", "tags": "other"})]
+    _, featured, has = cold_texts(items, Store("with tags", {"1", "2"}), Store("bare", {"1"}), {"1", "2"})
+    assert "bare" in featured[0] and "with tags" not in featured[0]
+    assert has.tolist() == [True, False]  # item 2 is new and has no bare features: raw text, not the tagged ones
+    _, featured, _ = cold_texts(items, Store("with tags", {"1", "2"}), None, set())
+    assert all("with tags" in text for text in featured)
+
+
 def test_cold_user_folds_cover_every_user_once_and_cut_histories(split):
     split, _ = split
     folds = cold_user_folds(split, folds=3, seed=0)
