@@ -51,7 +51,7 @@ def feature_shard(shard: tuple[int, list[Item]], settings: Settings, factory: Ba
     """A Ray task: features for a numbered shard of items, from this worker's own model."""
     number, items = shard
     client = _worker_client(server_for(settings, number), factory)
-    extractor = ItemFeatureExtractor(client, None, max_tokens=max_tokens)
+    extractor = ItemFeatureExtractor(client, None, max_tokens=max_tokens, style=settings.features.style)
     return _worker_name(), [extractor.extract_one(item) for item in items]
 
 
@@ -133,6 +133,8 @@ def run_feature_job(settings: Settings, items: Sequence[Item], store: FeatureSto
     unique = list({item.item_id: item for item in items}.values())
     todo = [item for item in unique if store.get(item.item_id) is None]
     report = JobReport(requested=len(unique), already_done=len(unique) - len(todo))
+    # the workers ask the prompt of the store's style (closed or open), whatever the settings say
+    settings = settings.model_copy(update={"features": settings.features.model_copy(update={"style": store.style})})
 
     write = write_once(store, key=lambda r: r.item_id, ok=lambda r: r.features is not None,
                        skip=lambda item_id: store.get(item_id) is not None)
