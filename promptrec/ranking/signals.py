@@ -29,6 +29,7 @@ from ..types import History, ItemFeatures, UserProfile
 DAY = 86400.0
 TIMEPOP_DAYS = 90.0
 LLM_GROUPS = ("feature_sim", "profile_sim", "profile_overlap")
+THEME_WINDOW = 20
 _WORD = re.compile(r"[a-z][a-z'-]+")
 _STOP = frozenset("a an and the of to in on for with from by about at as is are or not movie movies film films "
                   "story stories that this who it its his her their they them".split())
@@ -68,6 +69,8 @@ def signal_specs(sources: Sequence[str]) -> list[Signal]:
         Signal("text_sim_max", "text", "largest raw-text cosine to one of the 10 most recent history items"),
         Signal("feat_sim", "feature_sim", "feature-text vector . recency-weighted mean of the history's feature-text vectors"),
         Signal("has_features", "feature_sim", "1 when the model made features for the candidate"),
+        Signal("theme_share", "feature_sim", f"mean over the candidate's model themes and mood of the share of the "
+               f"{THEME_WINDOW} most recent described history items that have it"),
         Signal("profile_sim_raw", "profile_sim", "embedded profile text . candidate raw-text vector"),
         Signal("profile_sim_feat", "profile_sim", "embedded profile text . candidate feature-text vector"),
         Signal("like_overlap", "profile_overlap", "words shared by the candidate's genres/themes/mood and the profile's likes + recent interests"),
@@ -168,6 +171,7 @@ class ItemKnowledge:
     raw_vectors: dict[str, np.ndarray]
     feature_vectors: dict[str, np.ndarray]
     words: dict[str, set[str]]
+    themes: dict[str, frozenset[str]] = field(default_factory=dict)  # the model's themes and mood, per described item
     counts: dict[str, float] = field(default_factory=dict)
     times: dict[str, np.ndarray] = field(default_factory=dict)
     end_time: float = 0.0
@@ -183,6 +187,8 @@ class ItemKnowledge:
             raw_vectors={it.item_id: raw[n] for n, it in enumerate(items)},
             feature_vectors={it.item_id: feat[n] for n, it in enumerate(described)},
             words={it.item_id: item_words(it.fields.get("genres", ""), features.get(it.item_id)) for it in items},
+            themes={it.item_id: frozenset(t.casefold() for t in [*features[it.item_id].themes, features[it.item_id].mood])
+                    for it in described},
         )
         if log is not None:
             knowledge.set_interactions(log)
@@ -294,6 +300,7 @@ class SignalBuilder:
         mean_feat = _mean_vector(history.items, k.feature_vectors, self.half_life, self.window)
         columns["feat_sim"] = feat @ mean_feat if mean_feat is not None else np.full(n, np.nan)
         columns["has_features"] = np.array([float(i in k.feature_vectors) for i in items])
+        columns["theme_share"] = _theme_share(k.themes, history.items, items)
         has_profile = profile is not None and profile_vector is not None
         columns["profile_sim_raw"] = raw @ profile_vector if has_profile else np.full(n, np.nan)
         columns["profile_sim_feat"] = feat @ profile_vector if has_profile else np.full(n, np.nan)
@@ -307,6 +314,20 @@ class SignalBuilder:
         columns["has_profile"] = np.full(n, float(profile is not None))
         return np.column_stack([np.asarray(columns[name], dtype=np.float64) for name in self.names]) \
             if n else np.zeros((0, len(self.names)))
+
+
+def _theme_share(themes: Mapping[str, frozenset[str]], history: Sequence[str], items: Sequence[str]) -> np.ndarray:
+    """Per candidate: the mean, over its themes (and mood), of the share of the most recent described history
+    items that have that theme; NaN when the candidate or the recent history has no features."""
+    recent = [themes[i] for i in history if i in themes][-THEME_WINDOW:]
+    if not recent:
+        return np.full(len(items), np.nan)
+    counts: dict[str, int] = {}
+    for found in recent:
+        for theme in found:
+            counts[theme] = counts.get(theme, 0) + 1
+    return np.array([np.mean([counts.get(t, 0) / len(recent) for t in themes[i]]) if themes.get(i) else np.nan
+                     for i in items], dtype=np.float64)
 
 
 def _dim(knowledge: ItemKnowledge) -> int:

@@ -56,7 +56,7 @@ def test_matrix_values_and_missing_knowledge(world, tiny):
     assert np.allclose(col["pop_log"], np.log1p([tiny.interactions.item_counts.get(i, 0) for i in items]))
     # only the described item has a feature vector; no history item does, so feat_sim is missing everywhere
     assert col["has_features"].tolist() == [0.0] * 6 + [1.0]
-    assert np.isnan(col["feat_sim"]).all()
+    assert np.isnan(col["feat_sim"]).all() and np.isnan(col["theme_share"]).all()
     assert np.isnan(col["profile_sim_raw"]).all() and np.isnan(col["like_overlap"]).all()
     assert (col["has_profile"] == 0).all()
     assert np.isfinite(col["text_sim"]).all() and (col["text_sim"] <= 1.0 + 1e-6).all()
@@ -92,3 +92,13 @@ def test_vector_cache_embeds_each_text_once_and_persists(hash_embedder, tmp_path
 
 def test_signal_names_are_stable_in_order():
     assert signal_names(["a"])[:2] == ["cf:a", "cf_rank:a"]
+
+
+def test_theme_share_counts_the_recent_history_items_with_each_theme():
+    from promptrec.ranking.signals import _theme_share
+
+    themes = {"h1": frozenset({"space", "tense"}), "h2": frozenset({"space", "dark"}), "h3": frozenset({"war", "dark"}),
+              "c1": frozenset({"space", "dark"}), "c2": frozenset({"magic", "funny"})}
+    out = _theme_share(themes, ["h1", "h2", "h3", "x"], ["c1", "c2", "c3"])
+    assert out[0] == pytest.approx((2 / 3 + 2 / 3) / 2) and out[1] == 0.0 and np.isnan(out[2])
+    assert np.isnan(_theme_share(themes, ["x"], ["c1"])).all()  # no described history item
