@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (args.features or args.profiles):
         parser.error("say what to compute: --features and/or --profiles")
+    if args.protocol_d and not args.features:
+        parser.error("--protocol-d describes Protocol D's new items: use it with --features")
 
     from promptrec.distributed.jobs import popular_items
     from promptrec.errors import PromptrecError

@@ -76,12 +76,12 @@ def ranks_with(pools, targets, weights, depth, new=frozenset(), slot=0):
         kept = list(kept)
         cold = np.asarray(kept_sources.get(COLD, np.full(len(kept), np.nan)), dtype=np.float64)
         if not any(kept[i] in new for i in order[:slot]):
-            scored = [(float(s), i) for i, s in zip(items, sources[COLD]) if i in new and np.isfinite(s)]
+            scored = [(float(s), -j, i) for j, (i, s) in enumerate(zip(items, sources[COLD])) if i in new and np.isfinite(s)]
             if scored:
-                best = max(scored, key=lambda c: (c[0], -items.index(c[1])))[1]
+                score, _, best = max(scored)  # the best new item of the collected pool (ties: the earlier one)
                 if best not in kept:
                     kept.append(best)
-                    cold = np.append(cold, dict((i, s) for s, i in scored)[best])
+                    cold = np.append(cold, score)
                     order.append(len(kept) - 1)
                 order = place_new(order, [i in new for i in kept], cold, slot)
         ranked = [kept[i] for i in order]

@@ -66,6 +66,12 @@ def fit_new_item_source(settings: Settings, interactions: InteractionLog, catalo
                          settings.new_items.neutral_missing)
 
 
+def _settled(result: ProfileResult) -> bool:
+    """A profile worth keeping: the model's, or the evidence profile that replaced a refused or invalid reply
+    (the same at temperature 0 next time); not one that replaced a failed call (server down, deadline)."""
+    return result.source == "llm" or not (result.error or "").startswith("model call failed")
+
+
 def build_retriever(fusion: FusionSettings, store: ItemVectorStore, embedder, catalog: Catalog,
                     collab: CollaborativeModel | None, new_items: NewItemScorer | None = None,
                     ranker=None, new_slot: int | None = None) -> CandidateRetriever:
@@ -163,7 +169,7 @@ class Engine:
             self.profiles[key] = stored
             return stored
         result = self.profiler.profile(history)
-        settled = result.source == "llm" or not (result.error or "").startswith("model call failed")
+        settled = _settled(result)
         if settled:  # a failed call (server down, deadline) is asked again next time
             self.profiles[key] = result
         # a refused or invalid reply is kept too: at temperature 0 the same history, model and prompt give it again
@@ -181,10 +187,7 @@ class Engine:
             return None
         record = self.profile_store.find(str(user_id), history_key(history.items),
                                          self.profiler.client.model_id, self.profiler.template.hash)
-        if record is None or (record.result.source != "llm"
-                              and (record.result.error or "").startswith("model call failed")):
-            return None
-        return record.result
+        return record.result if record is not None and _settled(record.result) else None
 
     def llm_weight(self, request: str | None) -> float:
         """The model's share of the final order (a typed request gets its own weight)."""

@@ -209,7 +209,7 @@ class FeatureSettings(Section):
 
     style: Literal["closed", "open"] = Field(
         "closed", description="'closed': themes, mood and audience picked from a fixed vocabulary (short "
-        "replies, never degenerate text; chosen because models under 1B wrote 87-95% degenerate open "
+        "replies, never degenerate text; chosen because models under 1B wrote 13-95% degenerate open "
         "features); 'open': free phrases and a sentence.")
 
 

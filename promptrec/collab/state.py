@@ -9,7 +9,9 @@ checking every array's kind and dtype on the way (object arrays are refused).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +19,19 @@ import scipy.sparse as sp
 
 from .base import ItemScorer
 
-__all__ = ["StateError", "export_state", "import_state"]
+__all__ = ["StateError", "export_state", "import_state", "save_npz"]
+
+
+def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``path`` (an ``.npz``) atomically: a temporary file, flushed and fsynced, then renamed,
+    so a reader never sees a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    with tmp.open("wb") as handle:
+        np.savez(handle, **arrays)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
 
 
 class StateError(ValueError):

@@ -30,13 +30,12 @@ class FeatureRecord(BaseModel):
 
 
 FeatureStyle = Literal["closed", "open"]
-CLOSED_SUFFIX = ".closed.jsonl"
 
 
 def store_style(path: Path) -> FeatureStyle:
-    """The feature style a store file holds, from its name (``DatasetState.features_for``)."""
-    name = Path(path).name
-    return "closed" if name.endswith(CLOSED_SUFFIX) or name.endswith(".closed.bare.jsonl") else "open"
+    """The feature style a store file holds, from its name (``DatasetState.features_for``: ``<model>.jsonl``,
+    ``<model>.closed.jsonl``, ``<model>.closed.bare.jsonl``; a model slug has no dots)."""
+    return "closed" if "closed" in Path(path).name.split(".")[1:] else "open"
 
 
 @cache
@@ -124,15 +123,15 @@ class ItemFeatureExtractor:
         self.max_tokens = max_tokens
         self.style: FeatureStyle = style or (store.style if store is not None else "open")
         self.template = load_prompt(TEMPLATES[self.style])
+        words = vocabulary()
+        self._lists = {"themes": ", ".join(words["themes"]), "moods": ", ".join(words["mood"]),
+                       "audiences": ", ".join(words["audience"])}  # the closed prompt's vocabulary, filled in once
 
     def extract_one(self, item: Item) -> FeatureRecord:
         if self.style == "closed":
-            words = vocabulary()
             result = self.client.generate(
-                self.template, closed_features_model(),
-                {"item": as_data(item.text()), "themes": ", ".join(words["themes"]),
-                 "moods": ", ".join(words["mood"]), "audiences": ", ".join(words["audience"])},
-                max_tokens=min(self.max_tokens, 80),
+                self.template, closed_features_model(), {"item": as_data(item.text()), **self._lists},
+                max_tokens=min(self.max_tokens, 80),  # 1-3 themes, a mood and an audience: about 30 tokens
             )
             features = from_closed(result.value) if result.value is not None else None
         else:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..collab.state import save_npz
 from ..errors import StoreError
 
 
@@ -51,12 +52,7 @@ def save_map(path: Path, fmt: str, meta: dict, arrays: dict[str, np.ndarray]) ->
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     npz, js = path.with_suffix(".npz"), path.with_suffix(".json")
-    tmp = npz.with_name(f"{npz.name}.tmp{os.getpid()}")
-    with tmp.open("wb") as handle:
-        np.savez(handle, **arrays)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(npz)
+    save_npz(npz, arrays)
     record = {"format": fmt, **meta, "arrays": sorted(arrays), "npz_sha256": _sha256(npz)}
     tmp = js.with_name(f"{js.name}.tmp{os.getpid()}")
     tmp.write_text(json.dumps(record, indent=1, sort_keys=True))

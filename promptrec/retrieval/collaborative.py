@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pandas as pd
 from filelock import FileLock
 
 from ..collab.base import ItemScorer, interaction_matrix
-from ..collab.state import StateError, export_state, import_state
+from ..collab.state import StateError, export_state, import_state, save_npz
 from ..data import InteractionLog
 
 log_ = logging.getLogger(__name__)
@@ -112,12 +111,7 @@ class CollaborativeModel:
             "scorers": {name: export_state(s, arrays) for name, s in self.scorers.items()},
         }
         arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
-        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        with tmp.open("wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
+        save_npz(path, arrays)
 
     def _load(self, path: Path, fingerprint: str) -> CollaborativeModel:
         with np.load(path, allow_pickle=False) as npz:
