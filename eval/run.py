@@ -1,7 +1,8 @@
 """Protocol A evaluation of every stage, with choices made on validation and test read once.
 
     python eval/run.py                                   # classic + retrieval stages (no LLM), ml-latest-small
-    python eval/run.py --llm small --users 100           # + LLM rerank on 100 seeded users per split
+    python eval/run.py --llm small --users 100           # + LLM rerank and explained answer, 100 seeded users per split
+    python eval/run.py --llm small --no-rerank           # + the product's explained answer only (no rerank)
     python eval/run.py --dataset path/to/folder          # any folder of items + interactions (CSV/JSONL/Parquet)
 
 The stages are the product's own (promptrec.engine.build_engine), configured by the same settings
@@ -37,11 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default=None,
                         help="dataset name or folder of items + interactions (default: PROMPTREC_DATASET or ml-latest-small)")
     parser.add_argument("--name", default=None, help="result file name (default: protocol-a[-DATASET][-MODEL-NUSERS])")
-    parser.add_argument("--llm", default=None, help="model for the rerank stage: small | medium | quality | path "
-                        "(default: no LLM stage)")
+    parser.add_argument("--llm", default=None, help="model for the LLM stage (rerank, explained answer): "
+                        "small | medium | quality | path (default: no LLM stage)")
     parser.add_argument("--users", type=int, default=50, help="users per split for the LLM stage (seeded sample)")
-    parser.add_argument("--k", type=int, default=10, help="length of the answer the model reranks for")
+    parser.add_argument("--k", type=int, default=10, help="length of the answer the model reranks and explains")
     parser.add_argument("--no-profile", action="store_true", help="rerank without the user profile")
+    parser.add_argument("--no-rerank", action="store_true",
+                        help="skip the LLM rerank stage (and its blend weight); the product's explained answer "
+                             "(fused list + the model's reasons) is still measured")
     parser.add_argument("--no-classic", action="store_true", help="skip the classic baseline rows")
     parser.add_argument("--folds", type=int, default=3, help="validation folds for the fusion weights")
     parser.add_argument("--seed", type=int, default=None, help="root seed (default: PROMPTREC_SEED or 0)")
@@ -63,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings.model_copy(update=update)
     name = args.name or default_name(args.dataset, args.llm, args.users)
     config = EvalConfig(name=name, classic=not args.no_classic, llm=bool(args.llm), llm_users=args.users,
-                        folds=args.folds, rerank_k=args.k)
+                        folds=args.folds, rerank_k=args.k, rerank=not args.no_rerank)
     with progress_bars() as (bar, say):
         payload = run_protocol_a(config, settings, args.runs, bar, say=say)
     paths = write_report(args.out, name, payload)

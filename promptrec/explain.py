@@ -10,8 +10,9 @@ a deterministic sentence, and :meth:`Explainer.write` asks the model for one sho
 the same facts. The model's sentence is shown only when it passes the quality gate
 (:func:`promptrec.quality.reason_problem`): it names the cited item or the item, states no genre
 the catalog does not confirm for the item, names no title outside the catalog, no other shown
-title, no ids, no prompt wording, no offensive word. Otherwise the evidence sentence stands, and
-the note says why.
+title, no ids, no prompt wording, no offensive word, and every genre or theme it states holds for
+both the item and the cited item by the same :class:`~promptrec.claims.ClaimReader` the evaluation's
+faithfulness metric reads with. Otherwise the evidence sentence stands, and the note says why.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel, Field
 
+from .claims import ClaimReader
 from .data import Catalog, Item
 from .knowledge import FeatureStore
 from .llm import LLMClient
@@ -100,6 +102,10 @@ class Explainer:
         settings: How many history items may be cited, reason length, on/off for the model.
         client: The model; None explains from the evidence only.
         vectors: ``vectors(ids) -> {id: unit vector}`` (the vector store), for content similarity.
+
+    ``on_draft``, when set, is called with ``(item_id, text, problem)`` for every reason the model
+    wrote, shown (``problem`` None) or refused by the gate (``problem`` says why); the evaluation
+    reads the drafts before the gate with it.
     """
 
     template_name = "explain"
@@ -114,12 +120,30 @@ class Explainer:
         self.vectors = vectors
         self.template = load_prompt(self.template_name)
         self._titles: TitleIndex | None = None
+        self._reader: ClaimReader | None = None
+        self.on_draft: Callable[[str, str, str | None], None] | None = None
 
     @property
     def titles(self) -> TitleIndex:
         if self._titles is None:
             self._titles = TitleIndex(item.title for item in self.catalog)
         return self._titles
+
+    @property
+    def reader(self) -> ClaimReader:
+        """The claim reader of the catalog and features (built on first use)."""
+        if self._reader is None:
+            self._reader = ClaimReader(self.catalog, self.features)
+        return self._reader
+
+    def claim_problem(self, item_id: str, text: str, cited: str) -> str | None:
+        """The claims of ``text`` the catalog or features do not confirm for both ``item_id`` and
+        ``cited`` (:meth:`ClaimReader.verdict`); None when all are confirmed or it claims nothing."""
+        verdict = self.reader.verdict(item_id, text, [cited])
+        if verdict["faithful"] is not False:
+            return None
+        terms = ", ".join(f"{c['kind']} {c['term']!r}" for c in verdict["claims"] if not c["confirmed"])
+        return f"states {terms}, which the catalog does not confirm for both the item and the cited one"
 
     # ----- what items are -----
     def genres(self, item_id: str) -> list[str]:
@@ -227,19 +251,15 @@ class Explainer:
         return Explanation(text=" ".join(parts), cited=[cited], source="evidence")
 
     def _describe(self, item_id: str, rating: float | None = None) -> str:
+        """An item for the prompt: its title and year (and this person's rating). What it shares with the
+        other item is given apart (:meth:`Facts.describe`): the sentence may state only that, and each
+        prompt token costs time on a small machine (a reason is asked per shown item)."""
         item = self.catalog[item_id]
         year = re.search(r"\((\d{4})\)\s*$", item.title)
-        parts = [title_core(item.title) + (f" ({year.group(1)})" if year else "")]  # "The Terminator (1984)"
-        if genres := self.genres(item_id):
-            parts.append(f"genres: {', '.join(genres)}")
-        if tags := self.tags(item_id)[:4]:
-            parts.append(f"tags: {', '.join(tags)}")
-        feats = self.features.get(item_id) if self.features is not None else None
-        if feats:
-            parts.append(f"themes: {', '.join(feats.themes[:3])}")
+        text = title_core(item.title) + (f" ({year.group(1)})" if year else "")  # "The Terminator (1984)"
         if rating is not None:
-            parts.append(f"rated {rating:g}/5 by this person")
-        return as_data(". ".join(parts), limit=240)
+            text += f". rated {rating:g}/5 by this person"
+        return as_data(text, limit=160)
 
     def withheld(self, item_id: str) -> bool:
         item = self.catalog.get(item_id)
@@ -282,7 +302,9 @@ class Explainer:
             titles=self.titles,
             vocabulary=[*self.tags(candidate.item_id), *self.tags(cited), *self.themes(candidate.item_id),
                         *self.themes(cited), *self.genres(candidate.item_id), *self.genres(cited)],
-        )
+        ) or self.claim_problem(candidate.item_id, text, cited)
+        if self.on_draft is not None:
+            self.on_draft(candidate.item_id, text, problem)
         if problem:
             log.info("explain: reason for %s not shown (%s): %.200r", candidate.item_id, problem, text)
             return fallback, f"the model's reason was refused by the quality gate: {problem}", "rejected"

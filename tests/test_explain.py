@@ -93,7 +93,7 @@ def test_a_grounded_model_reason_is_shown_and_its_prompt_carries_the_shared_fact
     (explanation, note, kind), backend = explain_with("Like Heat, it is a tense crime thriller with a heist.")
     assert explanation.source == "llm" and explanation.cited == ["1"] and note is None and kind is None
     prompt = backend.requests[0].messages[1]["content"]
-    assert "<pick>\nRonin (1998). genres: Action, Crime, Thriller" in prompt
+    assert "<pick>\nRonin (1998)\n</pick>" in prompt  # the title only: what it shares comes apart
     assert "<watched>\nHeat (1995)" in prompt and "rated 5/5" in prompt
     assert "genres both have: Action, Crime, Thriller" in prompt and "tags both have: heist, Robert De Niro" in prompt
 
@@ -111,6 +111,35 @@ def test_degenerate_or_false_reasons_are_refused_and_replaced_by_the_evidence(re
     (explanation, note, kind), _ = explain_with(reply)
     assert kind == "rejected" and explanation.source == "evidence" and problem in note
     assert explanation.text.startswith("Shares the genres Action, Crime and Thriller with Heat (1995)")
+
+
+@pytest.mark.parametrize("item, cited, reply, term", [
+    ("13", "4", "Like Alien, this one is packed with action and dread.", "genre 'action'"),   # Alien has no Action
+    ("10", "14", "Like Casino, it is a crime story built around a heist.", "theme 'heist'"),  # Casino has no heist
+])
+def test_a_claim_the_cited_item_lacks_is_refused_by_the_claim_reader(item, cited, reply, term):
+    drafts = []
+    backend = ScriptedLLM(default={"reason": reply})
+    explainer = Explainer(CATALOG, client=LLMClient(backend))
+    explainer.on_draft = lambda *draft: drafts.append(draft)
+    explanation, note, kind = explainer.write(candidates([item])[0], cited, HISTORY, others=SHOWN)
+    assert kind == "rejected" and explanation.source == "evidence" and explanation.cited == [cited]
+    assert note.startswith("the model's reason was refused by the quality gate: ") and term in note
+    assert explanation.text == explainer.evidence(candidates([item])[0], cited, HISTORY).text
+    assert drafts == [(item, reply, note.split("quality gate: ", 1)[1])]
+
+
+def test_claims_confirmed_for_the_item_and_the_cited_item_pass_and_the_draft_is_reported():
+    drafts = []
+    explainer = Explainer(CATALOG, client=LLMClient(ScriptedLLM(default={"reason": "Like Heat, a crime thriller "
+                                                                                    "with a daring heist."})))
+    explainer.on_draft = lambda *draft: drafts.append(draft)
+    explanation, note, kind = explainer.write(candidates(["10"])[0], "1", HISTORY, others=SHOWN)
+    assert explanation.source == "llm" and note is None and kind is None
+    assert explainer.reader.verdict("10", explanation.text, ["1"])["faithful"] is True
+    assert drafts == [("10", "Like Heat, a crime thriller with a daring heist.", None)]
+    (plain, note, kind), _ = explain_with("If you enjoyed Heat, this one should suit you well too.")
+    assert plain.source == "llm" and kind is None  # a reason that claims nothing is not refused
 
 
 def test_the_blair_witch_reason_from_the_demo_is_refused():

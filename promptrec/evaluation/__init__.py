@@ -3,7 +3,8 @@
 :mod:`.splits` builds Protocol A (k-core, leave-last-out) and Protocol B (sampled candidates);
 :mod:`.metrics` scores target ranks; :mod:`.classic` runs item scorers under Protocol A;
 :mod:`.tuning` selects hyperparameters and blend weights on validation folds only;
-:mod:`.product` and :mod:`.rerank_eval` measure the product's own engine (:mod:`promptrec.engine`);
+:mod:`.product`, :mod:`.rerank_eval` and :mod:`.explain_eval` measure the product's own engine
+(:mod:`promptrec.engine`);
 :mod:`.source` loads the dataset as the product does and names it by a content hash.
 """
 

@@ -18,6 +18,9 @@ LLM_COLUMNS = ("grounding_rate", "llm_explained_rate", "fallback_rate", "rerank_
 BEYOND_COLUMNS = ("gini", "tail_share", "long_tail_share", "avg_pop", "coverage")
 EXPLANATION_COLUMNS = ("reasons", "faithfulness", "genre_faithfulness", "claim_rate", "claims_confirmed_rate", "leak_rate",
                        "distinct_cited_per_list", "distinct_cited_llm_per_list", "lists_citing_3_rate")
+# the product's explained answer (promptrec/evaluation/explain_eval.py): the gate and the drafts before it
+GATE_COLUMNS = ("drafts_per_list", "draft_refused_rate", "draft_claim_rate", "draft_faithfulness", "faithfulness",
+                "llm_explained_rate", "explain_latency_mean_s", "explain_latency_p50_s", "explain_latency_p95_s")
 TIER_COLORS = {"head": "#e78ac3", "torso": "#a6d854", "tail": "#ffd92f"}
 
 
@@ -99,6 +102,17 @@ def reason_lines(sample: Sequence[dict]) -> list[str]:
     return lines
 
 
+def refused_lines(sample: Sequence[dict]) -> list[str]:
+    """A fenced plain-text block of sampled drafts the quality gate refused, with the problem it found."""
+    lines = ["```text"]
+    for s in sample:
+        lines.append(f"{plain(s['title'])} <- {plain('; '.join(s.get('cited', [])) or 'no citation')}")
+        lines.append(f"  \"{plain(s['reason'])}\"")
+        lines.append(f"  refused: {plain(s.get('problem') or '-')}")
+    lines.append("```")
+    return lines
+
+
 def _sampled(rows: Sequence[dict]) -> tuple[list[dict], list[dict]]:
     """Rows over the whole population, and rows on a smaller seeded sample of users."""
     population = max((_users(r) for r in rows), default=0)
@@ -118,7 +132,7 @@ def _errors(rows: Sequence[dict], metric: str) -> tuple[list[float], list[list[f
 
 def _color(row: dict) -> str:
     name = row["name"]
-    return ("#fc8d62" if ("rerank" in name or "LLM order" in name) else
+    return ("#fc8d62" if ("rerank" in name or "LLM order" in name or "model reasons" in name) else
             "#66c2a5" if name.startswith(("Fused", "Embedding")) else "#8da0cb")
 
 
@@ -183,6 +197,32 @@ def chart(rows: Sequence[dict], path: Path, split: str = "test") -> None:
     plt.close(fig)
 
 
+def _gate_lines(rows: Sequence[dict]) -> list[str]:
+    """The product's explained answer: its quality gate, the drafts before it, the shown and refused samples."""
+    if not rows:
+        return []
+    lines = ["## The product's explained answer: reasons and the quality gate", "",
+             "The fused list `recommend()` shows, with one model reason per shown item, as the product streams it "
+             "(`promptrec/evaluation/explain_eval.py`). The gate refuses a draft whose claims the same claim reader "
+             "does not confirm, so the shown reasons' faithfulness is high by construction: the model's own figures "
+             "are draft_faithfulness (every draft, before the gate) and draft_refused_rate. drafts_per_list: model "
+             "reasons written per list; explain seconds per user: retrieval + every reason (no profile).", "",
+             markdown_table(rows, GATE_COLUMNS), ""]
+    test = [r for r in rows if r["split"] == "test"] or list(rows)
+    shown = next((r for r in test if r.get("reason_sample")), None)
+    if shown:
+        lines += [f"A seeded sample of the shown model reasons ({shown['name']}, {shown['split']}; plain text):", "",
+                  *reason_lines(shown["reason_sample"]), ""]
+    refused = next((r for r in test if r.get("refused_sample")), None)
+    if refused:
+        lines += [f"A seeded sample of drafts the gate refused ({refused['name']}, {refused['split']}; "
+                  "plain text):", "",
+                  *refused_lines(refused["refused_sample"]), ""]
+    elif test:
+        lines += ["The gate refused no draft on this split.", ""]
+    return lines
+
+
 def write_report(folder: Path, name: str, payload: dict) -> dict[str, Path]:
     """Write ``name``.json, .md and .png into ``folder``; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -222,7 +262,7 @@ def write_report(folder: Path, name: str, payload: dict) -> dict[str, Path]:
         lines += ["## LLM stage: explanations, validity, cost", "", markdown_table(llm_rows, LLM_COLUMNS), "",
                   "grounding_rate: share of shown items whose explanation cites a real history item; "
                   "llm_explained_rate: share explained by the model (the rest by evidence); latency per user "
-                  "(retrieval + profile + rerank).", ""]
+                  "(retrieval + profile + rerank; the product's explained answer has its explain seconds below).", ""]
         if any("faithfulness" in r["metrics"] for r in llm_rows):
             lines += ["Explanation metrics (`promptrec/evaluation/faithfulness.py`, docs/evaluation.md): faithfulness = "
                       "share of the model's reasons that state a genre or theme whose every stated genre/theme the "
@@ -230,10 +270,12 @@ def write_report(folder: Path, name: str, payload: dict) -> dict[str, Path]:
                       "leak_rate = share with internal ids or prompt wording; distinct cited items per 10-item list "
                       "(all shown explanations; _llm: the model's alone); lists_citing_3_rate among users with >= 3 "
                       "history items.", "", markdown_table(llm_rows, EXPLANATION_COLUMNS), ""]
-            sampled = next((r for r in llm_rows if r.get("reason_sample") and r["split"] == "test"), None)
+            sampled = next((r for r in llm_rows if r.get("reason_sample") and r["split"] == "test"
+                            and "refused_sample" not in r), None)
             if sampled:
                 lines += [f"A seeded sample of the model's reasons ({sampled['name']}, test; plain text):", "",
                           *reason_lines(sampled["reason_sample"]), ""]
+        lines += _gate_lines([r for r in llm_rows if "drafts_per_list" in r["metrics"]])
     if payload.get("selection"):
         lines += ["## Choices made on validation", "", "```json", json.dumps(payload["selection"], indent=2), "```", ""]
     lines += ["## Run", "", "```json", json.dumps(meta, indent=2, default=str), "```", ""]

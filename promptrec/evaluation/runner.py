@@ -1,5 +1,6 @@
 """One Protocol A run over every stage: classic baselines, embedding-only retrieval, fused
-retrieval and fused retrieval + LLM rerank; every choice made on validation, test read once."""
+retrieval, fused retrieval + LLM rerank and the product's explained answer (the fused list with the
+model's reasons); every choice made on validation, test read once."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from ..retrieval.store import make_client as make_chroma_client
 from ..settings import Settings
 from .beyond import bootstrap_indices, describe, percentile_interval, split_context
 from .classic import classic_table
+from .explain_eval import explain_log, explained_row, run_explained
 from .faithfulness import ClaimReader
 from .product import (Bench, collect_pools, index_split_items, rank_of, ratings_by_user, retrieval_lists,
                       select_fusion, split_catalog, stage_world)
@@ -34,6 +36,8 @@ from .tuning import validation_folds
 
 Progress = Callable[[str, int], Callable[[int], None]]
 RECORD_VERSION = "records-2"  # records keep the model's reasons and the history length (explanation metrics)
+EXPLAIN_RECORD_VERSION = "explain-records-1"
+EXPLAINED_ROW = "Fused + model reasons (product)"
 
 
 class EvalConfig(BaseModel):
@@ -49,7 +53,10 @@ class EvalConfig(BaseModel):
                                    description="Candidate pool depths (top-N per source) tried on validation.")
     llm: bool = Field(False, description="Run the LLM stage with the model the settings name (settings.llm).")
     llm_users: int = Field(50, description="Seeded sample of users for the LLM stage (per split).")
-    rerank_k: int = Field(10, description="The k of the answer the model reranks for (depth: settings.rerank.depth).")
+    rerank_k: int = Field(10, description="The k of the answer the model reranks for (depth: settings.rerank.depth) "
+                                          "and of the explained answer.")
+    rerank: bool = Field(True, description="Run the LLM rerank stage (and choose its blend weight on validation); "
+                                           "the product's explained answer is measured either way.")
 
 
 def eval_settings(settings: Settings, pool_depths: list[int]) -> Settings:
@@ -170,31 +177,48 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None
     if config.llm:
         client = product.client
         users = sample_users(split.n_users, config.llm_users, seed)
-        records = {}
-        fingerprint = hashlib.sha256(json.dumps([
-            client.model_id, client.temperature, seed, weights, pool_depth, config.rerank_k,
-            settings.rerank.model_dump(), settings.profile.model_dump(), features_digest(product.features),
-            [load_prompt(n).hash for n in ("user_profile", "rerank")], reply_budget(config.rerank_k), REASON_MAX_CHARS,
-            RECORD_VERSION,
-        ], sort_keys=True).encode()).hexdigest()[:12]
-        for stage, world in worlds.items():
-            t0 = time.perf_counter()
-            log = rerank_log(runs_dir / "rerank-records" / f"{fingerprint}-{stage}.jsonl")
-            records[stage] = run_rerank(world.with_weights(weights, pool_depth), users, log, config.rerank_k,
-                                        bar(f"LLM rerank [{stage}]", len(users)))
-            timings[f"llm_rerank [{stage}]_s"] = time.perf_counter() - t0
-        llm_weight, tried = select_llm_weight(records["valid"])
-        selection["llm_weight"] = {"chosen": llm_weight, "tried_on_validation": tried}
-        say(f"LLM blend weight chosen on validation: {llm_weight}")
+        fused_worlds = {stage: world.with_weights(weights, pool_depth) for stage, world in worlds.items()}
         reader = ClaimReader(catalog, product.features)
+        extra = {"users": users, "item_index": split.item_index, "catalog": catalog, "reader": reader,
+                 "k": config.rerank_k}
+        records = {}
+        if config.rerank:
+            fingerprint = hashlib.sha256(json.dumps([
+                client.model_id, client.temperature, seed, weights, pool_depth, config.rerank_k,
+                settings.rerank.model_dump(), settings.profile.model_dump(), features_digest(product.features),
+                [load_prompt(n).hash for n in ("user_profile", "rerank")], reply_budget(config.rerank_k),
+                REASON_MAX_CHARS, RECORD_VERSION,
+            ], sort_keys=True).encode()).hexdigest()[:12]
+            for stage, world in fused_worlds.items():
+                t0 = time.perf_counter()
+                log = rerank_log(runs_dir / "rerank-records" / f"{fingerprint}-{stage}.jsonl")
+                records[stage] = run_rerank(world, users, log, config.rerank_k,
+                                            bar(f"LLM rerank [{stage}]", len(users)))
+                timings[f"llm_rerank [{stage}]_s"] = time.perf_counter() - t0
+            llm_weight, tried = select_llm_weight(records["valid"])
+            selection["llm_weight"] = {"chosen": llm_weight, "tried_on_validation": tried}
+            say(f"LLM blend weight chosen on validation: {llm_weight}")
+        explained = {}
+        explain_fingerprint = hashlib.sha256(json.dumps([
+            client.model_id, client.temperature, seed, weights, pool_depth, config.rerank_k,
+            settings.explain.model_dump(), load_prompt("explain").hash, features_digest(product.features),
+            settings.rerank.reorder, EXPLAIN_RECORD_VERSION,  # with rerank.reorder the model's order is shown
+        ], sort_keys=True).encode()).hexdigest()[:12]
+        for stage, world in fused_worlds.items():
+            t0 = time.perf_counter()
+            log = explain_log(runs_dir / "explain-records" / f"{explain_fingerprint}-{stage}.jsonl")
+            explained[stage] = run_explained(world, users, log, config.rerank_k,
+                                             bar(f"explained answer [{stage}]", len(users)))
+            timings[f"explained [{stage}]_s"] = time.perf_counter() - t0
         for stage in ("valid", "test"):
-            fused_world = worlds[stage].with_weights(weights, pool_depth)
-            lists, _ = retrieval_lists(fused_world, users, 100)
+            lists, _ = retrieval_lists(fused_worlds[stage], users, 100)
             rows.append(_row("Fused retrieval (LLM users)", stage, **_list_row(worlds[stage], users, lists, contexts[stage])))
-            extra = {"users": users, "item_index": split.item_index, "context": contexts[stage], "catalog": catalog,
-                     "reader": reader, "k": config.rerank_k}
-            rows.append(_row(f"Fused + LLM rerank (w={llm_weight})", stage, **rerank_row(records[stage], llm_weight, **extra)))
-            rows.append(_row("LLM order alone (w=1)", stage, **rerank_row(records[stage], 1.0, **extra)))
+            context = {**extra, "context": contexts[stage]}
+            if config.rerank:
+                rows.append(_row(f"Fused + LLM rerank (w={llm_weight})", stage,
+                                 **rerank_row(records[stage], llm_weight, **context)))
+                rows.append(_row("LLM order alone (w=1)", stage, **rerank_row(records[stage], 1.0, **context)))
+            rows.append(_row(EXPLAINED_ROW, stage, **explained_row(explained[stage], **context)))
         model_path = getattr(client.backend, "model_path", None)
         meta["llm"] = {
             "model_id": client.model_id,
@@ -205,6 +229,7 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None
             "users_per_split": len(users),
             "rerank": settings.rerank.model_dump(),
             "profile": settings.profile.model_dump(),
+            "explain": settings.explain.model_dump(),
             "item_features": len(product.features),
             "stats_this_run": client.stats.summary(),
         }
@@ -218,7 +243,7 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None
         "config": config.model_dump(),
         "fusion_fitted": settings.fusion.model_dump(),
         "embedder": product.embedder.name,
-        "prompt_hashes": {n: load_prompt(n).hash for n in ("user_profile", "rerank", "item_features")},
+        "prompt_hashes": {n: load_prompt(n).hash for n in ("user_profile", "rerank", "explain", "item_features")},
         "state_dir": runs_dir.name,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the end",
         "timings_s": {k: round(v, 2) for k, v in timings.items()},

@@ -250,9 +250,11 @@ def test_users_file_values_are_inert_in_the_report():
     assert "<b>" not in table and "N@10 b x /b  y" in table and all(line.count("|") == 5 for line in table.splitlines())
 
 
-def test_protocol_a_llm_rows_carry_intervals_groups_and_explanation_metrics(tmp_path, monkeypatch):
+@pytest.mark.parametrize("rerank", [True, False])
+def test_protocol_a_llm_rows_carry_intervals_groups_and_explanation_metrics(tmp_path, monkeypatch, rerank):
     """The LLM stage of run_protocol_a with a scripted model: every row has intervals and groups, the
-    LLM rows the explanation metrics and a reason sample, and the report prints them."""
+    LLM rows the explanation metrics and a reason sample, and the report prints them; the product's
+    explained answer is measured with or without the rerank stage."""
     from promptrec.evaluation import runner
     from promptrec.testing import with_users, write_dataset_folder
 
@@ -274,20 +276,32 @@ def test_protocol_a_llm_rows_carry_intervals_groups_and_explanation_metrics(tmp_
     write_dataset_folder(with_users(tiny_dataset(n_users=60, items_per_genre=8)), tmp_path / "shop")
     settings = Settings(dataset=str(tmp_path / "shop"), state_dir=tmp_path / "state")
     config = runner.EvalConfig(llm=True, llm_users=4, folds=1, classic=False, pool_depths=[30],
-                               embedding_weights=[0.0, 0.5], rerank_k=3)
+                               embedding_weights=[0.0, 0.5], rerank_k=3, rerank=rerank)
     payload = runner.run_protocol_a(config, settings, say=lambda line: None)
     rows = {(r["name"].split(" (w=")[0], r["split"]): r for r in payload["rows"]}
     for row in payload["rows"]:
         assert row["intervals"]["N@10"] is not None and {"target_tier", "activity", "attribute:age"} <= set(row["groups"])
+    names = {r["name"].split(" (w=")[0] for r in payload["rows"]}
+    reranked = {"Fused + LLM rerank", "LLM order alone"}
+    assert (reranked <= names) == rerank and ("llm_weight" in payload["selection"]) == rerank
     for split in ("valid", "test"):
-        for name in ("Fused + LLM rerank", "LLM order alone"):
+        product = rows[("Fused + model reasons (product)", split)]
+        assert product["metrics"]["n_users"] == 4 and product["metrics"]["reasons"] > 0
+        for metric in ("faithfulness", "draft_faithfulness", "draft_refused_rate", "drafts_per_list",
+                       "explain_latency_p50_s"):
+            assert metric in product["metrics"] and metric in product["intervals"], metric
+        assert product["metrics"]["drafts_per_list"] == 3.0 and product["reason_sample"]
+        for name in reranked & names:
             llm = rows[(name, split)]
             assert llm["metrics"]["n_users"] == 4
             for metric in ("faithfulness", "claim_rate", "leak_rate", "distinct_cited_per_list", "grounding_rate"):
                 assert metric in llm["metrics"] and metric in llm["intervals"], metric
-        alone = rows[("LLM order alone", split)]  # the model's picks are shown: its reasons are read
-        assert alone["metrics"]["reasons"] > 0 and alone["metrics"]["leak_rate"] == 0.0
-        assert 0 < len(alone["reason_sample"]) <= 10 and alone["reason_sample"][0]["reason"].startswith("Like ")
+        if rerank:
+            alone = rows[("LLM order alone", split)]  # the model's picks are shown: its reasons are read
+            assert alone["metrics"]["reasons"] > 0 and alone["metrics"]["leak_rate"] == 0.0
+            assert 0 < len(alone["reason_sample"]) <= 10 and alone["reason_sample"][0]["reason"].startswith("Like ")
     paths = write_report(tmp_path / "out", "r", payload)
     text = paths["md"].read_text()
-    assert "A seeded sample of the model's reasons" in text and "N@10 by age (from the users file)" in text
+    assert ("A seeded sample of the model's reasons" in text) == rerank and "N@10 by age (from the users file)" in text
+    assert "## The product's explained answer" in text and "A seeded sample of the shown model reasons" in text
+    assert "| Fused + model reasons (product) | test | 4 |" in text

@@ -47,6 +47,7 @@ def test_eval_run_on_a_dataset_folder_and_identical_cached_rerun(tmp_path):
     for split in ("valid", "test"):
         assert ("ClassicBlend", split) in names and ("Embedding only (Chroma)", split) in names
         assert ("Fused retrieval", split) in names and ("LLM order alone (w=1)", split) in names
+        assert ("Fused + model reasons (product)", split) in names
     rerank = [r for r in first["rows"] if r["name"].startswith("Fused + LLM rerank")]
     assert len(rerank) == 2 and all(r["metrics"]["n_users"] == 2 for r in rerank)
     for row in rerank:
@@ -70,11 +71,13 @@ def test_eval_run_on_a_dataset_folder_and_identical_cached_rerun(tmp_path):
     runs = state / "eval" / f"tiny-movies-{meta['dataset']['sha256'][:12]}"
     assert meta["state_dir"] == runs.name and (runs / "chroma").is_dir() and (runs / "collab").is_dir()
     records = sorted((runs / "rerank-records").glob("*.jsonl"))
-    assert len(records) == 2 and not any(p.name.startswith(".") for p in folder.iterdir() if p.is_dir())
+    explained = sorted((runs / "explain-records").glob("*.jsonl"))
+    assert len(records) == 2 and len(explained) == 2
+    assert not any(p.name.startswith(".") for p in folder.iterdir() if p.is_dir())
     assert sorted(p.name for p in folder.iterdir()) == ["interactions.csv", "items.csv", "users.csv"]  # nothing written there
 
     # a rerun without the per-user records is served entirely from the LLM cache
-    for path in records:
+    for path in [*records, *explained]:
         path.unlink()
     second = run_eval(folder, state, tmp_path / "results")
     assert second["meta"]["llm"]["stats_this_run"]["calls"] == 0
