@@ -84,16 +84,21 @@ class ChatSession:
         return self._steer(line)
 
     def _steer(self, line: str) -> ChatReply:
-        """A free-text request; a follow-up ("no, older") refines the previous one instead of starting over."""
-        understood = self.recommender.understand(line)
-        if self.intent is not None and _FOLLOW_UP.match(line):
-            catalog = self.recommender.dataset.catalog
-            years = [y for r in (self.last.items if self.last else []) if (y := item_year(catalog[r.item_id])) is not None]
-            self.intent = self.intent.refine(understood, shown_years=years)
-            self.request = f"{self.request}; {line}" if self.request else line
-        else:
-            self.intent, self.request = understood, line
-        return self._recommend(None)
+        """A free-text request; a follow-up ("no, older") refines the previous one instead of starting over.
+
+        The list is shown from the rules' reading at once; the model's reading (when a model reads
+        requests) follows and replaces the list when it changes it (see ``Engine.recommend_stream``)."""
+        previous, follow_up = self.intent, self.intent is not None and _FOLLOW_UP.match(line)
+        catalog = self.recommender.dataset.catalog
+        years = [y for r in (self.last.items if self.last else []) if (y := item_year(catalog[r.item_id])) is not None]
+
+        def combine(understood: Intent) -> Intent:
+            return previous.refine(understood, shown_years=years) if follow_up else understood
+
+        self.intent = combine(self.recommender.understand(line, model=False))
+        self.request = f"{self.request}; {line}" if follow_up and self.request else line
+        refine = (lambda: combine(self.recommender.understand(line))) if self.recommender.engine.reads_requests else None
+        return self._recommend(None, refine)
 
     def _command(self, command: str, arg: str) -> ChatReply:
         if command in ("quit", "exit", "q"):
@@ -154,7 +159,7 @@ class ChatSession:
         cited = ", ".join(catalog[i].title for i in chosen.cited_history if i in catalog) or "no specific item"
         return ChatReply(f"{chosen.title}: {chosen.explanation} (based on: {cited})")
 
-    def _recommend(self, headline: str | None) -> ChatReply:
+    def _recommend(self, headline: str | None, refine: Callable[[], Intent] | None = None) -> ChatReply:
         if self.user_id is None and not self.liked and not self.request:
             return ChatReply((headline + ". " if headline else "") + "Pick a /user, /like an item, or describe what you want.")
         on_event = self.on_event
@@ -169,10 +174,13 @@ class ChatSession:
 
         if self.user_id is not None:
             result = self.recommender.recommend(self.user_id, k=self.k, request=self.request, exclude=self.excluded,
-                                                like=self.liked, intent=self.intent, on_event=relay)
+                                                like=self.liked, intent=self.intent, on_event=relay, refine=refine)
         else:
             result = self.recommender.recommend_for_history(self.liked, k=self.k, request=self.request,
-                                                            exclude=self.excluded, intent=self.intent, on_event=relay)
+                                                            exclude=self.excluded, intent=self.intent, on_event=relay,
+                                                            refine=refine)
+        if result.intent is not None:
+            self.intent = Intent.model_validate(result.intent)  # the reading the list was made from (the model's)
         self.last = result
         return ChatReply(self._text(headline, result), result)
 

@@ -137,9 +137,15 @@ class Engine:
         """How many fused candidates the rerank sees for a top-``k`` answer (``k`` without a rerank)."""
         return max(k, self.rerank_settings.depth) if self.reranker else k
 
-    def understand(self, request: str) -> Intent:
-        """A typed request read into an :class:`Intent` (the model when there is one, else rules)."""
-        return self.intent_parser.parse(request)
+    def understand(self, request: str, model: bool = True) -> Intent:
+        """A typed request read into an :class:`Intent` (the model when there is one and ``model``,
+        else rules: instant, and what the model's reading is merged with anyway)."""
+        return self.intent_parser.parse(request) if model else self.intent_parser.rules.parse(request)
+
+    @property
+    def reads_requests(self) -> bool:
+        """Whether a model reads typed requests (else the rules' reading is final)."""
+        return self.intent_parser.client is not None
 
     def candidates(self, history: History, k: int, request: str | None = None, exclude: Sequence[str] = (),
                    depth: int | None = None, intent: Intent | None = None,
@@ -219,7 +225,8 @@ class Engine:
 
     def recommend_stream(self, history: History, k: int = 10, request: str | None = None,
                          exclude: Sequence[str] = (), like: Sequence[str] = (), user_id: str | None = None,
-                         intent: Intent | None = None, scope: Scope = nullcontext) -> Iterator[StreamEvent]:
+                         intent: Intent | None = None, scope: Scope = nullcontext,
+                         refine: Callable[[], Intent] | None = None) -> Iterator[StreamEvent]:
         """The answer as it is made: a ``list`` event as soon as the order is known (evidence
         explanations, the model's reasons pending), a ``reason`` event per shown item as the model
         writes it, then ``final`` (with the profile and totals).
@@ -227,6 +234,14 @@ class Engine:
         The order is the fused one unless ``rerank.reorder`` lets the model's rerank decide it (then
         the list waits for the profile and the rerank). ``scope()`` is entered around every model
         step (the caller's deadline and cache owner), never across a ``yield``.
+
+        **List first, then the model's reading.** When a model reads typed requests, a ``request``
+        is first read by the rules (instant) and the list is shown from that reading; then the model
+        reads it (``refine()``, by default :meth:`understand`) and, when its reading changes the
+        shown items, a second ``list`` event (``revised=True``) replaces the first before any reason
+        is written. The model's reading is merged with the rules' (an explicit "not X" is never
+        lost), so the first list never shows what the request refused. ``intent`` with ``refine``:
+        the caller's own two readings (chat refines the previous turn's intent).
         """
         if k < 1:
             raise UserInputError("k must be at least 1")
@@ -236,8 +251,17 @@ class Engine:
         steered = history.steered(list(like))
         if intent is None and request:
             t0 = time.perf_counter()
+            if self.reads_requests and not self.reorders:
+                intent = self.understand(request, model=False)
+                refine = refine or (lambda: self.understand(request))
+            else:
+                with scope():
+                    intent = self.understand(request)
+            timings["intent_s"] = time.perf_counter() - t0
+        if self.reorders and refine is not None:  # the rerank's list waits for the model anyway: read first
+            t0 = time.perf_counter()
             with scope():
-                intent = self.understand(request)
+                intent, refine = refine(), None
             timings["intent_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         # the list comes before any model call (it is streamed first), so a learned fusion ranks it without
@@ -254,18 +278,28 @@ class Engine:
             with scope():
                 outcome = self.rerank(candidates, steered, k, request, profile)
             timings["rerank_s"] = time.perf_counter() - t0
-        result = self._assemble(user_id, candidates, outcome, k, request, profile, intent, steered)
-        if intent is not None:
-            titles = {i: self.catalog[i].title for i in [*intent.anchors, *intent.exclude_items] if i in self.catalog}
-            result.understood, result.intent = intent.describe(titles), intent.model_dump()
         writing = self.explainer is not None and self.explainer.client is not None
-        by_id = {c.item_id: c for c in candidates}
-        if writing:
-            for rec in result.items:
-                rec.explanation_note = PENDING
+        result = self._listed(user_id, candidates, outcome, k, request, profile, intent, steered, writing)
         result.timings = {"list_s": round(time.perf_counter() - start, 4)}
-        result.explanations = _totals(result.items)
         yield StreamEvent(kind="list", result=result.model_copy(deep=True))
+        list_s = result.timings["list_s"]
+        if refine is not None:
+            t0 = time.perf_counter()
+            with scope():
+                better = refine()
+            timings["intent_model_s"] = time.perf_counter() - t0
+            if _reading(better) != _reading(intent):
+                intent = better
+                revised = self.candidates(steered, k, request, [*exclude, *like], intent=intent)
+                shown_before = [r.item_id for r in result.items]
+                result = self._listed(user_id, revised, outcome, k, request, profile, intent, steered, writing)
+                candidates = revised
+                result.timings = {"list_s": list_s}
+                if [r.item_id for r in result.items] != shown_before:
+                    result.revised = True
+                    result.timings["revised_list_s"] = round(time.perf_counter() - start, 4)
+                    yield StreamEvent(kind="list", result=result.model_copy(deep=True))
+        by_id = {c.item_id: c for c in candidates}
         kinds: Counter = Counter()
         if writing:
             t0 = time.perf_counter()
@@ -289,11 +323,26 @@ class Engine:
             result.profile = profile
             timings["profile_s"] = time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - start
-        result.timings = {n: round(v, 4) for n, v in {"list_s": result.timings["list_s"], **timings}.items()}
+        firsts = {n: v for n, v in result.timings.items() if n in ("list_s", "revised_list_s")}
+        result.timings = {n: round(v, 4) for n, v in {**firsts, **timings}.items()}
         result.explanations = _totals(result.items, kinds)
         if writing:
             result.rejected_reasons = kinds["rejected"]
         yield StreamEvent(kind="final", result=result)
+
+    def _listed(self, user_id, candidates: list[Candidate], outcome: RerankOutcome | None, k: int,
+                request: str | None, profile: ProfileResult | None, intent: Intent | None, history: History,
+                writing: bool) -> RecommendationList:
+        """The list as first shown: evidence explanations, the model's reasons pending when it writes them."""
+        result = self._assemble(user_id, candidates, outcome, k, request, profile, intent, history)
+        if intent is not None:
+            titles = {i: self.catalog[i].title for i in [*intent.anchors, *intent.exclude_items] if i in self.catalog}
+            result.understood, result.intent = intent.describe(titles), intent.model_dump()
+        if writing:
+            for rec in result.items:
+                rec.explanation_note = PENDING
+        result.explanations = _totals(result.items)
+        return result
 
     def _request_prefix(self, candidate: Candidate, intent: Intent | None) -> str:
         """With a request: what of it the item verifiably matches (its catalog genres, years, the
@@ -353,6 +402,11 @@ class Engine:
             rejected_reasons=sum(item.item_id in refused for item in items),
             model_id=self.client.model_id if self.client else None,
         )
+
+
+def _reading(intent: Intent | None) -> dict | None:
+    """What of a reading decides the list (not who read it, nor what was dropped on the way)."""
+    return None if intent is None else intent.model_dump(exclude={"source", "ungrounded", "error"})
 
 
 def _totals(items: Sequence[Recommendation], kinds: Counter | None = None) -> ExplanationTotals:

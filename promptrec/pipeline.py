@@ -245,9 +245,9 @@ class Recommender:
     def retriever(self) -> CandidateRetriever:
         return self.engine.retriever
 
-    def understand(self, request: str) -> Intent:
-        """A typed request: read by the model when there is one, else (or when it fails) by rules."""
-        return self.engine.understand(request)
+    def understand(self, request: str, model: bool = True) -> Intent:
+        """A typed request: read by the model when there is one and ``model``, else (or when it fails) by rules."""
+        return self.engine.understand(request, model)
 
     @property
     def profiler(self) -> UserProfiler | None:
@@ -280,7 +280,8 @@ class Recommender:
     # ----- the pipeline -----
     def recommend(self, user_id: str | int, k: int = 10, request: str | None = None,
                   exclude: Sequence[str] = (), like: Sequence[str] = (), intent: Intent | None = None,
-                  on_event: Callable[[StreamEvent], None] | None = None) -> RecommendationList:
+                  on_event: Callable[[StreamEvent], None] | None = None,
+                  refine: Callable[[], Intent] | None = None) -> RecommendationList:
         """Top-``k`` explained recommendations for a user in the data.
 
         Args:
@@ -291,12 +292,15 @@ class Recommender:
                 ``request`` when None.
             on_event: Called with each :class:`~promptrec.types.StreamEvent` as it happens (the
                 list at once, then each reason); see :meth:`recommend_stream`.
+            refine: With ``intent``: the model's reading of the request, asked after the list from
+                ``intent`` is shown (see :meth:`Engine.recommend_stream <promptrec.engine.Engine.recommend_stream>`).
         """
-        return _last(self.recommend_stream(user_id, k, request, exclude, like, intent), on_event)
+        return _last(self.recommend_stream(user_id, k, request, exclude, like, intent, refine), on_event)
 
     def recommend_stream(self, user_id: str | int, k: int = 10, request: str | None = None,
                          exclude: Sequence[str] = (), like: Sequence[str] = (),
-                         intent: Intent | None = None) -> Iterator[StreamEvent]:
+                         intent: Intent | None = None,
+                         refine: Callable[[], Intent] | None = None) -> Iterator[StreamEvent]:
         """Like :meth:`recommend`, as events: ``list`` (the ranked list at once, evidence
         explanations), ``reason`` per shown item as the model writes it, ``final``. Arguments are
         checked (and an unknown user raised) before the first event is asked for.
@@ -309,29 +313,32 @@ class Recommender:
         k, request = inputs.top_k(k), inputs.request_text(request)
         exclude, like = inputs.item_entries(exclude, "exclude"), inputs.item_entries(like, "like")
         history = self.history(user)
-        return self._stream(user, history, k, request, exclude, like, intent, owner=user_tag(user))
+        return self._stream(user, history, k, request, exclude, like, intent, refine, owner=user_tag(user))
 
     def recommend_for_history(self, items: Sequence[str | int], k: int = 10, request: str | None = None,
                               exclude: Sequence[str] = (), ratings: dict[str, float] | None = None,
                               intent: Intent | None = None,
-                              on_event: Callable[[StreamEvent], None] | None = None) -> RecommendationList:
+                              on_event: Callable[[StreamEvent], None] | None = None,
+                              refine: Callable[[], Intent] | None = None) -> RecommendationList:
         """Recommendations for someone not in the data, from items (ids or titles) they liked, oldest first.
 
         ``items`` is a list; one string is taken as one item (id or title). ``on_event`` as in :meth:`recommend`.
         """
-        return _last(self.recommend_for_history_stream(items, k, request, exclude, ratings, intent), on_event)
+        return _last(self.recommend_for_history_stream(items, k, request, exclude, ratings, intent, refine), on_event)
 
     def recommend_for_history_stream(self, items: Sequence[str | int], k: int = 10, request: str | None = None,
                                      exclude: Sequence[str] = (), ratings: dict[str, float] | None = None,
-                                     intent: Intent | None = None) -> Iterator[StreamEvent]:
+                                     intent: Intent | None = None,
+                                     refine: Callable[[], Intent] | None = None) -> Iterator[StreamEvent]:
         """:meth:`recommend_for_history` as events (see :meth:`recommend_stream`)."""
         k, request = inputs.top_k(k), inputs.request_text(request)
         exclude, entries = inputs.item_entries(exclude, "exclude"), inputs.item_entries(items, "items")
         history = History(items=self.resolve_items(entries) if entries else [], ratings=ratings or {})
-        return self._stream(None, history, k, request, exclude, (), intent)
+        return self._stream(None, history, k, request, exclude, (), intent, refine)
 
     def _stream(self, user_id: str | None, history: History, k: int, request, exclude, like,
-                intent: Intent | None = None, owner: str | None = None) -> Iterator[StreamEvent]:
+                intent: Intent | None = None, refine: Callable[[], Intent] | None = None,
+                owner: str | None = None) -> Iterator[StreamEvent]:
         # one deadline shared by every model call of this request (intent, reasons, profile, rerank); building
         # the index and fitting the models on first use are not model calls and happen before the clock starts
         engine = self.engine
@@ -345,7 +352,7 @@ class Recommender:
             return stack
 
         yield from engine.recommend_stream(history, inputs.top_k(k), request, exclude, like, user_id=user_id,
-                                           intent=intent, scope=scope)
+                                           intent=intent, scope=scope, refine=refine)
 
     # ----- privacy -----
     def forget(self, user_id: str | int) -> ForgetReport:

@@ -125,6 +125,8 @@ class RecommendationList(BaseModel):
     ordered_by: Literal["llm_rerank", "fusion"] = Field(description="Which stage decided the final order.")
     fallback: bool = Field(False, description="True when the rerank failed and the fused order was used.")
     fallback_reason: str | None = None
+    revised: bool = Field(False, description="This list replaces one shown before it: the model's reading of the "
+                                             "request changed the items the rules' reading had listed.")
     request: str | None = None
     understood: str | None = Field(None, description="What the request was understood as (intent), in words.")
     intent: dict | None = Field(None, description="The parsed request (promptrec.intent.Intent) as data.")

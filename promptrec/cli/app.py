@@ -288,9 +288,9 @@ def chat(
 
             def on_event(kind, data, printer=printer, streamed=streamed):
                 if kind == "list":  # the reply and the list at once, reasons as they come
-                    streamed.append(True)
-                    if data.text:
+                    if data.text and not data.recommendations.revised:  # the printer says what a revision is
                         console.print(plain(data.text))
+                    streamed.append(True)
                     printer(StreamEvent(kind="list", result=data.recommendations))
                 elif kind == "reason":
                     printer(StreamEvent(kind="reason", item=data))

@@ -130,11 +130,17 @@ class StreamPrinter:
 
     def __call__(self, event: StreamEvent) -> None:
         if event.kind == "list":
+            revised = self.result is not None
             self.result = event.result
-            if self.result.request:
+            if self.result.request and not revised:
                 self.console.print(Text.assemble(("Request:", "bold"), " ", clean(self.result.request)))
+            if self.result.revised:
+                self.console.print(Text.assemble(("Revised after the model read your request", "bold"),
+                                                 f": {clean(self.result.understood)}" if self.result.understood else ""))
             table = recommendations_table(self.result, self.catalog)
-            if self.live_mode:
+            if self._live is not None:  # a revised list replaces the one on screen
+                self._live.update(table, refresh=True)
+            elif self.live_mode:
                 self._live = Live(table, console=self.console, auto_refresh=False)
                 self._live.start(refresh=True)
             else:

@@ -157,7 +157,8 @@ class Service:
             def on_event(kind: str, data) -> None:
                 nonlocal sent
                 if kind == "list":
-                    emit("reply", {"session": session_id, "text": data.text, "quit": data.quit})
+                    if not sent:  # a revised list (the model's reading of the request) replaces the list only
+                        emit("reply", {"session": session_id, "text": data.text, "quit": data.quit})
                     emit("list", data.recommendations)
                     sent = True
                 elif kind == "reason":
