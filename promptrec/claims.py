@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from .data import Catalog
+from .quality import title_core
 from .types import ItemFeatures
 
 __all__ = ["ClaimReader", "GENRE_FORMS", "IMPLIED_BY_GENRE", "LEAK_WORDING", "NOT_CLAIMS", "leaks"]
@@ -85,7 +86,7 @@ def _split_values(text: str) -> list[str]:
 def _title_forms(title: str) -> list[str]:
     core = _YEAR_SUFFIX.sub("", title).strip()
     match = _ARTICLE_AT_END.match(core)
-    forms = [title, core]
+    forms = [title, core, title_core(title)]
     if match:
         forms.append(f"{match['article']} {match['core']}")
         forms.append(match["core"])
@@ -124,6 +125,7 @@ class ClaimReader:
         self.themes = sorted(t for t in themes if len(t) >= 3 and t not in NOT_CLAIMS and t not in genre_words
                              and re.search(r"[a-z]", t))
         self._theme_patterns = [(t, t.split()[0], _pattern(t)) for t in self.themes]
+        self._form_genre = {form: g for g, forms in self.genre_forms.items() for form in forms}
 
     def _features(self, item_id: str) -> ItemFeatures | None:
         if self.features is None:
@@ -149,8 +151,13 @@ class ClaimReader:
         item = self.catalog[item_id]
         if kind == "genres":
             return term in _split_values(item.fields.get("genres", ""))
+        genres = _split_values(item.fields.get("genres", ""))
         implied = IMPLIED_BY_GENRE.get(term)
-        if implied and implied in _split_values(item.fields.get("genres", "")):
+        if implied and implied in genres:
+            return True
+        # a phrase made of genre words says the genres: "romantic comedy" holds for Comedy + Romance
+        named = [self._form_genre.get(w) or IMPLIED_BY_GENRE.get(w) for w in term.split()]
+        if named and all(g is not None and g in genres for g in named):
             return True
         text = " ".join([*(v.lower() for k, v in item.fields.items()), _feature_text(self._features(item_id))])
         return bool(_pattern(term).search(text))

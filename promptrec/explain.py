@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 PENDING = "the model's reason is being written"
 NO_CITATION = "nothing in the history to cite"
 WITHHELD = "the item's text looked like instructions or markup and was withheld from the model"
+GAVE_UP = ("not asked: the model's last {n} reasons in a row were refused by the quality gate, so this process "
+           "stopped asking it (explain.stop_after_refused)")
 REUSE_PENALTY = 0.7
 
 
@@ -122,6 +124,7 @@ class Explainer:
         self._titles: TitleIndex | None = None
         self._reader: ClaimReader | None = None
         self.on_draft: Callable[[str, str, str | None], None] | None = None
+        self.refused_in_a_row = 0  # model reasons refused by the gate since the last one shown (this process)
 
     @property
     def titles(self) -> TitleIndex:
@@ -144,6 +147,12 @@ class Explainer:
             return None
         terms = ", ".join(f"{c['kind']} {c['term']!r}" for c in verdict["claims"] if not c["confirmed"])
         return f"states {terms}, which the catalog does not confirm for both the item and the cited one"
+
+    @property
+    def gave_up(self) -> bool:
+        """Whether this process stopped asking the model for reasons (``stop_after_refused`` refusals in a row)."""
+        limit = self.settings.stop_after_refused
+        return limit > 0 and self.refused_in_a_row >= limit
 
     # ----- what items are -----
     def genres(self, item_id: str) -> list[str]:
@@ -282,6 +291,8 @@ class Explainer:
             return fallback, NO_CITATION, "skipped"
         if self.withheld(candidate.item_id) or self.withheld(cited):
             return fallback, WITHHELD, "skipped"
+        if self.gave_up:
+            return fallback, GAVE_UP.format(n=self.refused_in_a_row), "skipped"
         facts = self.facts(candidate.item_id, cited, candidate)
         values = {"pick": self._describe(candidate.item_id), "watched": self._describe(cited, history.ratings.get(cited)),
                   "shared": facts.describe(), "max_chars": str(self.settings.max_chars)}
@@ -307,7 +318,12 @@ class Explainer:
             self.on_draft(candidate.item_id, text, problem)
         if problem:
             log.info("explain: reason for %s not shown (%s): %.200r", candidate.item_id, problem, text)
+            self.refused_in_a_row += 1
+            if self.gave_up:
+                log.warning("explain: the model's last %d reasons were all refused by the quality gate; "
+                            "evidence explanations from now on (explain.stop_after_refused)", self.refused_in_a_row)
             return fallback, f"the model's reason was refused by the quality gate: {problem}", "rejected"
+        self.refused_in_a_row = 0
         return Explanation(text=text, cited=[cited], source="llm"), None, None
 
 

@@ -38,9 +38,15 @@ MIN_PLAIN_WORDS = 2  # a sentence has ordinary lower-case words; a bare title ("
 _FUNCTION_WORDS = {"a", "an", "the", "of", "and", "or", "in", "on", "at", "to", "for", "with", "by", "from", "de", "la"}
 
 
+_ALTERNATE = re.compile(r"\s*\((?:a\.k\.a\.\s*)?[^()]+\)\s*$", re.I)
+
+
 def title_core(title: str) -> str:
-    """A title as it would be written in prose: no year, a trailing ", The" moved to the front."""
+    """A title as it would be written in prose: no year, no alternate title in parentheses, a trailing
+    ", The" moved to the front ("Postman, The (Postino, Il) (1994)" -> "The Postman")."""
     core = _YEAR.sub("", title).strip()
+    while (bare := _ALTERNATE.sub("", core).strip()) != core and len(bare) >= 2:
+        core = bare
     match = _ARTICLE_AT_END.match(core)
     return f"{match['article']} {match['core']}" if match else core
 
@@ -102,9 +108,9 @@ def reason_problem(text: str, *, allowed_titles: Iterable[str] = (), other_title
     if _repetitive(words):
         return "repeats itself"
     rest = text
-    for title in allowed_titles:  # "Toy Story 2" cited must not read as "Toy Story" named
-        for name in {title_core(title), _YEAR.sub("", title).strip()}:
-            rest = re.sub(re.escape(name), " ", rest, flags=re.I) if len(name) >= 2 else rest
+    names = {n for title in allowed_titles for n in (title_core(title), _YEAR.sub("", title).strip()) if len(n) >= 2}
+    for name in sorted(names, key=len, reverse=True):  # "Part III" before "Part II"; "Toy Story 2" before "Toy Story"
+        rest = re.sub(re.escape(name), " ", rest, flags=re.I)
     named = next((t for t in other_titles if _mentions(rest, t)), None)
     if named:
         return f"names {title_core(named)!r}, which it does not cite"

@@ -256,6 +256,10 @@ class ExplainSettings(Section):
     history_items: int = Field(50, ge=1, description="Most recent history items a reason may cite "
                                "(plus the retriever's evidence items).")
     max_chars: int = Field(140, ge=40, le=300, description="Longest reason the model may write.")
+    stop_after_refused: int = Field(
+        10, ge=0, description="Stop asking the model for reasons (in this process) once this many in a row were "
+        "refused by the quality gate; the evidence explanations stand and say why. SmolLM2-135M's reasons are all "
+        "refused (0 of 30 pass), so it costs 5-7 s per answer for nothing. 0: always ask.")
 
 
 class Settings(BaseSettings):

@@ -251,3 +251,20 @@ def test_the_cli_printer_shows_the_list_then_each_reason_as_a_line(rec_for, tiny
     table_end = text.index("ordered by fused retrieval (the model explains each pick; it does not reorder)")
     assert "the model's reason is being written" in text[:table_end]
     assert table_end < text.index("#1 ") < text.index("#2 ") < text.index("#3 ") < text.index("reasons: 3 by the model")
+
+
+def test_the_explainer_stops_asking_a_model_whose_reasons_are_all_refused():
+    backend = ScriptedLLM("The Big The Big The Big.", "The Big The Big The Big.",
+                          {"reason": "Like Heat, it is a tense crime thriller with a heist."},
+                          "The Big The Big The Big.", "The Big The Big The Big.", "The Big The Big The Big.",
+                          default={"reason": "Like Heat, it is a tense crime thriller with a heist."})
+    backend.queue = type(backend.queue)({"reason": r} if isinstance(r, str) else r for r in backend.queue)
+    explainer = Explainer(CATALOG, settings=ExplainSettings(stop_after_refused=3), client=LLMClient(backend))
+    kinds = [explainer.write(candidates([i])[0], "1", HISTORY, others=SHOWN)[2] for i in ["10", "14", "10", "14", "10"]]
+    assert kinds == ["rejected", "rejected", None, "rejected", "rejected"]  # a shown reason resets the count
+    assert len(backend.requests) == 5 and not explainer.gave_up
+    assert explainer.write(candidates(["14"])[0], "1", HISTORY, others=SHOWN)[2] == "rejected"
+    assert explainer.gave_up and len(backend.requests) == 6
+    explanation, note, kind = explainer.write(candidates(["10"])[0], "1", HISTORY, others=SHOWN)
+    assert kind == "skipped" and "stopped asking" in note and explanation.source == "evidence"
+    assert len(backend.requests) == 6  # not asked

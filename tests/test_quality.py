@@ -42,6 +42,9 @@ def test_a_cited_sequel_does_not_read_as_naming_the_original():
 
 def test_titles_are_matched_as_written_in_prose():
     assert title_core("Matrix, The (1999)") == "The Matrix"
+    assert title_core("Postman, The (Postino, Il) (1994)") == "The Postman"  # alternate titles dropped
+    assert title_core("Twelve Monkeys (a.k.a. 12 Monkeys) (1995)") == "Twelve Monkeys"
+    assert title_core("(500) Days of Summer (2009)") == "(500) Days of Summer"
     text = "Mind-bending action in the spirit of The Matrix, which you rated highly."
     assert "names" in reason_problem(text, other_titles=["Matrix, The (1999)"])
 
@@ -54,3 +57,16 @@ def test_titles_are_matched_as_written_in_prose():
 ])
 def test_good_reasons_pass(text):
     assert reason_problem(text, allowed_titles=["Heat (1995)"]) is None
+
+
+def test_a_reason_naming_its_items_as_prose_writes_them_passes():
+    from promptrec.quality import TitleIndex
+
+    titles = TitleIndex(["Back to the Future Part II (1989)", "Back to the Future Part III (1990)",
+                         "Postman, The (Postino, Il) (1994)", "Sense and Sensibility (1995)"])
+    text = "Like Back to the Future Part III, it is a sci-fi comedy with the same time travel fun."
+    assert reason_problem(text, allowed_titles=["Back to the Future Part II (1989)", "Back to the Future Part III (1990)"],
+                          must_name=["Back to the Future Part III (1990)"], titles=titles) is None
+    text = "Like The Postman, it is a gentle romantic drama you may enjoy."
+    assert reason_problem(text, allowed_titles=["Postman, The (Postino, Il) (1994)", "Sense and Sensibility (1995)"],
+                          must_name=["Postman, The (Postino, Il) (1994)"], titles=titles) is None

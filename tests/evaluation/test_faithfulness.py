@@ -49,6 +49,16 @@ def test_claims_are_confirmed_for_the_item_and_its_cited_item(catalog):
     assert reader.verdict("4", "Another funny Pixar adventure for kids.", [])["faithful"] is True  # no citation: item alone
 
 
+def test_a_phrase_of_genre_words_is_confirmed_by_the_genres():
+    catalog = Catalog([Item(item_id="1", title="20 Dates (1998)", fields={"genres": "Comedy, Romance", "tags": ""}),
+                       Item(item_id="2", title="Big Daddy (1999)", fields={"genres": "Comedy", "tags": ""}),
+                       Item(item_id="3", title="Notting Hill (1999)", fields={"genres": "Comedy, Romance",
+                                                                              "tags": "romantic comedy"})])
+    reader = ClaimReader(catalog)
+    assert reader.verdict("3", "Like 20 Dates, it is a romantic comedy.", ["1"])["faithful"] is True
+    assert reader.verdict("2", "Like 20 Dates, it is a romantic comedy.", ["1"])["faithful"] is False  # no romance
+
+
 def test_words_of_the_cited_titles_are_not_claims(catalog):
     reader = ClaimReader(catalog)
     verdict = reader.verdict("2", "Fans of War Games will like this thriller.", ["6"])
