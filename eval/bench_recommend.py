@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 import time
 from pathlib import Path
 
@@ -81,7 +82,8 @@ def main() -> None:
     cold = time.perf_counter() - start
     say(f"first call (load + fit + first user): {cold:.1f} s")
     unseen, warm, cached, stages, unseen_stages, not_stored = [], [], [], [], [], []
-    turn_list, turn_first, turn_total = [], [], []
+    turn_list, turn_first, turn_total, turn_revised = [], [], [], []
+    shown_by: Counter = Counter()  # how the warm answers' items were explained (model, evidence, refused, ...)
     reset = getattr(client.backend, "reset", lambda: None)  # no prompt prefix left from an earlier call
     for n, user in enumerate(users[1:], start=1):
         client.cache = LLMCache(None)
@@ -97,6 +99,7 @@ def main() -> None:
         result = rec.recommend(user, k=args.k)
         warm.append(time.perf_counter() - t0)
         stages.append(result.timings)
+        shown_by.update({n: v for n, v in result.explanations.model_dump().items() if n != "distinct_cited"})
         if result.profile is None or result.profile.source != "llm":
             not_stored.append(user)  # the model's profile was refused: its stored fallback was used
         t0 = time.perf_counter()
@@ -105,13 +108,17 @@ def main() -> None:
         client.cache = LLMCache(None)  # a new request: nothing cached, the kept model states stay
         t0 = time.perf_counter()
         first_reason = None
+        revised_at = None
         for event in rec.recommend_stream(user, k=args.k, request=FOLLOW_UP):
-            if event.kind == "list":
+            if event.kind == "list" and not event.result.revised:
                 turn_list.append(time.perf_counter() - t0)
+            elif event.kind == "list":  # the model's reading changed the list the rules' reading showed
+                revised_at = time.perf_counter() - t0
             elif event.kind == "reason" and first_reason is None:
                 first_reason = time.perf_counter() - t0
         turn_total.append(time.perf_counter() - t0)
         turn_first.append(first_reason if first_reason is not None else turn_total[-1])
+        turn_revised.append(revised_at)
         say(f"user {user} ({n}/{len(users) - 1}): never-seen {unseen[-1]:.1f} s, warm {warm[-1]:.1f} s, "
             f"cached {cached[-1]:.2f} s; warm stages {result.timings}")
     report = {
@@ -126,9 +133,12 @@ def main() -> None:
         "never_seen_history_median_s": median(unseen),
         "never_seen_min_max_s": [round(min(unseen), 2), round(max(unseen), 2)],
         "cached_rerun_median_s": round(statistics.median(cached), 3),
+        "warm_explanations": dict(shown_by),
+        "gave_up_on_model_reasons": bool(getattr(rec.engine.explainer, "gave_up", False)),
         "follow_up_turn": {"request": FOLLOW_UP, "list_median_s": median(turn_list),
                            "first_reason_median_s": median(turn_first), "total_median_s": median(turn_total),
-                           "list_s": [round(x, 2) for x in turn_list], "first_reason_s": [round(x, 2) for x in turn_first]},
+                           "list_s": [round(x, 2) for x in turn_list], "first_reason_s": [round(x, 2) for x in turn_first],
+                           "revised_list_s": [None if x is None else round(x, 2) for x in turn_revised]},
         "prefix_cache_mb": settings.llm.prefix_cache_mb,
         "warm_stage_median_s": {k: median([s[k] for s in stages if k in s]) for k in stages[0]},
         "never_seen_stage_median_s": {k: median([s[k] for s in unseen_stages if k in s]) for k in unseen_stages[0]},
@@ -165,6 +175,14 @@ def markdown(report: dict) -> str:
         f"{min(report['follow_up_turn']['first_reason_s'])}–{max(report['follow_up_turn']['first_reason_s'])} |",
         f"| follow-up chat turn: every reason | {report['follow_up_turn']['total_median_s']} | |",
         "", f"Warm stage medians: `{report['warm_stage_median_s']}`; never-seen: `{report['never_seen_stage_median_s']}`.",
+        "", f"Warm answers' items by explanation: `{report['warm_explanations']}`"
+        + ("; the explainer stopped asking this model for reasons (its last reasons were all refused by the quality "
+           "gate, `explain.stop_after_refused`), so the warm figure holds no reason calls."
+           if report['gave_up_on_model_reasons'] else "."),
+        "", "Follow-up turn: the list on screen is the one read from the request by rules; the model's reading "
+        f"follows and replaced it in {sum(x is not None for x in report['follow_up_turn']['revised_list_s'])} of "
+        f"{len(report['follow_up_turn']['revised_list_s'])} turns (at "
+        f"{[x for x in report['follow_up_turn']['revised_list_s'] if x is not None] or '-'} s).",
         "", f"Model calls: `{report['llm']}`.", "",
         "The list comes from the fused retrieval; the model writes one reason per shown item (default "
         "`PROMPTREC_RERANK__REORDER=false`). A profile the quality gate refuses is stored as its evidence "
