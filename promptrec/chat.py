@@ -95,9 +95,10 @@ class ChatSession:
         def combine(understood: Intent) -> Intent:
             return previous.refine(understood, shown_years=years) if follow_up else understood
 
-        self.intent = combine(self.recommender.understand(line, model=False))
+        quick = self.recommender.understand(line, model=False)
+        self.intent = combine(quick)
         self.request = f"{self.request}; {line}" if follow_up and self.request else line
-        refine = (lambda: combine(self.recommender.understand(line))) if self.recommender.engine.reads_requests else None
+        refine = (lambda: combine(self.recommender.understand(line))) if self.recommender.engine.needs_model(quick) else None
         return self._recommend(None, refine)
 
     def _command(self, command: str, arg: str) -> ChatReply:

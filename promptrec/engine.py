@@ -147,6 +147,10 @@ class Engine:
         """Whether a model reads typed requests (else the rules' reading is final)."""
         return self.intent_parser.client is not None
 
+    def needs_model(self, rules: Intent) -> bool:
+        """Whether the model should read a request the rules read as ``rules`` (``request.model_reads``)."""
+        return self.intent_parser.needs_model(rules)
+
     def candidates(self, history: History, k: int, request: str | None = None, exclude: Sequence[str] = (),
                    depth: int | None = None, intent: Intent | None = None,
                    profile: ProfileResult | None = None) -> list[Candidate]:
@@ -253,7 +257,8 @@ class Engine:
             t0 = time.perf_counter()
             if self.reads_requests and not self.reorders:
                 intent = self.understand(request, model=False)
-                refine = refine or (lambda: self.understand(request))
+                if refine is None and self.intent_parser.needs_model(intent):
+                    refine = lambda: self.understand(request)  # noqa: E731
             else:
                 with scope():
                     intent = self.understand(request)
@@ -454,7 +459,7 @@ def build_engine(settings: Settings, *, catalog: Catalog, store: ItemVectorStore
         profiler=build_profiler(settings.profile, client, catalog),
         reranker=build_reranker(settings.rerank, client, catalog, features, settings.seed),
         client=client,
-        intent_parser=IntentParser(catalog, client),
+        intent_parser=IntentParser(catalog, client, settings.request.model_reads),
         profiles={} if profiles is None else profiles,
         explainer=build_explainer(settings.explain, client, catalog, features, store),
         profile_store=profile_store,

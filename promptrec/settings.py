@@ -213,6 +213,15 @@ class FeatureSettings(Section):
         "features); 'open': free phrases and a sentence.")
 
 
+class RequestSettings(Section):
+    """How typed requests are read."""
+
+    model_reads: Literal["leftover", "always", "never"] = Field(
+        "leftover", description="When the model reads a typed request (after the list from the rules' reading is "
+        "shown): 'leftover' only when the rules leave words of it unread (its reading is kept only where the "
+        "request's words support it, so it could add nothing else); 'always'; 'never' (rules only).")
+
+
 class ProfileSettings(Section):
     """User knowledge: the interest profile."""
 
@@ -292,6 +301,7 @@ class Settings(BaseSettings):
     new_items: NewItemSettings = Field(default_factory=NewItemSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
+    request: RequestSettings = Field(default_factory=RequestSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     explain: ExplainSettings = Field(default_factory=ExplainSettings)
 

@@ -144,11 +144,21 @@ class IntentParser:
 
     template_name = "intent"
 
-    def __init__(self, catalog: Catalog, client: LLMClient | None = None) -> None:
+    def __init__(self, catalog: Catalog, client: LLMClient | None = None, model_reads: str = "always") -> None:
         self.catalog = catalog
-        self.client = client
+        self.client = client if model_reads != "never" else None
+        self.model_reads = model_reads
         self.resolver = TitleResolver(catalog)
         self.rules = RuleIntentParser(catalog, self.resolver)
+
+    def needs_model(self, rules: Intent) -> bool:
+        """Whether the model should read a request the rules read as ``rules``: always with
+        ``model_reads='always'``; with ``'leftover'`` only when the rules left words unread
+        (``rules.text``): the model's reading is kept only where the request's words support it and
+        is merged with the rules', so a request the rules read whole gains nothing from it."""
+        if self.client is None:
+            return False
+        return self.model_reads == "always" or bool(rules.text.strip())
 
     def parse(self, text: str) -> Intent:
         rules = self.rules.parse(text)

@@ -189,7 +189,7 @@ class RuleIntentParser:
         for phrase in sorted((p for p in used if " " in p), key=len, reverse=True):
             remaining = remaining.replace(f" {phrase} ", " ")
         words = [w for w in remaining.split() if w not in used and w not in YEAR_WORDS
-                 and not re.fullmatch(r"(?:19|20)\d\d|\d0s", w)]
+                 and not re.fullmatch(r"(?:19|20)\d\d|(?:(?:19|20)?\d)0s", w)]  # 1994, 90s, 1990s
         intent.text = " ".join(words)[:200]
         if unfilterable:  # no Children genre in this catalog to check it by: it steers, it does not filter
             intent.audience, intent.text = None, f"for {unfilterable} {intent.text}".strip()

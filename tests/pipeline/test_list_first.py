@@ -32,10 +32,17 @@ def is_reason(request) -> bool:
     return set((request.json_schema or {}).get("properties", {})) == {"reason"}
 
 
+def test_a_request_the_rules_read_whole_is_not_given_to_the_model(rec_for):
+    backend = ScriptedLLM(default=valid_reply)
+    result = rec_for(backend).recommend("1", k=3, request="something light from the 1990s")
+    assert result.intent["moods"] == ["light"] and result.intent["year_min"] == 1990 and not result.intent["text"]
+    assert sum(map(is_intent, backend.requests)) == 0 and "intent_model_s" not in result.timings
+
+
 def test_the_list_comes_before_the_model_reads_the_request(rec_for):
     backend = ScriptedLLM(default=valid_reply)
     seen = []
-    for event in rec_for(backend).recommend_stream("1", k=4, request="something light"):
+    for event in rec_for(backend).recommend_stream("1", k=4, request="something to cheer me up"):
         seen.append((event.kind, sum(map(is_intent, backend.requests)), sum(map(is_reason, backend.requests))))
     assert seen[0] == ("list", 0, 0)  # nothing asked of the model before the list
     assert sum(map(is_intent, backend.requests)) == 1  # the model read the request after it
@@ -76,7 +83,9 @@ def test_chat_keeps_the_reading_the_list_was_made_from(rec_for):
     session = ChatSession(rec_for(backend), k=3)
     session.handle("/user 1")
     lists = []
-    reply = session.handle("something from the 1990s", on_event=lambda kind, data: lists.append(kind))
+    reply = session.handle("something from the 1990s to cheer me up", on_event=lambda kind, data: lists.append(kind))
     assert lists[0] == "list" and reply.recommendations is not None
     assert session.intent is not None and session.intent.year_min == 1990 and session.intent.year_max == 1999
-    assert sum(map(is_intent, backend.requests)) == 1
+    assert sum(map(is_intent, backend.requests)) == 1  # words left unread by the rules: the model read it
+    session.handle("no, older", on_event=lambda kind, data: lists.append(kind))  # read whole by the rules
+    assert sum(map(is_intent, backend.requests)) == 1 and session.intent.year_max < 1999
