@@ -64,7 +64,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=5, help="timed users (after one warm-up user)")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--dataset", default=None, help="dataset name or folder (default: PROMPTREC_DATASET or ml-latest-small)")
-    parser.add_argument("--out", type=Path, default=None, help="write bench-recommend-<model>.md/.json into this folder")
+    parser.add_argument("--out", type=Path, default=None, help="write bench-recommend-<name>.md/.json into this folder")
+    parser.add_argument("--name", default=None, help="result name (default: the model)")
     args = parser.parse_args()
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
 
@@ -134,6 +135,7 @@ def main() -> None:
         "never_seen_min_max_s": [round(min(unseen), 2), round(max(unseen), 2)],
         "cached_rerun_median_s": round(statistics.median(cached), 3),
         "warm_explanations": dict(shown_by),
+        "explain_stop_after_refused": rec.settings.explain.stop_after_refused,
         "gave_up_on_model_reasons": bool(getattr(rec.engine.explainer, "gave_up", False)),
         "follow_up_turn": {"request": FOLLOW_UP, "list_median_s": median(turn_list),
                            "first_reason_median_s": median(turn_first), "total_median_s": median(turn_total),
@@ -151,7 +153,7 @@ def main() -> None:
     print(json.dumps(report, indent=2))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        name = Path(args.model).stem if args.model.endswith(".gguf") else args.model
+        name = args.name or (Path(args.model).stem if args.model.endswith(".gguf") else args.model)
         (args.out / f"bench-recommend-{name}.json").write_text(json.dumps(report, indent=2) + "\n")
         (args.out / f"bench-recommend-{name}.md").write_text(markdown(report))
 
@@ -161,7 +163,7 @@ def markdown(report: dict) -> str:
         f"# Warm recommend(): `{report['model']}`", "",
         f"- machine before: {report['machine_before']}", f"- machine after: {report['machine_after']}",
         f"- {report['threads']} llama.cpp threads; dataset {report['dataset']}; {report['users']} users; "
-        f"command `{report['command']}`", "",
+        f"command `{report['command']}`; explain.stop_after_refused = {report.get('explain_stop_after_refused')}", "",
         "| figure | median s | min–max s |", "|---|---:|---:|",
         "| warm (profile stored: one reason call per shown item) | "
         f"{report['warm_call_median_s']} | {report['warm_call_min_max_s'][0]}–{report['warm_call_min_max_s'][1]} |",

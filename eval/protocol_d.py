@@ -24,8 +24,9 @@ from pathlib import Path
 from promptrec.collab import EASE, ItemKNN, Popularity, classic_blend
 from promptrec.evaluation.cold_rows import (SELECT_BY, TextViews, cold_item_rows, compare, knn_row, select_student,
                                             select_transfer, summarize, svd_foldin_row, transfer_grid)
-from promptrec.evaluation.cold_start import (RowCache, bare_store, cold_item_tasks, cold_texts, embed_cached, feature_store, task_metrics,
-                                            texts_digest)
+from promptrec.evaluation.cold_start import (RowCache, bare_store, cold_item_tasks, cold_texts, embed_cached, feature_store,
+                                            joined_vectors, knn_scores, knowledge_texts, task_metrics, texts_digest,
+                                            transfer_scores)
 from promptrec.evaluation.cold_users import cold_user_folds, cold_user_metrics, scorer_row
 from promptrec.evaluation.progress import progress_bars
 from promptrec.evaluation.source import eval_state_dir, load_source
@@ -85,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         raw = embed_cached(embedder, raw_texts, cache, bar("embedding raw text", len(raw_texts)))
         featured = embed_cached(embedder, feature_texts, cache, bar("embedding feature text", len(feature_texts)))
         views = TextViews(raw, featured, has, texts_digest(embedder, raw_texts), texts_digest(embedder, feature_texts))
+        known_texts = knowledge_texts(items, store, bare, new_ids)
+        joined = joined_vectors(raw, embed_cached(embedder, known_texts, cache, bar("embedding knowledge", len(known_texts))))
+        joined_key = f"joined|{views.raw_key}|{texts_digest(embedder, known_texts)}"
         rows_cache = RowCache(cache / "rows")
         task_key = f"{source.sha256}|{args.fraction}|{seed}"
         spaces: dict = {}
@@ -92,14 +96,22 @@ def main(argv: list[str] | None = None) -> int:
         raw_map, raw_rows = select_transfer(valid, raw, grid, spaces, advance, rows_cache, f"valid|{task_key}|{views.raw_key}")
         feature_map, feature_rows = select_transfer(valid, featured, grid, spaces, advance, rows_cache,
                                                     f"valid|{task_key}|{views.featured_key}")
+        joined_map, joined_rows = select_transfer(valid, joined, grid, spaces, bar("validation: joined maps", len(grid)),
+                                                  rows_cache, f"valid|{task_key}|{joined_key}")
         student, student_rows = (None, [])
         if has[valid.warm].sum() >= 10:
             student, student_rows = select_student(valid, views, cache=rows_cache, key=f"valid|{task_key}")
         say(f"chosen: raw {raw_map.model_dump()}, feature {feature_map.model_dump()}, student {student}")
         result["selection"] = {"raw_map": raw_map.model_dump(), "feature_map": feature_map.model_dump(),
                                "student": student.model_dump() if student else None,
+                               "joined_map": joined_map.model_dump(), "grid_joined": joined_rows,
                                "grid_raw": raw_rows, "grid_feature": feature_rows, "grid_student": student_rows}
-        rows = cold_item_rows(test, views, raw_map, feature_map, student, seed)
+        test_spaces: dict = {}  # fitted spaces are keyed by their settings only: never share them across tasks
+        rows = cold_item_rows(test, views, raw_map, feature_map, student, seed, test_spaces)
+        rows["content kNN, raw + knowledge vectors"] = (f"knn|{joined_key}", lambda t: knn_scores(t, joined))
+        rows["transfer map, raw + knowledge vectors"] = (
+            f"transfer|{joined_key}|{joined_map.model_dump_json()}",
+            lambda t: transfer_scores(t, joined, joined_map, spaces=test_spaces)[0])
         advance = bar("test rows", len(rows))
         per_user = {}
         for name, (key, scorer) in rows.items():
@@ -107,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             advance(1)
         result["cold_items"] = {name: summarize(m, args.boot, seed) for name, m in per_user.items()}
         pairs = [("content kNN, feature text", "content kNN, raw text"), ("transfer map, feature text", "transfer map, raw text"),
-                 ("distilled student, kNN", "content kNN, raw text"), ("distilled student, transfer map", "transfer map, raw text")]
+                 ("distilled student, kNN", "content kNN, raw text"), ("distilled student, transfer map", "transfer map, raw text"),
+                 ("content kNN, raw + knowledge vectors", "content kNN, raw text"),
+                 ("transfer map, raw + knowledge vectors", "transfer map, raw text")]
         result["differences"] = {f"{a} - {b}": compare(per_user[a], per_user[b], args.boot, seed)
                                  for a, b in pairs if a in per_user and b in per_user}
         if not args.no_cold_users:

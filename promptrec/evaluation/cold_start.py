@@ -154,6 +154,25 @@ def cold_texts(items: Sequence[Item], features: FeatureStore | None = None, bare
     return raw, featured, np.array(has, dtype=bool)
 
 
+def knowledge_texts(items: Sequence[Item], features: FeatureStore | None = None, bare: FeatureStore | None = None,
+                    bare_ids: set[str] = frozenset()) -> list[str]:
+    """The model's knowledge of each item alone (its features' text, from ``bare`` for the new items as in
+    :func:`cold_texts`); an item without features gets its title + genres, so its vector is its raw one."""
+    out = []
+    for item in items:
+        source = bare if item.item_id in bare_ids else features
+        found = source.get(item.item_id) if source is not None else None
+        out.append(found.text() if found is not None else bare_item(item).text())
+    return out
+
+
+def joined_vectors(raw: np.ndarray, knowledge: np.ndarray) -> np.ndarray:
+    """The raw-text vector and the knowledge vector side by side (each unit length, so the join is unit
+    length and its cosine is the mean of the two cosines): the model's knowledge added to the catalog
+    text without diluting it in one embedded string."""
+    return np.hstack([raw, knowledge]).astype(np.float32) / np.sqrt(2.0, dtype=np.float32)
+
+
 def bare_item(item: Item) -> Item:
     """The item as a new item is known: title and genres, no user tags."""
     return Item(item_id=item.item_id, title=item.title, fields={k: v for k, v in item.fields.items() if k == "genres"})

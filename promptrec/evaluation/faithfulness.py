@@ -49,6 +49,7 @@ def explanation_metrics(lists: Sequence[RecommendationList], catalog: Catalog, f
 
     Returns:
         ``reasons`` (model reasons read), ``claim_rate``, ``faithfulness``, ``claims_confirmed_rate``,
+        ``shown_faithfulness`` (every shown explanation stating a claim, evidence sentences included),
         ``leak_rate``, ``distinct_cited_per_list``, ``distinct_cited_llm_per_list``,
         ``lists_citing_3_rate`` and, per list, ``per_list`` counts (for intervals over users).
     """
@@ -56,14 +57,19 @@ def explanation_metrics(lists: Sequence[RecommendationList], catalog: Catalog, f
     per_list = []
     for n, answer in enumerate(lists):
         reasons = with_claims = faithful = claims = confirmed = leaked = with_genres = genre_faithful = 0
+        shown_claims = shown_faithful = 0
         cited_all: set[str] = set()
         cited_llm: set[str] = set()
         for rec in answer.items:
             cited_all.update(rec.cited_history)
+            verdict = reason_verdict(rec, reader) if rec.explanation else None
+            if verdict is not None and verdict["claims"]:  # what the person reads, model reason or evidence
+                shown_claims += 1
+                shown_faithful += bool(verdict["faithful"])
             if rec.explained_by != "llm":
                 continue
             cited_llm.update(rec.cited_history)
-            verdict = reason_verdict(rec, reader)
+            verdict = verdict or reason_verdict(rec, reader)
             reasons += 1
             leaked += verdict["leak"] is not None
             if verdict["claims"]:
@@ -77,7 +83,8 @@ def explanation_metrics(lists: Sequence[RecommendationList], catalog: Catalog, f
         length = history_lengths[n] if history_lengths is not None else None
         per_list.append({"reasons": reasons, "with_claims": with_claims, "faithful": faithful, "claims": claims,
                          "confirmed": confirmed, "leaked": leaked, "with_genres": with_genres,
-                         "genre_faithful": genre_faithful, "distinct_cited": len(cited_all),
+                         "genre_faithful": genre_faithful, "shown_claims": shown_claims,
+                         "shown_faithful": shown_faithful, "distinct_cited": len(cited_all),
                          "distinct_cited_llm": len(cited_llm), "history": length})
     return {**summarize(per_list), "per_list": per_list}
 
@@ -89,7 +96,8 @@ def _ratio(num: float, den: float) -> float:
 def summarize(per_list: Sequence[Mapping]) -> dict[str, float]:
     """The figures of :func:`explanation_metrics` from its ``per_list`` counts (of any subset of lists)."""
     total = {key: sum(p[key] for p in per_list) for key in
-             ("reasons", "with_claims", "faithful", "claims", "confirmed", "leaked", "with_genres", "genre_faithful")}
+             ("reasons", "with_claims", "faithful", "claims", "confirmed", "leaked", "with_genres", "genre_faithful",
+              "shown_claims", "shown_faithful")}
     eligible = [p for p in per_list if p.get("history") is not None and p["history"] >= 3]
     return {
         "reasons": int(total["reasons"]),
@@ -97,6 +105,8 @@ def summarize(per_list: Sequence[Mapping]) -> dict[str, float]:
         "faithfulness": _ratio(total["faithful"], total["with_claims"]),
         "claims_confirmed_rate": _ratio(total["confirmed"], total["claims"]),
         "genre_faithfulness": _ratio(total["genre_faithful"], total["with_genres"]),
+        # every shown explanation that states a genre or theme (model reasons and evidence sentences alike)
+        "shown_faithfulness": _ratio(total["shown_faithful"], total["shown_claims"]),
         "leak_rate": _ratio(total["leaked"], total["reasons"]),
         "distinct_cited_per_list": float(np.mean([p["distinct_cited"] for p in per_list])) if per_list else float("nan"),
         "distinct_cited_llm_per_list": (float(np.mean([p["distinct_cited_llm"] for p in per_list]))

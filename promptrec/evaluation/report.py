@@ -16,7 +16,7 @@ LLM_COLUMNS = ("grounding_rate", "llm_explained_rate", "fallback_rate", "rerank_
 
 
 BEYOND_COLUMNS = ("gini", "tail_share", "long_tail_share", "avg_pop", "coverage")
-EXPLANATION_COLUMNS = ("reasons", "faithfulness", "genre_faithfulness", "claim_rate", "claims_confirmed_rate", "leak_rate",
+EXPLANATION_COLUMNS = ("reasons", "faithfulness", "shown_faithfulness", "genre_faithfulness", "claim_rate", "claims_confirmed_rate", "leak_rate",
                        "distinct_cited_per_list", "distinct_cited_llm_per_list", "lists_citing_3_rate")
 # the product's explained answer (promptrec/evaluation/explain_eval.py): the gate and the drafts before it
 GATE_COLUMNS = ("drafts_per_list", "draft_refused_rate", "draft_claim_rate", "draft_faithfulness", "faithfulness",
@@ -266,7 +266,9 @@ def write_report(folder: Path, name: str, payload: dict) -> dict[str, Path]:
         if any("faithfulness" in r["metrics"] for r in llm_rows):
             lines += ["Explanation metrics (`promptrec/evaluation/faithfulness.py`, docs/evaluation.md): faithfulness = "
                       "share of the model's reasons that state a genre or theme whose every stated genre/theme the "
-                      "catalog or features confirm for the item and a cited item; claim_rate = share that state one; "
+                      "catalog or features confirm for the item and a cited item; shown_faithfulness = the same over "
+                      "every shown explanation that states one (the evidence sentences too: what the person reads); "
+                      "claim_rate = share that state one; "
                       "leak_rate = share with internal ids or prompt wording; distinct cited items per 10-item list "
                       "(all shown explanations; _llm: the model's alone); lists_citing_3_rate among users with >= 3 "
                       "history items.", "", markdown_table(llm_rows, EXPLANATION_COLUMNS), ""]

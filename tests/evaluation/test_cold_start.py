@@ -101,6 +101,26 @@ def test_new_items_take_their_features_from_the_bare_store_only():
     assert all("with tags" in text for text in featured)
 
 
+def test_knowledge_vectors_sit_beside_the_raw_ones():
+    from promptrec.evaluation.cold_start import joined_vectors, knowledge_texts
+    from promptrec.types import ItemFeatures
+
+    class Store:
+        def get(self, item_id):
+            return ItemFeatures(themes=["heist"], mood="tense", audience="adults", description="") if item_id == "1" else None
+
+    items = [Item(item_id="1", title="A (1990)", fields={"genres": "Crime", "tags": "secret"}),
+             Item(item_id="2", title="B (1991)", fields={"genres": "Drama", "tags": "other"})]
+    texts = knowledge_texts(items, Store())
+    assert "heist" in texts[0] and "A (1990)" not in texts[0]  # the model's knowledge alone
+    assert "B (1991)" in texts[1] and "other" not in texts[1]  # no features: title + genres, never the tags
+    raw = np.eye(2, 4, dtype=np.float32)
+    known = np.array([[0, 0, 1, 0], [0, 1, 0, 0]], dtype=np.float32)
+    joined = joined_vectors(raw, known)
+    assert joined.shape == (2, 8) and np.allclose(np.linalg.norm(joined, axis=1), 1.0)
+    assert np.isclose(joined[0] @ joined[1], (raw[0] @ raw[1] + known[0] @ known[1]) / 2)  # the mean of the cosines
+
+
 def test_cold_user_folds_cover_every_user_once_and_cut_histories(split):
     split, _ = split
     folds = cold_user_folds(split, folds=3, seed=0)

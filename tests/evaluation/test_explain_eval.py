@@ -117,7 +117,9 @@ def test_the_row_has_ranking_explanation_and_gate_figures_with_intervals(split, 
                  "explain_latency_mean_s", "explain_latency_p50_s", "explain_latency_p95_s"):
         assert name in metrics and intervals[name] is not None, name
     drafts = [d for r in records for d in r.drafts]
-    assert metrics["drafts_per_list"] == len(drafts) / len(records) == 4.0
+    # fewer than 4 per list: refusals in a row make the explainer stop asking (explain.stop_after_refused)
+    assert 0 < metrics["drafts_per_list"] == len(drafts) / len(records) <= 4.0
+    assert metrics["shown_faithfulness"] == 1.0  # the gated reasons and the evidence sentences alike
     assert metrics["draft_refused_rate"] == pytest.approx(np.mean([d.problem is not None for d in drafts]))
     assert metrics["faithfulness"] == 1.0 > metrics["draft_faithfulness"]  # the gate reads with the same reader
     ranks = [r.shown_ids.index(r.target) if r.target in r.shown_ids else np.inf for r in records]
