@@ -67,10 +67,12 @@ IMPLIED_BY_GENRE: dict[str, str] = {
 NOT_CLAIMS = frozenset("""
 fun good great classic classics movie movies film films story stories like love loved favorite
 watch watched enjoy enjoyed best new old original entertaining interesting must see seen also
+enjoyable popular similar same genre genres theme themes element elements
 """.split())
 LEAK_WORDING = (
     "history item", "related history", "candidate", "the customer", "taste profile", "between tags", "json",
     "picks", "the request", "instruction", "system prompt", "often chosen by people who liked", "as data",
+    "suggested title", "watched title", "shared genre", "shared tag", "shared theme",
 )
 _PROMPT_ID = re.compile(r"(?<![A-Za-z0-9])[CH]\s?\d{1,3}(?![A-Za-z0-9])")
 _ID_WORD = re.compile(r"\b(?:id|item|movie)\s*(?:#|no\.?|:)?\s*\d+\b", re.I)

@@ -89,7 +89,7 @@ class Facts:
         if self.themes:
             lines.append(f"themes both have: {', '.join(self.themes)}")
         if self.chosen_together:
-            lines.append("people who liked the watched title often chose the suggested one")
+            lines.append("often chosen by the same people")
         if self.similar or not lines:
             lines.append("close in content")
         return "\n".join(lines)

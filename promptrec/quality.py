@@ -23,7 +23,7 @@ PROMPT_WORDING = (
     "between tags", "json", "\"id\"", "\"reason\"", "\"because\"", "picks", "the request", "as data",
     "instruction", "system prompt", "ignore all", "ignore previous", "assistant:", "system:", "user:",
     "recommended item", "enjoyed item", "item they enjoyed", "confirmed fact", "shared fact", "these facts",
-    "the catalog", "the data",
+    "the catalog", "the data", "suggested title", "watched title", "shared genre", "shared tag", "shared theme",
 )
 _MARKUP = re.compile(r"[<>\[\]{}`|\\]|https?://|www\.", re.I)
 _LIST_START = re.compile(r"^\s*(?:[-*•·]|\d+[.)]|\(\w\))\s")
