@@ -56,6 +56,22 @@ def reason_schema(max_chars: int) -> dict:
             "required": ["reason"]}
 
 
+def plain_reason(reply: str, max_chars: int) -> str:
+    """The sentence of a plain-text reply: its first line, outer quotes dropped (a JSON object with a
+    ``reason`` is read too: some models answer in JSON anyway), cut to ``max_chars`` at its last whole
+    clause. What is left is still untrusted: the quality gate reads it."""
+    text = reply.strip()
+    if text.startswith("{"):
+        try:
+            text = str(ReasonReply.model_validate_json(text).reason)
+        except ValueError:
+            pass
+    text = (text.splitlines() or [""])[0].strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        text = text[1:-1].strip()
+    return finish_sentence(text[:max_chars], max_chars)
+
+
 def _values(item: Item | None, name: str) -> list[str]:
     if item is None:
         return []
@@ -296,20 +312,19 @@ class Explainer:
         facts = self.facts(candidate.item_id, cited, candidate)
         values = {"pick": self._describe(candidate.item_id), "watched": self._describe(cited, history.ratings.get(cited)),
                   "shared": facts.describe(), "max_chars": str(self.settings.max_chars)}
-        result = self.client.generate(self.template, ReasonReply, values, schema=reason_schema(self.settings.max_chars),
-                                      max_tokens=self.settings.max_chars // 2 + 24)
+        result = self.client.generate_text(self.template, values, max_tokens=self.settings.max_chars // 3 + 8)
         if result.value is None:
             error = result.error or "no reply"
             late = "deadline" in error
             note = ("the deadline passed before the model's reason was ready" if late
                     else f"the model's reply was not usable ({error[:120]})")
             return fallback, note, "late" if late else "failed"
-        text = finish_sentence(result.value.reason, self.settings.max_chars)
+        text = plain_reason(result.value, self.settings.max_chars)
         item_title, cited_title = self.catalog[candidate.item_id].title, self.catalog[cited].title
         problem = reason_problem(
             text, allowed_titles=[item_title, cited_title],
             other_titles=[self.catalog[o].title for o in others if o in self.catalog and o not in (candidate.item_id, cited)],
-            must_name=[cited_title, item_title], confirmed=self.confirmed_genres(candidate.item_id),
+            must_name=[cited_title], confirmed=self.confirmed_genres(candidate.item_id),
             titles=self.titles,
             vocabulary=[*self.tags(candidate.item_id), *self.tags(cited), *self.themes(candidate.item_id),
                         *self.themes(cited), *self.genres(candidate.item_id), *self.genres(cited)],
@@ -327,4 +342,4 @@ class Explainer:
         return Explanation(text=text, cited=[cited], source="llm"), None, None
 
 
-__all__ = ["Explainer", "Facts", "NO_CITATION", "PENDING", "ReasonReply", "reason_schema"]
+__all__ = ["Explainer", "Facts", "NO_CITATION", "PENDING", "ReasonReply", "plain_reason", "reason_schema"]

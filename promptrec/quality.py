@@ -119,7 +119,7 @@ def reason_problem(text: str, *, allowed_titles: Iterable[str] = (), other_title
     if word:
         return f"contains an offensive word ({word!r})"
     if must_name and not any(_mentions(text, t) for t in must_name):
-        return "names neither the item nor the item it cites"
+        return "does not name the title it cites" if len(must_name) == 1 else "names neither the item nor the item it cites"
     if confirmed is not None:
         unconfirmed = sorted(stated_genres(rest) - {g.lower() for g in confirmed})
         if unconfirmed:

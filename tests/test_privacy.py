@@ -20,7 +20,10 @@ def echo(request):
     """A valid reply that also repeats the prompt's history block (as a careless model might)."""
     reply = valid_reply(request)
     block = HISTORY.search(request.messages[-1]["content"])
-    reply["echo"] = block.group(1) if block else ""
+    echoed = block.group(1) if block else ""
+    if isinstance(reply, str):  # a plain-text reason
+        return f"{reply} {echoed}".strip()
+    reply["echo"] = echoed
     return reply
 
 

@@ -76,7 +76,7 @@ def test_blend_orders():
 def test_permutations_ask_the_reversed_order_and_average(tiny, candidates):
     # the model always picks whatever is shown first: position bias cancels out
     def first_shown(request):
-        enum = request.json_schema["properties"]["picks"]["items"]["properties"]["id"]["enum"]
+        enum = (request.json_schema or {}).get("properties", {})["picks"]["items"]["properties"]["id"]["enum"]
         return reply(*enum[:1])
 
     outcome, backend = run(tiny, candidates, first_shown, k=1, permutations=2)
@@ -148,7 +148,7 @@ def test_with_no_history_the_prompt_says_so_and_uncited_reasons_are_shown(tiny, 
     backend = ScriptedLLM(default=valid_reply)
     outcome = LLMReranker(LLMClient(backend), tiny.catalog, llm_weight=1.0).rerank(candidates, [], k=2, request="fun")
     request = backend.requests[0]
-    assert "because" not in request.json_schema["properties"]["picks"]["items"]["properties"]
+    assert "because" not in (request.json_schema or {}).get("properties", {})["picks"]["items"]["properties"]
     assert "no history" in request.messages[0]["content"] and "<history>" not in request.messages[1]["content"]
     assert outcome.valid and outcome.order[:2] == ["113", "112"]
     assert outcome.explanations["113"].cited == [] and outcome.explanations["113"].text

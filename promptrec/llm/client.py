@@ -19,7 +19,7 @@ from .schema import SchemaError, check_schema
 from .types import ChatRequest, LLMStats
 
 log = logging.getLogger(__name__)
-T = TypeVar("T", bound=BaseModel)
+T = TypeVar("T")  # a pydantic model (generate) or str (generate_text)
 
 
 class LLMResult(BaseModel, Generic[T]):
@@ -79,6 +79,44 @@ class LLMClient:
         deadline has passed calls return an error (cached replies are still served)."""
         return deadline_block(seconds)
 
+    def _ask(self, template: PromptTemplate, request: ChatRequest):
+        """The reply to ``request`` (cached, recorded, under the current deadline, counted), or a
+        failed :class:`LLMResult`."""
+        for calls in self._recorders:
+            calls.append((template.name, request))
+        key = cache_key(self.model_id, template.hash, request)
+        response = self.cache.get(key) if self.cache is not None else None
+        if response is None:
+            limit = current_deadline()
+            if limit is not None:
+                if limit.expired:
+                    return self._fail(template, DeadlineExceeded(f"{limit.describe()} passed before the model was asked"))
+                request = request.model_copy(update={"timeout_s": limit.remaining()})
+            try:
+                response = self.backend.chat(request)
+            except LLMError as err:
+                return self._fail(template, err)
+            if self.cache is not None:
+                self.cache.put(key, self.model_id, template.hash, response)
+        self.stats.add(response)
+        return response
+
+    def generate_text(self, template: PromptTemplate, values: dict[str, str], *, max_tokens: int = 64) -> LLMResult[str]:
+        """Plain text from ``template`` rendered with ``values``: no schema, no grammar (a short sentence
+        costs the JSON wrapper's tokens otherwise), cached and counted like :meth:`generate`. ``value`` is
+        the stripped reply, or None when the call failed or the reply is empty. The caller validates the
+        text itself (it is untrusted, like every reply)."""
+        request = ChatRequest(messages=template.render(**values), max_tokens=max_tokens,
+                              temperature=self.temperature, seed=self.seed)
+        response = self._ask(template, request)
+        if isinstance(response, LLMResult):
+            return response
+        text = response.text.strip()
+        if not text:
+            self.stats.invalid_outputs += 1
+            return LLMResult(raw=response.text, error="invalid output: an empty reply", cached=response.cached)
+        return LLMResult(value=text, raw=response.text, cached=response.cached)
+
     def _fail(self, template: PromptTemplate, err: LLMError) -> LLMResult:
         self.stats.errors += 1
         if isinstance(err, DeadlineExceeded):
@@ -120,23 +158,9 @@ class LLMClient:
             check_schema(request.json_schema)
         except SchemaError as err:
             return self._fail(template, err)
-        for calls in self._recorders:
-            calls.append((template.name, request))
-        key = cache_key(self.model_id, template.hash, request)
-        response = self.cache.get(key) if self.cache is not None else None
-        if response is None:
-            limit = current_deadline()
-            if limit is not None:
-                if limit.expired:
-                    return self._fail(template, DeadlineExceeded(f"{limit.describe()} passed before the model was asked"))
-                request = request.model_copy(update={"timeout_s": limit.remaining()})
-            try:
-                response = self.backend.chat(request)
-            except LLMError as err:
-                return self._fail(template, err)
-            if self.cache is not None:
-                self.cache.put(key, self.model_id, template.hash, response)
-        self.stats.add(response)
+        response = self._ask(template, request)
+        if isinstance(response, LLMResult):
+            return response
         try:
             # strict=False lets a raw newline or tab inside a string through; the schema still decides
             value = output.model_validate(json.loads(response.text, strict=False))

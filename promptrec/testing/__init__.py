@@ -66,6 +66,11 @@ def tiny_dataset(n_users: int = 30, seed: int = 0, items_per_genre: int = 8) -> 
     return Dataset("tiny", Catalog(items), InteractionLog(frame), [report])
 
 
+def is_reason_request(request) -> bool:
+    """Whether a request asks for an explanation (plain text about a <pick> and a <watched> title)."""
+    return request.json_schema is None and "<watched>" in request.messages[-1]["content"]
+
+
 def valid_reply(request) -> dict:
     """A schema-valid reply to any promptrec prompt, built from the request (for scripted LLMs).
 
@@ -73,6 +78,8 @@ def valid_reply(request) -> dict:
     so a test can tell the model's order from the fused one.
     """
     properties = (request.json_schema or {}).get("properties", {})
+    if is_reason_request(request):
+        properties = {"reason": {}}  # the explainer asks for plain text: the same sentence, as text
     if "picks" in properties:
         pick = properties["picks"]["items"]["properties"]
         candidates = pick["id"]["enum"]
@@ -87,7 +94,8 @@ def valid_reply(request) -> dict:
         prompt = request.messages[-1]["content"]
         watched = re.search(r"<watched>\n(.+?)(?:\. genres:|\. tags:|\. themes:|\. rated|\n)", prompt)
         title = watched.group(1) if watched else "what you watched"
-        return {"reason": f"If you enjoyed {title}, this one should suit you well too."}
+        sentence = f"If you enjoyed {title}, this one should suit you well too."
+        return sentence if request.json_schema is None else {"reason": sentence}
     if "likes" in properties:  # a genre the history really has, so the profile passes the quality gate
         from ..quality import stated_genres
 

@@ -19,9 +19,9 @@ def leaky_reply(request):
     """Valid picks whose reasons leak ids and prompt wording."""
     reply = valid_reply(request)
     leaks = ["C1: the related history item", "H2 H2 H2", "Because it is close to H3.", "- drama,"]
-    if "reason" in reply:  # one reason per call: the n-th call leaks the n-th way
+    if isinstance(reply, str):  # one plain-text reason per call: the n-th call leaks the n-th way
         leaky_reply.calls = getattr(leaky_reply, "calls", -1) + 1
-        reply["reason"] = leaks[leaky_reply.calls % len(leaks)]
+        return leaks[leaky_reply.calls % len(leaks)]
     if "picks" in reply:
         leaks = ["C1: the related history item", "H2 H2 H2", "Because it is close to H3.", "- drama,"]
         for n, pick in enumerate(reply["picks"]):
@@ -49,7 +49,7 @@ def test_no_history_and_a_request_gives_a_reranked_list(settings, tiny, hash_emb
         [], k=3, request="space adventure")
     assert result.ordered_by == "llm_rerank" and not result.fallback and len(result.items) == 3
     assert result.profile is None and all(r.cited_history == [] for r in result.items)
-    reads, reranks = [[r for r in backend.requests if key in r.json_schema["properties"]] for key in ("like_titles", "picks")]
+    reads, reranks = [[r for r in backend.requests if key in (r.json_schema or {}).get("properties", {})] for key in ("like_titles", "picks")]
     assert len(reads) == 1 and len(reranks) == 1 and len(backend.requests) == 2  # the request is read, then the rerank
     assert "because" not in str(reranks[0].json_schema)
 

@@ -16,7 +16,7 @@ from promptrec.llm import LLMClient, ScriptedLLM
 from promptrec.retrieval import ItemVectorStore
 from promptrec.retrieval.store import make_client
 from promptrec.settings import FusionSettings, ProfileSettings
-from promptrec.testing import valid_reply
+from promptrec.testing import is_reason_request, valid_reply
 
 USERS = [0, 1, 2, 3, 4, 5]
 
@@ -45,14 +45,14 @@ def world_with(split, bench, backend, tmp_path, stage="test"):
 
 def crime_claims(request):
     """A reason naming the watched title that calls every item a crime thriller: true only where both are."""
-    if set(request.json_schema["properties"]) != {"reason"}:
+    if not is_reason_request(request):
         return valid_reply(request)
-    watched = re.search(r"<watched>\n(.+?)(?:\. genres:|\n)", request.messages[-1]["content"]).group(1)
-    return {"reason": f"Like {watched}, this crime thriller keeps the tension high."}
+    watched = re.search(r"<watched>\n(.+?)(?:\. rated|\n)", request.messages[-1]["content"]).group(1)
+    return f"Like {watched}, this crime thriller keeps the tension high."
 
 
 def is_profile(request) -> bool:
-    return "likes" in request.json_schema["properties"]
+    return "likes" in (request.json_schema or {}).get("properties", {})
 
 
 def test_the_records_are_the_products_own_answers_and_stop_before_the_profile(split, bench, tmp_path):

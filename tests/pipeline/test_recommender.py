@@ -64,8 +64,8 @@ def test_garbage_from_the_model_falls_back_to_the_fused_order(settings, tiny, ha
     assert [r.item_id for r in result.items] == [r.item_id for r in fused.items]
     assert all(r.explained_by == "evidence" for r in result.items)
     assert result.profile.source == "fallback"
-    assert rec.client.stats.invalid_outputs == 2 + 4  # profile, rerank, and each of the 4 reasons
-    assert result.explanations.failed == 4 and all("not usable" in r.explanation_note for r in result.items)
+    assert rec.client.stats.invalid_outputs == 2  # profile and rerank (the reasons are plain text: the gate reads them)
+    assert result.explanations.rejected == 4 and all("quality gate" in r.explanation_note for r in result.items)
 
 
 def test_rerun_is_served_from_the_cache(settings, tiny, hash_embedder):
