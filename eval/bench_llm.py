@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
-REQUEST = "something lighter from the 90s"
+REQUEST = "something lighter from the 90s to cheer me up"  # words the rules leave unread: the model reads it
 KINDS = {"intent": "intent", "user_profile": "profile", "rerank": "rerank + explain",
          "rerank_no_history": "rerank + explain", "item_features": "item features"}
 
