@@ -311,8 +311,7 @@ class Explainer:
             return fallback, GAVE_UP.format(n=self.refused_in_a_row), "skipped"
         facts = self.facts(candidate.item_id, cited, candidate)
         values = {"pick": self._describe(candidate.item_id), "watched": self._describe(cited, history.ratings.get(cited)),
-                  "shared": facts.describe(), "max_chars": str(self.settings.max_chars),
-                  "watched_title": as_data(title_core(self.catalog[cited].title), limit=120)}
+                  "shared": facts.describe(), "max_chars": str(self.settings.max_chars)}
         result = self.client.generate_text(self.template, values, max_tokens=self.settings.max_chars // 3 + 8)
         if result.value is None:
             error = result.error or "no reply"
