@@ -142,11 +142,6 @@ class Engine:
         else rules: instant, and what the model's reading is merged with anyway)."""
         return self.intent_parser.parse(request) if model else self.intent_parser.rules.parse(request)
 
-    @property
-    def reads_requests(self) -> bool:
-        """Whether a model reads typed requests (else the rules' reading is final)."""
-        return self.intent_parser.client is not None
-
     def needs_model(self, rules: Intent) -> bool:
         """Whether the model should read a request the rules read as ``rules`` (``request.model_reads``)."""
         return self.intent_parser.needs_model(rules)
@@ -255,13 +250,9 @@ class Engine:
         steered = history.steered(list(like))
         if intent is None and request:
             t0 = time.perf_counter()
-            if self.reads_requests and not self.reorders:
-                intent = self.understand(request, model=False)
-                if refine is None and self.intent_parser.needs_model(intent):
-                    refine = lambda: self.understand(request)  # noqa: E731
-            else:
-                with scope():
-                    intent = self.understand(request)
+            intent = self.understand(request, model=False)
+            if refine is None and self.needs_model(intent):
+                refine = lambda: self.understand(request)  # noqa: E731
             timings["intent_s"] = time.perf_counter() - t0
         if self.reorders and refine is not None:  # the rerank's list waits for the model anyway: read first
             t0 = time.perf_counter()

@@ -7,8 +7,8 @@ rating all count, and an item already cited counts less (at most a third of the 
 same item, so a 10-item list cites at least 3 when the history has 3 items worth citing).
 :meth:`Explainer.facts` lists what the two verifiably share; :meth:`Explainer.evidence` says it in
 a deterministic sentence, and :meth:`Explainer.write` asks the model for one short sentence from
-the same facts. The model's sentence is shown only when it passes the quality gate
-(:func:`promptrec.quality.reason_problem`): it names the cited item or the item, states no genre
+the same facts, as plain text (:func:`plain_reason` reads it). The model's sentence is shown only when
+it passes the quality gate (:func:`promptrec.quality.reason_problem`): it names the cited item, states no genre
 the catalog does not confirm for the item, names no title outside the catalog, no other shown
 title, no ids, no prompt wording, no offensive word, and every genre or theme it states holds for
 both the item and the cited item by the same :class:`~promptrec.claims.ClaimReader` the evaluation's
@@ -49,11 +49,6 @@ REUSE_PENALTY = 0.7
 
 class ReasonReply(BaseModel):
     reason: str = Field(max_length=400)
-
-
-def reason_schema(max_chars: int) -> dict:
-    return {"type": "object", "properties": {"reason": {"type": "string", "minLength": 10, "maxLength": max_chars}},
-            "required": ["reason"]}
 
 
 def plain_reason(reply: str, max_chars: int) -> str:
@@ -342,4 +337,4 @@ class Explainer:
         return Explanation(text=text, cited=[cited], source="llm"), None, None
 
 
-__all__ = ["Explainer", "Facts", "NO_CITATION", "PENDING", "ReasonReply", "plain_reason", "reason_schema"]
+__all__ = ["Explainer", "Facts", "NO_CITATION", "PENDING", "ReasonReply", "plain_reason"]

@@ -146,8 +146,7 @@ def cold_texts(items: Sequence[Item], features: FeatureStore | None = None, bare
     raw, featured, has = [], [], []
     for item in items:
         known = bare_item(item)
-        source = bare if item.item_id in bare_ids else features
-        found = source.get(item.item_id) if source is not None else None
+        found = _features_of(item, features, bare, bare_ids)
         raw.append(known.text())
         featured.append(feature_text(known, found))
         has.append(found is not None)
@@ -160,10 +159,15 @@ def knowledge_texts(items: Sequence[Item], features: FeatureStore | None = None,
     :func:`cold_texts`); an item without features gets its title + genres, so its vector is its raw one."""
     out = []
     for item in items:
-        source = bare if item.item_id in bare_ids else features
-        found = source.get(item.item_id) if source is not None else None
+        found = _features_of(item, features, bare, bare_ids)
         out.append(found.text() if found is not None else bare_item(item).text())
     return out
+
+
+def _features_of(item: Item, features: FeatureStore | None, bare: FeatureStore | None, bare_ids: set[str]):
+    """An item's features: from ``bare`` for the new items (``bare_ids``), else from ``features``."""
+    source = bare if item.item_id in bare_ids else features
+    return source.get(item.item_id) if source is not None else None
 
 
 def joined_vectors(raw: np.ndarray, knowledge: np.ndarray) -> np.ndarray:

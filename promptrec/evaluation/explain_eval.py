@@ -23,7 +23,7 @@ from ..privacy import user_tag
 from ..records import RecordLog
 from ..types import ExplanationTotals, History, RecommendationList
 from .beyond import GroupContext, bootstrap_indices, describe, percentile_interval
-from .faithfulness import ClaimReader, explanation_metrics, sample_reasons, summarize
+from .faithfulness import ClaimReader, explanation_figures, sample_reasons, seeded_choice
 from .metrics import evaluate_rankings
 from .product import StageWorld, rank_of
 
@@ -175,12 +175,8 @@ def refused_sample(records: Sequence[ExplainRecord], catalog: Catalog, n: int = 
                    seed: int = 0) -> list[dict]:
     """A seeded sample of ``n`` drafts the gate refused, with the problem it found."""
     pool = [(record, draft) for record in records for draft in record.drafts if draft.problem is not None]
-    if not pool:
-        return []
-    chosen = sorted(np.random.default_rng(seed).choice(len(pool), size=min(n, len(pool)), replace=False).tolist())
     out = []
-    for i in chosen:
-        record, draft = pool[i]
+    for record, draft in seeded_choice(pool, n, seed):
         cited = _draft_cited(record).get(draft.item, [])
         out.append({"user": record.user, "item": draft.item,
                     "title": catalog[draft.item].title if draft.item in catalog else draft.item,
@@ -257,14 +253,10 @@ def explained_row(records: Sequence[ExplainRecord], users: Sequence[int], item_i
                     "completion_tokens": int(sum(r.completion_tokens for r in records))})
 
     answers = [r.shown.model_copy(update={"items": r.shown.items[:k]}) for r in records]
-    explanation = explanation_metrics(answers, catalog, history_lengths=[r.history_length for r in records],
-                                      reader=reader)
-    per_list = explanation.pop("per_list")
-    metrics.update(explanation)
-    resampled = [summarize([per_list[i] for i in row]) for row in idx]
-    for name in explanation:
-        if name != "reasons":
-            intervals[name] = percentile_interval(np.array([r[name] for r in resampled]))
+    explained_metrics, explained_intervals = explanation_figures(answers, catalog, [r.history_length for r in records],
+                                                                 reader, idx)
+    metrics.update(explained_metrics)
+    intervals.update(explained_intervals)
 
     gate_figures(records, reader, idx, metrics, intervals)
     return {"metrics": metrics, "intervals": intervals, "groups": described["groups"],

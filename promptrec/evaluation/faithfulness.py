@@ -28,8 +28,10 @@ import numpy as np
 from ..claims import ClaimReader, leaks
 from ..data import Catalog
 from ..types import RecommendationList
+from .beyond import percentile_interval
 
-__all__ = ["ClaimReader", "explanation_metrics", "leaks", "reason_verdict", "sample_reasons"]
+__all__ = ["ClaimReader", "explanation_figures", "explanation_metrics", "leaks", "reason_verdict", "sample_reasons",
+           "seeded_choice"]
 
 
 def reason_verdict(recommendation, reader: ClaimReader) -> dict:
@@ -116,17 +118,33 @@ def summarize(per_list: Sequence[Mapping]) -> dict[str, float]:
     }
 
 
+def explanation_figures(answers: Sequence[RecommendationList], catalog: Catalog, history_lengths: Sequence[int],
+                        reader: ClaimReader, idx: np.ndarray) -> tuple[dict, dict]:
+    """``(metrics, intervals)``: :func:`explanation_metrics` of the shown ``answers`` and the 95%
+    interval of each over the bootstrap resamples ``idx`` of the lists (rows of list indices)."""
+    metrics = explanation_metrics(answers, catalog, history_lengths=history_lengths, reader=reader)
+    per_list = metrics.pop("per_list")
+    resampled = [summarize([per_list[i] for i in row]) for row in idx]
+    intervals = {name: percentile_interval(np.array([r[name] for r in resampled]))
+                 for name in metrics if name != "reasons"}
+    return metrics, intervals
+
+
+def seeded_choice(pool: Sequence, n: int, seed: int = 0) -> list:
+    """``n`` entries of ``pool`` (all when it has fewer), drawn without replacement by ``seed``, in pool order."""
+    if not pool:
+        return []
+    chosen = np.random.default_rng(seed).choice(len(pool), size=min(n, len(pool)), replace=False)
+    return [pool[i] for i in sorted(chosen.tolist())]
+
+
 def sample_reasons(lists: Sequence[RecommendationList], catalog: Catalog, features=None, n: int = 10,
                    seed: int = 0, reader: ClaimReader | None = None) -> list[dict]:
     """A seeded sample of ``n`` model reasons with their claims and verdicts, for a report."""
     reader = reader or ClaimReader(catalog, features)
     pool = [(answer, rec) for answer in lists for rec in answer.items if rec.explained_by == "llm"]
-    if not pool:
-        return []
-    chosen = sorted(np.random.default_rng(seed).choice(len(pool), size=min(n, len(pool)), replace=False).tolist())
     out = []
-    for i in chosen:
-        answer, rec = pool[i]
+    for answer, rec in seeded_choice(pool, n, seed):
         verdict = reason_verdict(rec, reader)
         out.append({"user": answer.user_id, "item": rec.item_id, "title": rec.title,
                      "cited": [catalog[c].title if c in catalog else c for c in rec.cited_history],

@@ -18,7 +18,7 @@ from ..privacy import user_tag
 from ..data import Catalog
 from ..types import Recommendation, RecommendationList
 from .beyond import GroupContext, bootstrap_indices, describe, percentile_interval
-from .faithfulness import ClaimReader, explanation_metrics, sample_reasons, summarize
+from .faithfulness import ClaimReader, explanation_figures, sample_reasons
 from .metrics import evaluate_rankings
 from .product import StageWorld, rank_of
 
@@ -213,14 +213,10 @@ def rerank_row(records: Sequence[RerankRecord], weight: float, users: Sequence[i
     intervals["latency_p95_s"] = percentile_interval(np.percentile(seconds[idx], 95, axis=1))
     answers = [shown_list(r, weight, k, catalog) for r in records]
     reader = reader or ClaimReader(catalog)
-    explanation = explanation_metrics(answers, catalog, history_lengths=[r.history_length for r in records],
-                                      reader=reader)
-    per_list = explanation.pop("per_list")
-    metrics.update(explanation)
-    resampled = [summarize([per_list[i] for i in row]) for row in idx]
-    for name in explanation:
-        if name != "reasons":
-            intervals[name] = percentile_interval(np.array([r[name] for r in resampled]))
+    explained_metrics, explained_intervals = explanation_figures(answers, catalog, [r.history_length for r in records],
+                                                                 reader, idx)
+    metrics.update(explained_metrics)
+    intervals.update(explained_intervals)
     return {"metrics": metrics, "intervals": intervals, "groups": described["groups"],
             "reason_sample": sample_reasons(answers, catalog, n=sample, seed=context.seed, reader=reader)}
 

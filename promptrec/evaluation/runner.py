@@ -105,6 +105,11 @@ def _list_row(world, users: list[int], lists: list[list[str]], context, seconds:
     return {"metrics": metrics, "intervals": intervals, "groups": described["groups"]}
 
 
+def _fingerprint(*parts) -> str:
+    """12 hex digits naming a run's settings (its resumable record files are kept under this name)."""
+    return hashlib.sha256(json.dumps(list(parts), sort_keys=True).encode()).hexdigest()[:12]
+
+
 def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None = None,
                    progress: Progress | None = None, say: Callable[[str], None] = print) -> dict:
     """Run every stage on ``settings.dataset`` and return the payload (rows, selections, meta) for
@@ -183,12 +188,11 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None
                  "k": config.rerank_k}
         records = {}
         if config.rerank:
-            fingerprint = hashlib.sha256(json.dumps([
+            fingerprint = _fingerprint(
                 client.model_id, client.temperature, seed, weights, pool_depth, config.rerank_k,
                 settings.rerank.model_dump(), settings.profile.model_dump(), features_digest(product.features),
                 [load_prompt(n).hash for n in ("user_profile", "rerank")], reply_budget(config.rerank_k),
-                REASON_MAX_CHARS, RECORD_VERSION,
-            ], sort_keys=True).encode()).hexdigest()[:12]
+                REASON_MAX_CHARS, RECORD_VERSION)
             for stage, world in fused_worlds.items():
                 t0 = time.perf_counter()
                 log = rerank_log(runs_dir / "rerank-records" / f"{fingerprint}-{stage}.jsonl")
@@ -199,11 +203,10 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None
             selection["llm_weight"] = {"chosen": llm_weight, "tried_on_validation": tried}
             say(f"LLM blend weight chosen on validation: {llm_weight}")
         explained = {}
-        explain_fingerprint = hashlib.sha256(json.dumps([
+        explain_fingerprint = _fingerprint(
             client.model_id, client.temperature, seed, weights, pool_depth, config.rerank_k,
             settings.explain.model_dump(), load_prompt("explain").hash, features_digest(product.features),
-            settings.rerank.reorder, EXPLAIN_RECORD_VERSION,  # with rerank.reorder the model's order is shown
-        ], sort_keys=True).encode()).hexdigest()[:12]
+            settings.rerank.reorder, EXPLAIN_RECORD_VERSION)  # with rerank.reorder the model's order is shown
         for stage, world in fused_worlds.items():
             t0 = time.perf_counter()
             log = explain_log(runs_dir / "explain-records" / f"{explain_fingerprint}-{stage}.jsonl")

@@ -10,32 +10,17 @@ import pytest
 from promptrec.evaluation.beyond import split_context
 from promptrec.evaluation.explain_eval import explain_log, explained_row, run_explained
 from promptrec.evaluation.faithfulness import ClaimReader
-from promptrec.evaluation.product import Bench, index_split_items, ratings_by_user, split_catalog, stage_world
-from promptrec.evaluation.splits import protocol_a_split
+from promptrec.evaluation.product import stage_world
 from promptrec.llm import LLMClient, ScriptedLLM
-from promptrec.retrieval import ItemVectorStore
-from promptrec.retrieval.store import make_client
-from promptrec.settings import FusionSettings, ProfileSettings
+from promptrec.settings import ProfileSettings
 from promptrec.testing import is_reason_request, valid_reply
 
 USERS = [0, 1, 2, 3, 4, 5]
 
 
 @pytest.fixture
-def split(tiny):
-    return protocol_a_split(tiny.interactions.frame, k=2)
-
-
-@pytest.fixture
-def bench(split, tiny, hash_embedder, settings, tmp_path):
-    catalog = split_catalog(split, tiny)
-    store = ItemVectorStore(make_client(tmp_path / "c"), hash_embedder, "items")
-    index_split_items(store, catalog)
-    fusion = FusionSettings(weights={"embedding": 0.3, "ease": 1.0}, params={"ease": {"lambda_": 10.0}},
-                            candidate_depth=30, min_item_support=1)
-    profile = ProfileSettings(enabled=True, token_budget=100)
-    settings = settings.model_copy(update={"fusion": fusion, "profile": profile})
-    return Bench(settings, catalog, store, hash_embedder, None, None, ratings_by_user(tiny.interactions))
+def bench(make_bench):
+    return make_bench(profile=ProfileSettings(enabled=True, token_budget=100))
 
 
 def world_with(split, bench, backend, tmp_path, stage="test"):

@@ -6,33 +6,19 @@ import numpy as np
 import pytest
 
 from promptrec.evaluation.position_bias import bias_log, run_position_bias, summarize
-from promptrec.evaluation.product import (Bench, collect_pools, index_split_items, list_metrics, pool_ranks, rank_of,
-                                          ratings_by_user, retrieval_lists, select_weights, split_catalog, stage_log,
-                                          stage_world)
+from promptrec.evaluation.product import (collect_pools, list_metrics, pool_ranks, rank_of, retrieval_lists,
+                                          select_weights, split_catalog, stage_log, stage_world)
 from promptrec.evaluation.report import write_report
 from promptrec.evaluation.rerank_eval import final_rank, rerank_log, rerank_metrics, run_rerank, select_llm_weight
 from promptrec.evaluation.splits import protocol_a_split
 from promptrec.llm import LLMClient, ScriptedLLM
-from promptrec.retrieval import ItemVectorStore
-from promptrec.retrieval.store import make_client
-from promptrec.settings import FusionSettings, ProfileSettings, Settings
+from promptrec.settings import ProfileSettings, Settings
 from promptrec.testing import tiny_dataset, valid_reply
 
 
 @pytest.fixture
-def split(tiny):
-    return protocol_a_split(tiny.interactions.frame, k=2)
-
-
-@pytest.fixture
-def bench(split, tiny, hash_embedder, settings, tmp_path):
-    catalog = split_catalog(split, tiny)
-    store = ItemVectorStore(make_client(tmp_path / "c"), hash_embedder, "items")
-    index_split_items(store, catalog)
-    fusion = FusionSettings(weights={"embedding": 0.3, "ease": 1.0}, params={"ease": {"lambda_": 10.0}},
-                            candidate_depth=30, min_item_support=1)
-    return Bench(settings.model_copy(update={"fusion": fusion}), catalog, store, hash_embedder, None, None,
-                 ratings_by_user(tiny.interactions))
+def bench(make_bench):
+    return make_bench()
 
 
 @pytest.fixture
