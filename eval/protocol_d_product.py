@@ -111,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     texts = {it.item_id: (it.title, text) for it, text in zip(items, feature_texts)}
     defaults = dict(base.fusion.weights)
     defaults.pop(COLD, None)
-    settings = base.model_copy(update={"fusion": base.fusion.model_copy(update={"weights": {**defaults, COLD: 1.0}})})
+    # the stage stores hold exactly the texts a new item is known by (title + genres, plus features with
+    # --features), so the cold source maps the stores' own vectors
+    settings = base.model_copy(update={"fusion": base.fusion.model_copy(update={"weights": {**defaults, COLD: 1.0}}),
+                                       "new_items": base.new_items.model_copy(update={"text": "stored"})})
     depth = settings.fusion.candidate_depth
     cache = eval_state_dir(base, source) / "protocol-d-product"
     embedder = make_embedder(base.embedding.model, base.embedding.batch_size)

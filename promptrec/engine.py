@@ -24,9 +24,11 @@ from .errors import UserInputError
 from .explain import PENDING, Explainer
 from .intent import Intent, IntentParser
 from .knowledge import FeatureStore, UserProfiler, feature_text
+from .knowledge.item_text import ItemTextVectors
 from .knowledge.new_items import NewItemScorer, fit_new_items
 from .knowledge.transfer import TransferConfig
 from .llm import LLMClient
+from .ranking.signals import VectorCache
 from .rerank import LLMReranker, RerankOutcome, evidence_explanation
 from .retrieval import COLD, CandidateRetriever, CollaborativeModel, ItemVectorStore, build_scorers
 from .settings import ExplainSettings, FusionSettings, ProfileSettings, RerankSettings, Settings
@@ -55,14 +57,20 @@ def fit_collab(fusion: FusionSettings, interactions: InteractionLog, cache_dir: 
 
 
 def fit_new_item_source(settings: Settings, interactions: InteractionLog, catalog: Catalog, store: ItemVectorStore,
-                        collab: CollaborativeModel | None, cache_dir: Path) -> NewItemScorer | None:
-    """The ``cold`` source (items outside the collaborative index, scored from their stored text vectors
-    through a transfer map; cached in ``cache_dir``), or None when nothing is new, or when neither its fusion
-    weight nor a reserved place (``new_items.slot``) uses it."""
+                        collab: CollaborativeModel | None, cache_dir: Path,
+                        features: FeatureStore | None = None) -> NewItemScorer | None:
+    """The ``cold`` source (items outside the collaborative index, scored from their text vectors through a
+    transfer map; cached in ``cache_dir``), or None when nothing is new, or when neither its fusion weight nor
+    a reserved place (``new_items.slot``) uses it. Which text vectors: ``new_items.text``
+    (:mod:`promptrec.knowledge.item_text`; ``joined`` reads ``features``)."""
     if collab is None or (settings.fusion.weights.get(COLD, 0) <= 0 and not settings.new_items.slot):
         return None
-    config = TransferConfig(**settings.new_items.model_dump(exclude={"neutral_missing", "slot"}), seed=settings.seed)
-    return fit_new_items(interactions, catalog, collab.items, store, config, cache_dir,
+    config = TransferConfig(**settings.new_items.model_dump(exclude={"neutral_missing", "slot", "text"}),
+                            seed=settings.seed)
+    text = settings.new_items.text
+    source = store if text == "stored" else ItemTextVectors(
+        catalog, VectorCache(store.embedder, Path(cache_dir) / "vectors"), features if text == "joined" else None)
+    return fit_new_items(interactions, catalog, collab.items, source, config, cache_dir,
                          settings.new_items.neutral_missing)
 
 

@@ -150,7 +150,7 @@ class Recommender:
         """The ``cold`` source: catalog items without (enough) interactions, scored from their text."""
         self.ensure_index()
         return fit_new_item_source(self.settings, self.dataset.interactions, self.dataset.catalog, self.store,
-                                   self.collab, self.state.collab)
+                                   self.collab, self.state.collab, self.features)
 
     @cached_property
     def engine(self) -> Engine:

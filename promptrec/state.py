@@ -9,6 +9,8 @@ store, and state is never written into (or read from) a data folder.
     <state_dir>/derived/<identity>/features.jsonl
     <state_dir>/derived/<identity>/features/<model>.jsonl   item features made by one model (batch jobs)
     <state_dir>/derived/<identity>/collab-<fingerprint>.npz
+    <state_dir>/derived/<identity>/transfer-<fingerprint>.npz/.json   the new-item map, removed by forget
+    <state_dir>/derived/<identity>/vectors/    text vectors by text hash (new-item map, learned fusion)
     <state_dir>/derived/<identity>/profiles.jsonl   user profiles (profile job and product), removed by forget
     <state_dir>/derived/<identity>/index.lock  held while the catalog is being embedded
     <state_dir>/derived/<identity>/index-complete  written once every item has a vector

@@ -30,6 +30,7 @@ import scipy.sparse as sp
 from ..collab.base import interaction_matrix
 from ..data import Dataset, Item
 from ..knowledge import FeatureStore, feature_text
+from ..knowledge.item_text import joined_vectors, new_item_view
 from ..knowledge.student import DistilledStudent, StudentConfig
 from ..knowledge.transfer import TransferConfig, TransferMap
 from ..retrieval.embeddings import normalize
@@ -46,7 +47,9 @@ __all__ = [
     "embed_cached",
     "texts_digest",
     "feature_store",
+    "joined_vectors",
     "knn_scores",
+    "knowledge_texts",
     "multi_target_metrics",
     "random_scores",
     "student_vectors",
@@ -170,16 +173,10 @@ def _features_of(item: Item, features: FeatureStore | None, bare: FeatureStore |
     return source.get(item.item_id) if source is not None else None
 
 
-def joined_vectors(raw: np.ndarray, knowledge: np.ndarray) -> np.ndarray:
-    """The raw-text vector and the knowledge vector side by side (each unit length, so the join is unit
-    length and its cosine is the mean of the two cosines): the model's knowledge added to the catalog
-    text without diluting it in one embedded string."""
-    return np.hstack([raw, knowledge]).astype(np.float32) / np.sqrt(2.0, dtype=np.float32)
-
-
 def bare_item(item: Item) -> Item:
-    """The item as a new item is known: title and genres, no user tags."""
-    return Item(item_id=item.item_id, title=item.title, fields={k: v for k, v in item.fields.items() if k == "genres"})
+    """The item as a new item is known: its catalog text without user tags (title and genres here);
+    the product's cold source reads the same view (:func:`promptrec.knowledge.item_text.new_item_view`)."""
+    return new_item_view(item)
 
 
 def bare_store(store: FeatureStore | None) -> FeatureStore | None:

@@ -111,7 +111,8 @@ def stage_world(split: LeaveLastOutSplit, stage: Stage, bench: Bench, cache_dir:
     collaborative models fitted on that stage's data (cached in ``cache_dir``/``stage``)."""
     log = stage_log(split, stage)
     collab = fit_collab(bench.settings.fusion, log, Path(cache_dir) / stage)
-    new_items = fit_new_item_source(bench.settings, log, bench.catalog, bench.store, collab, Path(cache_dir) / stage)
+    new_items = fit_new_item_source(bench.settings, log, bench.catalog, bench.store, collab, Path(cache_dir) / stage,
+                                    bench.features)
     engine = build_engine(bench.settings, catalog=bench.catalog, store=bench.store, embedder=bench.embedder,
                           collab=collab, client=bench.client, features=bench.features, new_items=new_items)
     return StageWorld(split, stage, engine, bench.ratings)

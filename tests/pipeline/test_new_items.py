@@ -1,12 +1,14 @@
 """A catalog item nobody has interacted with can be recommended (the ``cold`` source)."""
 
 
+import numpy as np
+
 from promptrec import Recommender
 from promptrec.data import Catalog, Dataset, Item
 from promptrec.retrieval.store import make_client
 from promptrec.testing import tiny_dataset
 
-NEW = Item(item_id="999", title="Space Adventure Returns (2001)", fields={"genres": "space, adventure"})
+NEW = Item(item_id="999", title="Space Adventure Returns (2001)", fields={"genres": "space, adventure", "tags": "sequel"})
 
 
 def with_new_item():
@@ -115,3 +117,56 @@ def test_missing_collaborative_scores_of_new_items_count_as_neutral():
     assert out["classic"][2] == 2.0 and np.isnan(out["classic"][3])  # only the new item is filled
     assert np.array_equal(out["embedding"], sources["embedding"], equal_nan=True)
     assert np.array_equal(out["cold"], sources["cold"], equal_nan=True)
+
+
+def test_the_map_reads_the_catalog_text_without_user_tags_by_default(settings, hash_embedder):
+    from promptrec.knowledge.item_text import ItemTextVectors, new_item_view
+
+    rec = build(settings, hash_embedder, {"ease": 1.0, "cold": 1.0})
+    assert rec.settings.new_items.text == "raw"
+    tagged = Item(item_id="7", title="Heat (1995)", fields={"genres": "Crime", "tags": "heist, De Niro"})
+    assert new_item_view(tagged).text() == Item(item_id="7", title="Heat (1995)", fields={"genres": "Crime"}).text()
+    assert "heist" in tagged.text() and "heist" not in new_item_view(tagged).text()
+    rec.recommend(space_fan(rec), k=3)
+    vectors = ItemTextVectors(rec.dataset.catalog, _cache(rec))
+    want = hash_embedder.embed([new_item_view(NEW).text()])[0]
+    assert np.allclose(vectors.vectors([NEW.item_id])[NEW.item_id], want)
+    # the map was fitted on those vectors: the new item's mapped factors are the map applied to them
+    assert np.allclose(rec.new_items.factors[rec.new_items.index[NEW.item_id]],
+                       rec.new_items.transfer.map(want[None, :])[0], atol=1e-5)
+
+
+def _cache(rec):
+    from promptrec.ranking.signals import VectorCache
+
+    return VectorCache(rec.embedder, rec.state.collab / "vectors")
+
+
+def test_joined_text_puts_the_models_features_beside_the_raw_vector(settings, hash_embedder):
+    from promptrec.knowledge.item_text import ItemTextVectors, joined_vectors, new_item_view
+    from promptrec.types import ItemFeatures
+
+    features = {NEW.item_id: ItemFeatures(themes=["space travel"], mood="hopeful", audience="families", description="")}
+    catalog = with_new_item().catalog
+    cache = _cache(build(settings, hash_embedder, {"ease": 1.0}))
+    joined = ItemTextVectors(catalog, cache, features)
+    raw = hash_embedder.embed([new_item_view(NEW).text()])[0]
+    known = hash_embedder.embed([features[NEW.item_id].text()])[0]
+    got = joined.vectors([NEW.item_id, "no-such-item"])
+    assert list(got) == [NEW.item_id]
+    assert np.allclose(got[NEW.item_id], joined_vectors(raw[None, :], known[None, :])[0])
+    assert np.isclose(np.linalg.norm(got[NEW.item_id]), 1.0, atol=1e-5)
+    plain = ItemTextVectors(catalog, cache)
+    other = next(i for i in catalog.ids if i != NEW.item_id)  # no features: its raw vector on both halves
+    assert np.allclose(joined.vectors([other])[other], np.hstack([plain.vectors([other])[other]] * 2) / np.sqrt(2))
+    # the hashes name the texts, so the fitted map is refitted when the model's features change
+    assert joined.stored_hashes()[NEW.item_id] != plain.stored_hashes()[NEW.item_id]
+    assert joined.stored_hashes()[other] != plain.stored_hashes()[other]
+
+
+def test_joined_text_is_used_when_asked(settings, hash_embedder):
+    rec = build(settings, hash_embedder, {"ease": 1.0, "cold": 1.0})
+    joined_settings = settings.model_copy(update={"new_items": settings.new_items.model_copy(update={"text": "joined"})})
+    joined = build(joined_settings, hash_embedder, {"ease": 1.0, "cold": 1.0})
+    assert joined.new_items.factors.shape[0] == rec.new_items.factors.shape[0]
+    assert joined.new_items.transfer.meta["fingerprint"] != rec.new_items.transfer.meta["fingerprint"]
