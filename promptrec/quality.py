@@ -237,12 +237,14 @@ class TitleIndex:
 
 
 # ----- profiles -----
-def profile_problem(phrases: Sequence[str], summary: str, *, confirmed: Iterable[str],
+def profile_problem(lists: Sequence[Sequence[str]], summary: str, *, confirmed: Iterable[str],
                     titles: TitleIndex | None = None, vocabulary: Iterable[str] = ()) -> str | None:
     """Why a model-written profile may not be shown, or None when it may.
 
     Args:
-        phrases: Its likes, dislikes and recent interests.
+        lists: Its phrase lists: likes, then dislikes, then recent interests (any may be missing). A
+            phrase twice in one list is a loop; a phrase both liked and disliked a contradiction; a like
+            that is also a recent interest is what a steady taste looks like, and passes.
         summary: Its summary sentence(s).
         confirmed: The genres the user's history has (catalog genres, features): any other genre
             stated is rejected.
@@ -251,6 +253,7 @@ def profile_problem(phrases: Sequence[str], summary: str, *, confirmed: Iterable
     """
     vocab = _vocabulary(vocabulary)
     confirmed = {g.lower() for g in confirmed}
+    phrases = [p for group in lists for p in group]
     texts = [*phrases, summary]
     for text in texts:
         if _CONTROL.search(text):
@@ -265,9 +268,13 @@ def profile_problem(phrases: Sequence[str], summary: str, *, confirmed: Iterable
         word = offensive(text, vocab)
         if word:
             return f"contains an offensive word ({word!r})"
-    normed = [_norm(p) for p in phrases if _norm(p)]
-    if len(set(normed)) < len(normed):
-        return "repeats itself (the same phrase twice)"
+    groups = [[_norm(p) for p in group if _norm(p)] for group in lists]
+    if any(len(set(group)) < len(group) for group in groups):
+        return "repeats itself (the same phrase twice in one list)"
+    both = sorted(set(groups[0]) & set(groups[1])) if len(groups) > 1 else []
+    if both:
+        return f"contradicts itself ({both[0]!r} liked and disliked)"
+    normed = [p for group in groups for p in group]
     starts = Counter(" ".join(p.split()[:2]) for p in normed if len(p.split()) >= 3)
     if starts and starts.most_common(1)[0][1] >= 3:
         return f"repeats itself ({starts.most_common(1)[0][0]!r} starts three phrases)"

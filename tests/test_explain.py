@@ -174,7 +174,7 @@ def test_the_reason_is_asked_as_plain_text_and_read_fail_closed():
 def test_the_smollm2_profile_from_issue_11_is_refused_for_the_evidence_profile():
     titles = TitleIndex(item.title for item in CATALOG)
     likes = ["The Big Sick", "The Big Lebron", "The Big Bad Bitch", "The Big Bad Bitch"]
-    assert profile_problem(likes, "Likes big films.", confirmed={"comedy"}, titles=titles)
+    assert profile_problem([likes], "Likes big films.", confirmed={"comedy"}, titles=titles)
     backend = ScriptedLLM(default={"likes": likes, "dislikes": [], "recent_interests": [], "summary": "The Big."})
     result = UserProfiler(LLMClient(backend), CATALOG).profile(HISTORY)
     assert result.source == "fallback" and result.rejected and "quality gate" in result.error
@@ -188,15 +188,26 @@ def test_the_smollm2_profile_from_issue_11_is_refused_for_the_evidence_profile()
 ])
 def test_profile_gate(likes, summary, problem):
     titles = TitleIndex(item.title for item in CATALOG)
-    assert problem in profile_problem(likes, summary, confirmed={"crime", "drama"}, titles=titles,
+    assert problem in profile_problem([likes], summary, confirmed={"crime", "drama"}, titles=titles,
                                       vocabulary=["Robert De Niro", "heist"])
 
 
 def test_a_true_profile_passes():
     titles = TitleIndex(item.title for item in CATALOG)
-    assert profile_problem(["crime thrillers", "Robert De Niro", "Pixar animation"], "Enjoys Heat and Toy Story.",
+    assert profile_problem([["crime thrillers", "Robert De Niro", "Pixar animation"]], "Enjoys Heat and Toy Story.",
                            confirmed={"crime", "thriller", "animation"}, titles=titles,
                            vocabulary=["Robert De Niro", "pixar"]) is None
+
+
+def test_a_steady_taste_passes_and_a_contradiction_does_not():
+    titles = TitleIndex(item.title for item in CATALOG)
+    steady = [["Crime", "Drama"], ["Horror"], ["Crime", "heists"]]  # the quality model's shape: likes = recent
+    assert profile_problem(steady, "Enjoys crime.", confirmed={"crime", "drama", "horror"}, titles=titles,
+                           vocabulary=["heist"]) is None
+    torn = [["Crime", "Drama"], ["Drama"], []]
+    assert "liked and disliked" in profile_problem(torn, "Enjoys crime.", confirmed={"crime", "drama"}, titles=titles)
+    looping = [["Crime"], [], ["Drama", "Drama"]]
+    assert "repeats itself" in profile_problem(looping, "Enjoys crime.", confirmed={"crime", "drama"}, titles=titles)
 
 
 # ----- the stream, through the product -----

@@ -73,7 +73,7 @@ class UserProfiler:
             self._titles = TitleIndex(item.title for item in self.catalog)
         items = [it for i in history if (it := self.catalog.get(i)) is not None]
         words = [v for it in items for name in ("genres", "tags") for v in (it.fields.get(name) or "").split(",")]
-        return profile_problem([*profile.likes, *profile.dislikes, *profile.recent_interests], profile.summary,
+        return profile_problem([profile.likes, profile.dislikes, profile.recent_interests], profile.summary,
                                confirmed=genre_set(words), titles=self._titles,
                                vocabulary=[*words, *(it.title for it in items)])
 
