@@ -41,7 +41,8 @@ def markdown(payload: dict) -> str:
              f"Knowledge model: `{meta['knowledge_model']}`: features for {meta['items_with_features']} of "
              f"{meta['split_items']} split items, profiles for {meta['users_with_profiles']} of {meta['users']} users. "
              f"Hand weights {sel['hand_weights']}, top {sel['pool_depth']} per source (chosen on validation). "
-             f"Chosen learner: **{sel['winner']}** {sel['winner_params']} (out-of-fold validation N@10 "
+             f"Chosen learner: **{sel['winner']}** {sel['winner_params']} on pools of the top "
+             f"{sel.get('learners_pool_depth', sel['pool_depth'])} per source (out-of-fold validation N@10 "
              f"{sel['winner_oof_N@10']:.4f} vs hand-weighted {sel['hand_oof_N@10']:.4f} over "
              f"{meta['validation_queries']} validation queries; won: {sel['won_on_validation']}).", "",
              "Validation rows of learners are out-of-fold (user-grouped CV inside validation); test rows come from "
@@ -72,7 +73,8 @@ def markdown(payload: dict) -> str:
         lines.append(f"| {r['name']} | {_f(r['N@10'])} | {_ci(r['N@10_ci95'])} | {_f(r['N@10_liked_targets'])} "
                      f"(n={r['liked']}) | {_f(r['N@10_disliked_targets'])} (n={r['disliked']}) |")
     lines += ["", "## Hyperparameters tried (out-of-fold validation N@10)", ""]
-    lines += [f"- {t['kind']} {t['params']}: {t['oof_N@10']:.4f}" for t in sel["tried"]]
+    lines += [f"- {t['kind']} {t['params']}" + (f", top {t['pool_depth']}" if "pool_depth" in t else "") +
+              f": {t['oof_N@10']:.4f}" for t in sel["tried"]]
     lines += ["", f"Signal importance ({sel['winner']}): " + ", ".join(f"{n} {v}" for n, v in list(sel["importance"].items())[:12]),
               "", f"Machine: {meta['machine']}; wall {meta['wall_s']} s; timings {meta['timings_s']}.", ""]
     return "\n".join(lines)
@@ -87,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="learned-fusion", help="result file name (default: learned-fusion)")
     parser.add_argument("--folds", type=int, default=3, help="validation folds that train the learners")
     parser.add_argument("--no-ablation", action="store_true", help="skip the ablation table")
+    parser.add_argument("--pool-depths", default="hand,100,200",
+                        help="the learners' pool depths per source to choose from on validation, comma-separated; "
+                        "'hand' is the hand-weighted fusion's own depth (default: hand,100,200)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     parser.add_argument("--runs", type=Path, default=None, help="state folder (default: STATE_DIR/eval/DATASET-HASH)")
     args = parser.parse_args(argv)
@@ -94,7 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.dataset:
         settings = settings.model_copy(update={"dataset": args.dataset})
     knowledge = None if args.knowledge.lower() == "none" else args.knowledge
-    config = LearnedConfig(name=args.name, folds=args.folds, knowledge_model=knowledge, ablations=not args.no_ablation)
+    try:
+        depths = [None if d.strip() == "hand" else int(d) for d in args.pool_depths.split(",") if d.strip()]
+    except ValueError:
+        parser.error(f"--pool-depths {args.pool_depths!r}: give numbers or 'hand', comma-separated (e.g. hand,100,200)")
+    config = LearnedConfig(name=args.name, folds=args.folds, knowledge_model=knowledge, ablations=not args.no_ablation,
+                           pool_depths=depths or [None])
     with progress_bars() as (bar, say):
         payload = run_learned_fusion(config, settings, args.runs, bar, say)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,8 @@ from ..retrieval import EMBEDDING, ItemVectorStore, fuse
 from ..retrieval.store import make_client as make_chroma_client
 from ..settings import Settings
 from ..types import UserProfile
-from .knowledge import eval_feature_store, eval_profile_store
+from ..knowledge.profile_store import history_key
+from .knowledge import PROFILE_CUT, eval_feature_store, eval_profile_store, profile_history
 from .metrics import ndcg_at_k, recall_at_k
 from .product import (Bench, collect_pools, index_split_items, ratings_by_user, restrict_pool, select_fusion,
                       split_catalog, stage_log, stage_world)
@@ -60,6 +61,9 @@ class LearnedConfig(BaseModel):
                               "each); by default ablations are scored on test by models trained on all validation pools.")
     bootstrap: int = Field(1000, description="Bootstrap resamples of users for the intervals.")
     ablations: bool = Field(True, description="Retrain without each LLM-knowledge signal group.")
+    pool_depths: list[int | None] = Field(default_factory=lambda: [None, 100, 200], description="The learners' pool depth per "
+                                          "source, chosen on validation among these (None: the hand-weighted "
+                                          "fusion's own depth); the hand-weighted rows keep their depth.")
 
 
 @dataclass
@@ -90,28 +94,55 @@ def popularity_tiers(counts: np.ndarray, items: Sequence[str]) -> dict[str, str]
     return tiers
 
 
-def load_knowledge(dataset_state, runs_dir: Path, model_id: str | None) -> tuple[dict, dict[str, UserProfile]]:
-    """Item features (item id -> ItemFeatures) and model-made profiles (user id -> UserProfile) of ``model_id``."""
+def load_knowledge(dataset_state, runs_dir: Path, model_id: str | None,
+                   histories: Mapping[str, Sequence[str]] | None = None) -> tuple[dict, dict[str, UserProfile]]:
+    """Item features (item id -> ItemFeatures) and model-made profiles (user id -> UserProfile) of ``model_id``.
+
+    With ``histories`` (user id -> the history the profile job read, :func:`profile_history`), a profile made
+    from another history is left out."""
     if model_id is None:
         return {}, {}
     store: FeatureStore = eval_feature_store(dataset_state, model_id)
     features = {i: r.features for i, r in store.records().items() if r.features is not None}
-    profiles = {u: r.result.profile for u, r in eval_profile_store(runs_dir, model_id).records().items()
-                if r.result.source == "llm"}
+    profiles = {}
+    for record in eval_profile_store(runs_dir, model_id).records().values():  # keyed by (user, history, ...)
+        if record.result.source != "llm":
+            continue
+        if histories is not None and (record.user_id not in histories or
+                                      record.history_key != history_key(histories[record.user_id])):
+            continue
+        profiles[record.user_id] = record.result.profile
     return features, profiles
 
 
+def hand_scores(items, sources, collected, collected_sources, weights, hand_depth: int | None) -> np.ndarray:
+    """The hand-weighted fused score of each of ``items`` (a pool with its ``sources``) as the product gives it
+    at ``hand_depth``: fused over the top ``hand_depth`` per source of the ``collected`` pool, -inf for an item
+    outside that pool (None: fused over ``items`` themselves)."""
+    if not items:
+        return np.zeros(0)
+    if hand_depth is None:
+        return fuse(sources, weights)[0]
+    small, small_sources = restrict_pool(collected, collected_sources, weights, hand_depth)
+    fused = dict(zip(small, fuse(small_sources, weights)[0])) if small else {}
+    return np.array([fused.get(i, -np.inf) for i in items], dtype=np.float64)
+
+
 def build_pools(world, users: Sequence[int], weights, depth, builder: SignalBuilder, profiles, tiers,
-                ratings: Mapping[str, Mapping[str, float]], progress=None) -> StagePools:
-    """Pool every user as the product does with the hand weights, and compute the signals."""
+                ratings: Mapping[str, Mapping[str, float]], progress=None, hand_depth: int | None = None) -> StagePools:
+    """Pool every user as the product does with the hand weights (top ``depth`` per source), and compute the
+    signals. The hand-weighted score of each row is the product's at ``hand_depth`` (default ``depth``): fused
+    over that pool, -inf for a row outside it."""
     raw = collect_pools(world, users, progress)
+    hand_depth = depth if hand_depth is None else hand_depth
     blocks, labels, hand, offsets, who, tier, rated = [], [], [], [0], [], [], []
-    for u, (items, sources) in zip(users, raw):
-        items, sources = restrict_pool(items, sources, weights, depth)
+    for u, (collected, collected_sources) in zip(users, raw):
+        items, sources = restrict_pool(collected, collected_sources, weights, depth)
         history, target, user = world.history(u), world.target(u), world.split.users[u]
         blocks.append(builder.matrix(history, items, profiles.get(user)))
         labels.append(np.array([1.0 if i == target else 0.0 for i in items]))
-        hand.append(fuse(sources, weights)[0] if items else np.zeros(0))
+        hand.append(hand_scores(items, sources, collected, collected_sources, weights, hand_depth
+                                if hand_depth != depth else None))
         offsets.append(offsets[-1] + len(items))
         who.append(user)
         tier.append(tiers.get(target, "tail"))
@@ -236,7 +267,12 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
     bench = Bench(settings, catalog, store, product.embedder, None, product.features, ratings_by_user(dataset.interactions))
     ratings = bench.ratings
     model_id = knowledge_model_id(config.knowledge_model, settings) if config.knowledge_model else None
-    features, profiles = load_knowledge(product.state, runs_dir, model_id)
+    histories = {split.users[u]: profile_history(split, u) for u in range(split.n_users)}
+    features, profiles = load_knowledge(product.state, runs_dir, model_id, histories)
+    if profiles and config.folds - 1 > PROFILE_CUT:
+        say(f"profiles were made {PROFILE_CUT} items before the end of each training history; with {config.folds} "
+            f"folds they would have seen the targets of folds {PROFILE_CUT + 1}..{config.folds - 1}: profile signals off")
+        profiles = {}
     split_features = {i: f for i, f in features.items() if i in split.item_index}
     say(f"{dataset.name} ({source.sha256[:12]}): {split.n_users} users, {split.n_items} items; knowledge of "
         f"{model_id}: features for {len(split_features)} split items, profiles for {len(profiles)} users")
@@ -270,52 +306,71 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
     say(f"hand-weighted fusion chosen on validation: {weights}, top {depth} per source")
     timings["hand_selection_s"] = time.perf_counter() - t0
 
-    # 2. signals on every validation fold's pools and on the test stage's
+    # 2. signals on every validation fold's pools and on the test stage's, at each learners' pool depth
     t0 = time.perf_counter()
     sources = SignalBuilder(test_world.retriever.collab, knowledge).sources
-    key = _digest(source.sha256, config.folds, weights, depth, signals_hash_of(sources), model_id, settings.seed,
-                  settings.fusion.model_dump(),
-                  eval_feature_store(product.state, model_id).path if model_id else None,
-                  eval_profile_store(runs_dir, model_id).path if model_id else None)
-    valid, test = load_pools(cache / f"valid-{key}.npz"), load_pools(cache / f"test-{key}.npz")
-    parts = [] if valid is None or test is None else None
-    for n, (w, f) in enumerate(zip(worlds, folds) if parts is not None else ()):
-        k = replace(knowledge).set_interactions(stage_log(f, "valid"))
-        counts = np.asarray(f.fit_matrix("valid").sum(axis=0)).ravel()
-        builder = SignalBuilder(w.retriever.collab, k, vectors, settings.fusion.recency_half_life)
-        parts.append(build_pools(w, range(f.n_users), weights, depth, builder, profiles,
-                                 popularity_tiers(counts, f.items), ratings, bar(f"signals, fold {n + 1}", f.n_users)))
-    k = replace(knowledge).set_interactions(stage_log(split, "test"))
-    builder = SignalBuilder(test_world.retriever.collab, k, vectors, settings.fusion.recency_half_life)
-    if parts is not None:
+    k_test = replace(knowledge).set_interactions(stage_log(split, "test"))
+    builder = SignalBuilder(test_world.retriever.collab, k_test, vectors, settings.fusion.recency_half_life)
+
+    def signal_pools(learn_depth: int) -> tuple[StagePools, StagePools]:
+        key = _digest(source.sha256, config.folds, weights, depth, signals_hash_of(sources), model_id, settings.seed,
+                      settings.fusion.model_dump(),
+                      eval_feature_store(product.state, model_id).path if model_id else None,
+                      eval_profile_store(runs_dir, model_id).path if model_id else None,
+                      *(["learners at", learn_depth] if learn_depth != depth else []))
+        valid, test = load_pools(cache / f"valid-{key}.npz"), load_pools(cache / f"test-{key}.npz")
+        if valid is not None and test is not None:
+            return valid, test
+        parts = []
+        for n, (w, f) in enumerate(zip(worlds, folds)):
+            k = replace(knowledge).set_interactions(stage_log(f, "valid"))
+            counts = np.asarray(f.fit_matrix("valid").sum(axis=0)).ravel()
+            fold_builder = SignalBuilder(w.retriever.collab, k, vectors, settings.fusion.recency_half_life)
+            parts.append(build_pools(w, range(f.n_users), weights, learn_depth, fold_builder, profiles,
+                                     popularity_tiers(counts, f.items), ratings,
+                                     bar(f"signals, top {learn_depth}, fold {n + 1}", f.n_users), hand_depth=depth))
         valid = concat(parts)
         counts = np.asarray(split.fit_matrix("test").sum(axis=0)).ravel()
-        test = build_pools(test_world, range(split.n_users), weights, depth, builder, profiles,
-                           popularity_tiers(counts, split.items), ratings, bar("signals, test", split.n_users))
+        test = build_pools(test_world, range(split.n_users), weights, learn_depth, builder, profiles,
+                           popularity_tiers(counts, split.items), ratings, bar(f"signals, top {learn_depth}, test",
+                                                                               split.n_users), hand_depth=depth)
         save_pools(cache / f"valid-{key}.npz", valid)
         save_pools(cache / f"test-{key}.npz", test)
+        return valid, test
+
+    depths = list(dict.fromkeys(depth if d is None else d for d in config.pool_depths))
+    pools = {d: signal_pools(d) for d in depths}
     names, signals_hash = builder.names, builder.hash
     timings["signals_s"] = time.perf_counter() - t0
 
-    # 3. hyperparameters and learner by out-of-fold N@10 over every validation query
+    # 3. pool depth, hyperparameters and learner by out-of-fold N@10 over every validation query
     t0 = time.perf_counter()
+    grids = {"lightgbm": config.lightgbm_grid, "linear": config.linear_grid}
+    tried, by_depth = [], {}
+    for d in depths:
+        valid = pools[d][0]
+        cv = user_folds(valid.users, config.cv_folds, seed)
+        best: dict = {}
+        for kind, grid_k in grids.items():
+            for params in grid_k:
+                oof = out_of_fold_scores(kind, valid.queries, params, cv, seed)
+                value = metrics_of(_ranks(valid, oof))["N@10"]
+                tried.append({"kind": kind, "params": params, "pool_depth": d, "oof_N@10": value})
+                say(f"{kind} {params}, top {d}: out-of-fold validation N@10 {value:.4f}")
+                if kind not in best or value > best[kind][1]:
+                    best[kind] = (params, value, oof)
+        by_depth[d] = best
+    learn_depth = max(depths, key=lambda d: max(v[1] for v in by_depth[d].values()))  # ties: the earlier depth
+    best = by_depth[learn_depth]
+    valid, test = pools[learn_depth]
     cv = user_folds(valid.users, config.cv_folds, seed)
     hand_valid = _ranks(valid, valid.hand)
-    tried, best = [], {}
-    grids = {"lightgbm": config.lightgbm_grid, "linear": config.linear_grid}
-    for kind, grid_k in grids.items():
-        for params in grid_k:
-            oof = out_of_fold_scores(kind, valid.queries, params, cv, seed)
-            value = metrics_of(_ranks(valid, oof))["N@10"]
-            tried.append({"kind": kind, "params": params, "oof_N@10": value})
-            say(f"{kind} {params}: out-of-fold validation N@10 {value:.4f}")
-            if kind not in best or value > best[kind][1]:
-                best[kind] = (params, value, oof)
     hand_value = metrics_of(hand_valid)["N@10"]
     winner = max(best, key=lambda kd: best[kd][1])
     won = best[winner][1] > hand_value
     timings["selection_s"] = time.perf_counter() - t0
-    say(f"chosen on validation: {winner} {best[winner][0]} (N@10 {best[winner][1]:.4f} vs hand-weighted {hand_value:.4f})")
+    say(f"chosen on validation: {winner} {best[winner][0]}, top {learn_depth} (N@10 {best[winner][1]:.4f} vs "
+        f"hand-weighted {hand_value:.4f})")
 
     # 4. rows: validation (fold 0 = the split's validation stage, out-of-fold) and test (trained on all validation pools)
     t0 = time.perf_counter()
@@ -395,11 +450,12 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the end",
         "timings_s": {n: round(v, 1) for n, v in timings.items()}, "wall_s": round(time.perf_counter() - started, 1),
     }
-    selection = {"hand_weights": weights, "pool_depth": depth, "hand_oof_N@10": hand_value, "tried": tried,
+    selection = {"hand_weights": weights, "pool_depth": depth, "learners_pool_depth": learn_depth,
+                 "hand_oof_N@10": hand_value, "tried": tried,
                  "winner": winner, "winner_params": best[winner][0], "winner_oof_N@10": best[winner][1],
                  "won_on_validation": won, "importance": importance}
     return {"rows": rows, "ablation": ablation, "multitask": multitask, "selection": selection, "meta": meta}
 
 
-__all__ = ["LearnedConfig", "TIERS", "bootstrap_interval", "build_pools", "knowledge_model_id", "load_knowledge",
+__all__ = ["LearnedConfig", "TIERS", "bootstrap_interval", "build_pools", "hand_scores", "knowledge_model_id", "load_knowledge",
            "multitask_labels", "popularity_tiers", "row", "run_learned_fusion"]

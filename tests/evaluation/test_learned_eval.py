@@ -61,3 +61,47 @@ def test_pools_round_trip_through_npz(tmp_path):
     back = load_pools(tmp_path / "p.npz")
     assert back.users == ["u1"] and back.tiers == ["tail"] and np.isnan(back.queries.X[1, 0])
     assert load_pools(tmp_path / "missing.npz") is None
+
+
+def test_hand_scores_in_a_deeper_pool_are_the_products_at_its_own_depth():
+    from promptrec.evaluation.learned import hand_scores
+    from promptrec.evaluation.product import restrict_pool
+    from promptrec.retrieval import fuse
+
+    rng = np.random.default_rng(3)
+    items = [f"i{n}" for n in range(30)]
+    sources = {"classic": rng.random(30), "embedding": rng.random(30)}
+    weights = {"classic": 1.0, "embedding": 0.1}
+    deep, deep_sources = restrict_pool(items, sources, weights, 12)
+    shallow, shallow_sources = restrict_pool(items, sources, weights, 4)
+    got = hand_scores(deep, deep_sources, items, sources, weights, 4)
+    want = dict(zip(shallow, fuse(shallow_sources, weights)[0]))
+    assert len(deep) > len(shallow) and set(shallow) <= set(deep)
+    assert all(np.isclose(got[n], want[i]) if i in want else got[n] == -np.inf for n, i in enumerate(deep))
+    # the same order at the top: the deeper pool does not change what the hand-weighted fusion shows
+    top = [deep[n] for n in np.argsort(-got, kind="stable")[:len(shallow)]]
+    assert top == sorted(shallow, key=lambda i: -want[i])
+    assert np.allclose(hand_scores(deep, deep_sources, items, sources, weights, None), fuse(deep_sources, weights)[0])
+
+
+def test_load_knowledge_finds_each_users_model_profile_made_from_the_expected_history(tmp_path):
+    from promptrec.evaluation.knowledge import eval_profile_store
+    from promptrec.evaluation.learned import load_knowledge
+    from promptrec.knowledge.profile_store import ProfileRecord, history_key
+    from promptrec.types import ProfileResult, UserProfile
+
+    class State:
+        def features_for(self, model_id, style):
+            return tmp_path / "features.closed.jsonl"
+
+    model = "m.gguf@abc"
+    store = eval_profile_store(tmp_path, model)
+    liked = UserProfile(likes=["heists"], dislikes=[], recent_interests=[], summary="Likes heists.")
+    histories = {"1": ["a", "b"], "2": ["c"], "3": ["d"]}
+    for user, history, source in (("1", ["a", "b"], "llm"), ("2", ["x"], "llm"), ("3", ["d"], "fallback")):
+        store.append(ProfileRecord(user_id=user, result=ProfileResult(profile=liked, source=source, history_used=1),
+                                   history_key=history_key(history), model_id=model, template_hash="t"))
+    _, profiles = load_knowledge(State(), tmp_path, model, histories)
+    assert profiles == {"1": liked}  # user 2's profile read another history; user 3's is the evidence fallback
+    _, unchecked = load_knowledge(State(), tmp_path, model)
+    assert set(unchecked) == {"1", "2"}
