@@ -317,6 +317,7 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
                       settings.fusion.model_dump(),
                       eval_feature_store(product.state, model_id).path if model_id else None,
                       eval_profile_store(runs_dir, model_id).path if model_id else None,
+                      "profiles by user id", bool(profiles),  # pools cached before profiles reached the signals differ
                       *(["learners at", learn_depth] if learn_depth != depth else []))
         valid, test = load_pools(cache / f"valid-{key}.npz"), load_pools(cache / f"test-{key}.npz")
         if valid is not None and test is not None:
