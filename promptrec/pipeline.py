@@ -213,7 +213,7 @@ class Recommender:
         knowledge = ItemKnowledge.build(self.dataset.catalog, self._knowledge_features(knowledge_model), vectors, log_)
         return SignalBuilder(collab, knowledge, vectors, self.settings.fusion.recency_half_life)
 
-    def fit_fusion(self, folds: int = 3, kind: str = "lightgbm", params: dict | None = None,
+    def fit_fusion(self, folds: int = 3, kind: str = "linear", params: dict | None = None,
                    knowledge_model: str | None = None,
                    progress: Callable[[str, int], Callable[[int], None]] | None = None):
         """Train the learned fusion on this dataset (every user; fold ``n`` holds out each user's

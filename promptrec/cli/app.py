@@ -313,7 +313,8 @@ def chat(
 
 @app.command("fit-fusion")
 def fit_fusion(
-    kind: Annotated[str, typer.Option(help="Learner: lightgbm (lambdarank) or linear.")] = "lightgbm",
+    kind: Annotated[str, typer.Option(help="Learner: linear (listwise; chosen on Protocol A validation) or "
+                                           "lightgbm (lambdarank).")] = "linear",
     folds: Annotated[int, typer.Option(min=1, help="Folds: fold n holds out each user's n-th most recent item.")] = 3,
     knowledge_model: Annotated[Optional[str], typer.Option(
         help="Model id whose batch-made item features feed the feature signals (default: the product's features).")] = None,

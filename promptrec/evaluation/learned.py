@@ -25,6 +25,7 @@ from .beyond import bootstrap_indices, percentile_interval
 from ..knowledge import FeatureStore
 from ..llm.resolve import fingerprint, resolve_gguf
 from ..pipeline import Recommender
+from ..ranking.product import weighted_sum
 from ..ranking.learned import LearnedFusion, Queries, out_of_fold_scores, query_ranks, user_folds
 from ..ranking.signals import LLM_GROUPS, ItemKnowledge, SignalBuilder, VectorCache, signal_specs
 from ..ranking.signals import signals_hash as signals_hash_of
@@ -123,9 +124,8 @@ def hand_scores(items, sources, collected, collected_sources, weights, hand_dept
         return np.zeros(0)
     if hand_depth is None:
         return fuse(sources, weights)[0]
-    small, small_sources = restrict_pool(collected, collected_sources, weights, hand_depth)
-    fused = dict(zip(small, fuse(small_sources, weights)[0])) if small else {}
-    return np.array([fused.get(i, -np.inf) for i in items], dtype=np.float64)
+    scored = dict(zip(collected, weighted_sum(list(collected), collected_sources, weights, hand_depth)))
+    return np.array([scored[i] for i in items], dtype=np.float64)
 
 
 def build_pools(world, users: Sequence[int], weights, depth, builder: SignalBuilder, profiles, tiers,

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..data import Catalog, Dataset, InteractionLog
 from ..engine import Engine, build_engine, fit_collab, fit_new_item_source, index_records
+from ..retrieval.fusion import restrict_pool
 from ..knowledge import FeatureStore
 from ..llm import LLMClient
 from ..retrieval import ItemVectorStore, fuse
@@ -169,22 +170,6 @@ def pool_ranks(pools, targets: Sequence[str], weights: Mapping[str, float]) -> n
         position = int(np.nonzero(np.array(items)[order] == target)[0][0])
         ranks[n] = position
     return ranks
-
-
-def restrict_pool(items: Sequence[str], sources: Mapping[str, np.ndarray], weights: Mapping[str, float],
-                  depth: int | None) -> tuple[list[str], dict[str, np.ndarray]]:
-    """The pool the product builds at pool depth ``depth`` from a deeper pool collected with
-    ``every_source=True``: the top ``depth`` of each source with a non-zero weight (``None``: as collected)."""
-    if depth is None:
-        return list(items), dict(sources)
-    keep = np.zeros(len(items), dtype=bool)
-    for name, weight in weights.items():
-        if weight > 0 and name in sources:
-            scores = np.nan_to_num(np.asarray(sources[name], dtype=np.float64), nan=-np.inf)
-            top = np.argsort(-scores, kind="stable")[:depth]
-            keep[top[np.isfinite(scores[top])]] = True  # an item a source cannot score is not in its top
-    index = np.flatnonzero(keep)
-    return [items[i] for i in index], {name: np.asarray(s)[index] for name, s in sources.items()}
 
 
 def select_fusion(pools, targets: Sequence[str], grid: Sequence[Mapping[str, float]],

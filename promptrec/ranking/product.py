@@ -21,12 +21,14 @@ import numpy as np
 from ..data import Catalog, InteractionLog
 from ..knowledge import FeatureStore
 from ..retrieval import fuse
+from ..retrieval.fusion import restrict_pool
 from ..types import History, ItemFeatures, UserProfile
 from .learned import FusionModelError, LearnedFusion, Queries, out_of_fold_scores, query_ranks, user_folds
 from .signals import ItemKnowledge, SignalBuilder, VectorCache
 
 MODEL_FILE = "fusion-model.json"
-DEFAULT_PARAMS = {"rounds": 150, "num_leaves": 15, "learning_rate": 0.05}
+DEFAULT_KIND = "linear"  # chosen on Protocol A validation (eval/learned_fusion.py): linear, l2 100, top 200 per source
+DEFAULT_PARAMS = {"linear": {"l2": 100.0}, "lightgbm": {"rounds": 100, "num_leaves": 15, "learning_rate": 0.1}}
 
 
 class LearnedRanker:
@@ -73,15 +75,20 @@ def fit_product_fusion(
     fit_collab: Callable,
     build_retriever: Callable,
     folds: int = 3,
-    kind: str = "lightgbm",
+    kind: str = DEFAULT_KIND,
     params: Mapping | None = None,
     seed: int = 0,
     knowledge_model: str | None = None,
     profiles: Mapping[str, UserProfile] | None = None,
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> LearnedFusion:
-    """Train the learned fusion on the product's data and save it as ``state_root/fusion-model.json``."""
-    params = dict(DEFAULT_PARAMS if params is None and kind == "lightgbm" else params or {})
+    """Train the learned fusion on the product's data and save it as ``state_root/fusion-model.json``.
+
+    Its pools are the retriever's at ``fusion_settings.learned_depth`` per source (the depth the product ranks
+    with it); the weighted sum it is compared with ranks the pool the product builds without it (the top
+    ``candidate_depth`` of each source, :func:`~promptrec.retrieval.fusion.restrict_pool`)."""
+    params = dict(DEFAULT_PARAMS.get(kind, {}) if params is None else params)
+    deep = fusion_settings.model_copy(update={"candidate_depth": fusion_settings.learned_depth})
     profiles = profiles or {}
     vectors = VectorCache(embedder, Path(state_root) / "vectors")
     base = ItemKnowledge.build(catalog, features, vectors)
@@ -90,7 +97,7 @@ def fit_product_fusion(
     for n in range(1, folds + 1):
         truncated, targets = truncate_log(log, n)
         collab = fit_collab(fusion_settings, truncated, Path(state_root) / "fusion-folds" / f"fold{n}")
-        retriever = build_retriever(fusion_settings, store, embedder, catalog, collab)
+        retriever = build_retriever(deep, store, embedder, catalog, collab)
         builder = SignalBuilder(collab, replace(base).set_interactions(truncated), vectors,
                                 fusion_settings.recency_half_life)
         advance = progress(f"fusion training pools, fold {n}", len(targets)) if progress else None
@@ -103,7 +110,7 @@ def fit_product_fusion(
                 continue
             blocks.append(builder.matrix(history, items, profiles.get(user)))
             labels.append(np.array([1.0 if i == target else 0.0 for i in items]))
-            hand.append(fuse(sources, retriever.weights)[0])
+            hand.append(weighted_sum(items, sources, retriever.weights, fusion_settings.candidate_depth))
             offsets.append(offsets[-1] + len(items))
             users.append(user)
     if builder is None or not users:
@@ -115,7 +122,8 @@ def fit_product_fusion(
     handmade = float(np.mean(_ndcg10(query_ranks(np.concatenate(hand), q))))
     keep = [j for j in range(q.n_queries) if q.labels[q.offsets[j]:q.offsets[j + 1]].max(initial=0) > 0]
     metadata = {
-        "dataset_sha256": dataset_sha256, "folds": folds, "users": len(set(users)), "queries": q.n_queries,
+        "dataset_sha256": dataset_sha256, "folds": folds, "pool_depth": fusion_settings.learned_depth,
+        "users": len(set(users)), "queries": q.n_queries,
         "training_queries": len(keep), "knowledge_model": knowledge_model, "items_with_features": len(features),
         "users_with_profiles": len(profiles), "lightgbm_version": _version("lightgbm"),
         "validation": {"method": "user-grouped 3-fold CV over the training queries", "learned_N@10": learned,
@@ -126,6 +134,15 @@ def fit_product_fusion(
     model = LearnedFusion.fit(kind, q.subset(keep), builder.names, builder.hash, params, seed, metadata)
     model.save(Path(state_root) / MODEL_FILE)
     return model
+
+
+def weighted_sum(items: list[str], sources: Mapping[str, np.ndarray], weights: Mapping[str, float],
+                 depth: int) -> np.ndarray:
+    """The weighted sum's score of each pooled item as the product gives it at ``depth`` per source: fused over
+    that smaller pool, -inf for an item outside it."""
+    small, small_sources = restrict_pool(items, sources, weights, depth)
+    fused = dict(zip(small, fuse(small_sources, weights)[0])) if small else {}
+    return np.array([fused.get(i, -np.inf) for i in items], dtype=np.float64)
 
 
 def _ndcg10(ranks: np.ndarray) -> np.ndarray:
@@ -155,5 +172,5 @@ def features_of(store: FeatureStore) -> dict[str, ItemFeatures]:
     return {i: r.features for i, r in store.records().items() if r.features is not None}
 
 
-__all__ = ["DEFAULT_PARAMS", "MODEL_FILE", "LearnedRanker", "features_of", "fit_product_fusion", "load_ranker",
-           "truncate_log"]
+__all__ = ["DEFAULT_KIND", "DEFAULT_PARAMS", "MODEL_FILE", "LearnedRanker", "features_of", "fit_product_fusion", "load_ranker",
+           "truncate_log", "weighted_sum"]

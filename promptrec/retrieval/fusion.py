@@ -7,7 +7,7 @@ then summed with the configured weights.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -43,3 +43,19 @@ def fuse(source_scores: Mapping[str, np.ndarray], weights: Mapping[str, float]) 
         normalised[name] = standardize(scores)
         fused += weight * normalised[name]
     return fused, normalised
+
+
+def restrict_pool(items: Sequence[str], sources: Mapping[str, np.ndarray], weights: Mapping[str, float],
+                  depth: int | None) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The pool the product builds at pool depth ``depth`` from a deeper pool collected with
+    ``every_source=True``: the top ``depth`` of each source with a non-zero weight (``None``: as collected)."""
+    if depth is None:
+        return list(items), dict(sources)
+    keep = np.zeros(len(items), dtype=bool)
+    for name, weight in weights.items():
+        if weight > 0 and name in sources:
+            scores = np.nan_to_num(np.asarray(sources[name], dtype=np.float64), nan=-np.inf)
+            top = np.argsort(-scores, kind="stable")[:depth]
+            keep[top[np.isfinite(scores[top])]] = True  # an item a source cannot score is not in its top
+    index = np.flatnonzero(keep)
+    return [items[i] for i in index], {name: np.asarray(s)[index] for name, s in sources.items()}

@@ -32,7 +32,8 @@ def test_fit_fusion_on_real_data_then_recommend(movielens, tmp_path):
     meta = saved["metadata"]
     assert meta["users"] > 50 and meta["folds"] == 2 and meta["lightgbm_version"] == "4.7.0"
     model = LearnedFusion.load(path, saved["signals_hash"])
-    assert model.kind == "lightgbm" and len(model.signals) == len(saved["signals"])
+    assert model.kind == "linear" and len(model.signals) == len(saved["signals"])  # the validated default learner
+    assert meta["pool_depth"] == 200
     user = real_slice.interactions.users[3]
     out = subprocess.run([sys.executable, "-m", "promptrec", "--dataset", str(folder), "recommend", user, "--k", "5",
                           "--no-llm", "--json"], capture_output=True, text=True, env=env, timeout=900)

@@ -37,11 +37,12 @@ def test_truncate_log_holds_out_the_nth_most_recent_item(data):
 
 def test_fit_fusion_saves_a_model_with_its_training_metadata(settings, data, hash_embedder):
     rec = build(settings, data, hash_embedder)
-    model = rec.fit_fusion(folds=2, params={"rounds": 20, "min_data_in_leaf": 5})
+    model = rec.fit_fusion(folds=2, kind="lightgbm", params={"rounds": 20, "min_data_in_leaf": 5})
     saved = json.loads((rec.state.root / MODEL_FILE).read_text())
     meta = saved["metadata"]
     assert saved["signals"] == model.signals and saved["signals_hash"] == model.signals_hash
     assert meta["folds"] == 2 and meta["users"] == 45 and len(meta["dataset_sha256"]) == 64
+    assert meta["pool_depth"] == settings.fusion.learned_depth and saved["kind"] == "lightgbm"
     assert meta["lightgbm_version"] == "4.7.0"
     assert set(meta["validation"]) >= {"learned_N@10", "hand_weighted_N@10"}
     assert meta["won_on_validation"] == (meta["validation"]["learned_N@10"] > meta["validation"]["hand_weighted_N@10"])
@@ -104,3 +105,16 @@ def test_forget_deletes_the_fusion_model(settings, data, hash_embedder):
     rec.forget("3")
     assert not (rec.state.root / MODEL_FILE).exists()
     assert isinstance(LearnedFusion, type)
+
+
+def test_the_default_learner_is_the_validated_one_and_it_ranks_the_deeper_pool(settings, data, hash_embedder):
+    fusion = settings.fusion.model_copy(update={"candidate_depth": 3, "learned_depth": 6})
+    rec = build(settings.model_copy(update={"fusion": fusion}), data, hash_embedder)
+    assert rec.retriever.pool_depth == 3
+    small, _ = rec.retriever.pool(rec.history("3"))
+    model = rec.fit_fusion(folds=2)
+    assert model.kind == "linear" and model.metadata["pool_depth"] == 6
+    _force(rec, won=True)
+    assert rec.retriever.pool_depth == 6
+    deep, _ = rec.retriever.pool(rec.history("3"))
+    assert set(small) < set(deep)  # the ranker sees every source's top 6, the weighted sum its top 3
