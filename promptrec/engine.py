@@ -84,7 +84,7 @@ def build_retriever(fusion: FusionSettings, store: ItemVectorStore, embedder, ca
                     collab: CollaborativeModel | None, new_items: NewItemScorer | None = None,
                     ranker=None, new_slot: int | None = None) -> CandidateRetriever:
     return CandidateRetriever(store, embedder, catalog, collab, fusion.weights,
-                              pool_depth=fusion.learned_depth if ranker is not None else fusion.candidate_depth,
+                              pool_depth=getattr(ranker, "pool_depth", None) or fusion.candidate_depth,
                               half_life=fusion.recency_half_life,
                               steering_weights=fusion.steering_weights, new_items=new_items, ranker=ranker,
                               new_slot=new_slot)

@@ -140,8 +140,9 @@ class FusionSettings(Section):
     min_item_support: int = Field(5, ge=0, description="Items with fewer interactions get no collaborative score.")
     recency_half_life: float = Field(20.0, gt=0.0, description="History positions until an item's weight halves.")
     learned_depth: int = Field(
-        200, ge=1, description="Candidates taken from each source when the learned fusion ranks the pool (chosen on "
-        "Protocol A validation among the weighted sum's depth, 100 and 200: eval/learned_fusion.py).")
+        200, ge=1, description="Candidates taken from each source for the learned fusion: fit_fusion trains on pools "
+        "of this depth and the model file records it, so the product ranks pools of the depth it learned from "
+        "(chosen on Protocol A validation among the weighted sum's depth, 100 and 200: eval/learned_fusion.py).")
     learned: Literal["auto", "on", "off"] = Field(
         "auto",
         description="Learned fusion (LightGBM/linear ranker over per-candidate signals, fitted by "

@@ -39,6 +39,9 @@ class LearnedRanker:
             raise FusionModelError("the learned fusion model was trained on other signals; retrain it")
         self.model = model
         self.builder = builder
+        # the pool depth it was trained on, so it ranks the pools it learned from (None: older files; the
+        # retriever's own depth)
+        self.pool_depth: int | None = model.metadata.get("pool_depth")
 
     def __call__(self, history: History, items: list[str], profile: UserProfile | None = None) -> np.ndarray:
         return self.model.predict(self.builder.matrix(history, items, profile))

@@ -118,3 +118,7 @@ def test_the_default_learner_is_the_validated_one_and_it_ranks_the_deeper_pool(s
     assert rec.retriever.pool_depth == 6
     deep, _ = rec.retriever.pool(rec.history("3"))
     assert set(small) < set(deep)  # the ranker sees every source's top 6, the weighted sum its top 3
+    # the model file says which depth it learned from: a later setting does not change the pools it ranks
+    other = settings.fusion.model_copy(update={"candidate_depth": 3, "learned_depth": 4})
+    again = build(settings.model_copy(update={"fusion": other}), data, hash_embedder)
+    assert again.ranker is not None and again.retriever.pool_depth == 6
