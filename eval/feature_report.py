@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     profiles = eval_profile_store(runs_dir, model_id, PROFILE_CUT)
     prof = list(profiles.records().values())
     prof_reasons = Counter((r.result.error or "")[len(DEGENERATE):] if (r.result.error or "").startswith(DEGENERATE)
+                           else f"refused by the quality gate: {r.result.rejected}" if r.result.rejected
                            else "model failed or invalid" for r in prof if r.result.source != "llm")
     log_path = runs_dir / "knowledge-jobs.jsonl"
     runs = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] if log_path.exists() else []
