@@ -187,6 +187,7 @@ def genre_set(values: Iterable[str]) -> set[str]:
 # ----- names that must be catalog titles -----
 _CAP = r"(?:[A-Z][\w'’.-]*|\d+)"
 _NAME_RUN = re.compile(rf"{_CAP}(?:\s+(?:(?:of|the|and|in|a|an|on|to|for|at|with|from|de|la|le)\s+)*{_CAP})+")
+_SENTENCE_END = re.compile(r"(?<=\w{4}\.)\s+")
 _CONNECTORS = {"of", "the", "and", "in", "a", "an", "on", "to", "for", "at", "with", "from", "de", "la", "le"}
 
 
@@ -221,9 +222,14 @@ class TitleIndex:
         made of ``vocabulary`` words, genre words or connectors (a sentence's first word may be an
         ordinary word: "Like Heat" is checked as "Heat" too). None when every name checks out."""
         vocab = _vocabulary(vocabulary) | _vocabulary(GENRE_WORDS) | _CONNECTORS
-        for match in _NAME_RUN.finditer(text):
-            run = match.group(0).rstrip(".")
+        # a run stops at a sentence's end ("Hayao Miyazaki. They"): a word of four or more letters before a
+        # full stop; "Mr. Smith", "J. R. R. Tolkien" and "St. Elmo" stay one run
+        runs = [part for match in _NAME_RUN.finditer(text) for part in _SENTENCE_END.split(match.group(0))]
+        for run in runs:
+            run = run.rstrip(".")
             words = run.split()
+            if not words:
+                continue
             if sum(w[0].isupper() for w in words) < 2:  # "Profiled from 6": one capitalised word is no name
                 continue
             variants = [" ".join(words[i:]) for i in range(len(words)) if len(words) - i >= 2]

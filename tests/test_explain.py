@@ -296,3 +296,12 @@ def test_the_explainer_stops_asking_a_model_whose_reasons_are_all_refused():
     explanation, note, kind = explainer.write(candidates(["10"])[0], "1", HISTORY, others=SHOWN)
     assert kind == "skipped" and "stopped asking" in note and explanation.source == "evidence"
     assert len(backend.requests) == 6  # not asked
+
+
+def test_a_name_ends_at_a_sentence_end_but_not_at_an_abbreviation():
+    titles = TitleIndex(["Mr. Smith Goes to Washington (1939)", "Spirited Away (2001)"])
+    # the quality model's profile summary from the issue-10 run: a tag name, then a new sentence
+    assert titles.unknown_name("Enjoys films by Hayao Miyazaki. They also like anime.", ["Hayao Miyazaki"]) is None
+    assert titles.unknown_name("Enjoys John Grisham. Their taste is broad.", []) == "Enjoys John Grisham"
+    assert titles.unknown_name("Loves Mr. Smith Goes to Washington and Spirited Away.", []) is None
+    assert titles.unknown_name("Loves The Godfather Saga. It shows.", []) == "Loves The Godfather Saga"
