@@ -58,12 +58,15 @@ def _mentions(text: str, title: str) -> bool:
     return any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", text, re.I if len(n) >= 8 else 0) for n in names)
 
 
-def _repetitive(words: list[str]) -> bool:
+def _repetitive(words: list[str], span: int = 3) -> bool:
+    """A word three times in a row, a run of ``span`` words said twice, or one content word making up over a
+    third of them. A one-sentence reason uses ``span`` 3; a profile summary of several sentences 6, since
+    "They have a ..." may open two of its sentences but a loop repeats whole clauses."""
     lower = [w.lower() for w in words]
     if any(a == b == c for a, b, c in zip(lower, lower[1:], lower[2:])):
         return True
-    trigrams = Counter(zip(lower, lower[1:], lower[2:]))
-    if trigrams and trigrams.most_common(1)[0][1] > 1:
+    runs = Counter(tuple(lower[i:i + span]) for i in range(len(lower) - span + 1))
+    if runs and runs.most_common(1)[0][1] > 1:
         return True
     content = [w for w in lower if len(w) > 3]
     return len(content) >= 6 and Counter(content).most_common(1)[0][1] > len(content) // 3
@@ -285,7 +288,7 @@ def profile_problem(lists: Sequence[Sequence[str]], summary: str, *, confirmed: 
     if starts and starts.most_common(1)[0][1] >= 3:
         return f"repeats itself ({starts.most_common(1)[0][0]!r} starts three phrases)"
     words = _WORD.findall(summary)
-    if summary.strip() and (len(words) < 2 or _repetitive(words)):
+    if summary.strip() and (len(words) < 2 or _repetitive(words, span=6)):
         return "a degenerate summary"
     unconfirmed = sorted(set().union(*(stated_genres(t) for t in texts)) - confirmed)
     if unconfirmed:

@@ -305,3 +305,19 @@ def test_a_name_ends_at_a_sentence_end_but_not_at_an_abbreviation():
     assert titles.unknown_name("Enjoys John Grisham. Their taste is broad.", []) == "Enjoys John Grisham"
     assert titles.unknown_name("Loves Mr. Smith Goes to Washington and Spirited Away.", []) is None
     assert titles.unknown_name("Loves The Godfather Saga. It shows.", []) == "Loves The Godfather Saga"
+
+
+@pytest.mark.parametrize("summary, looping", [
+    # the quality model's summaries from the issue-10 run: two sentences may open alike...
+    ("The user enjoys action and comedy. They have a preference for musicals. They have a strong interest in "
+     "adventure films.", False),
+    # ...but a clause said twice is a loop
+    ("The user enjoys thrillers. They like thriller films, particularly those with a mix of action and drama "
+     "elements. They also enjoy horror films, particularly those with a mix of horror and thriller elements.", True),
+    ("Comedy comedy comedy.", True),
+])
+def test_a_profile_summary_is_refused_only_when_it_loops(summary, looping):
+    titles = TitleIndex(item.title for item in CATALOG)
+    problem = profile_problem([["comedy"]], summary, confirmed={"comedy", "action", "adventure", "musical", "thriller",
+                                                                   "horror", "drama"}, titles=titles)
+    assert (problem == "a degenerate summary") == looping, problem
