@@ -28,6 +28,7 @@ from .knowledge.item_text import ItemTextVectors
 from .knowledge.new_items import NewItemScorer, fit_new_items
 from .knowledge.transfer import TransferConfig
 from .llm import LLMClient
+from .quality import PROFILE_GATE
 from .ranking.signals import VectorCache
 from .rerank import LLMReranker, RerankOutcome, evidence_explanation
 from .retrieval import COLD, CandidateRetriever, CollaborativeModel, ItemVectorStore, build_scorers
@@ -201,7 +202,11 @@ class Engine:
             return None
         record = self.profile_store.find(str(user_id), history_key(history.items),
                                          self.profiler.client.model_id, self.profiler.template.hash)
-        return record.result if record is not None and _settled(record.result) else None
+        if record is None or not _settled(record.result):
+            return None
+        if record.result.rejected and record.result.gate != PROFILE_GATE:
+            return None  # refused under other rules: read again (the reply cache answers without the model)
+        return record.result
 
     def llm_weight(self, request: str | None) -> float:
         """The model's share of the final order (a typed request gets its own weight)."""

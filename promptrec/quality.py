@@ -246,6 +246,10 @@ class TitleIndex:
 
 
 # ----- profiles -----
+# The profile rules' version: a profile refused under other rules is read again (from the reply cache) by the
+# product instead of serving its stored evidence fallback. 2: overlap of likes and recent interests allowed,
+# names stop at a sentence end, a summary loops at a repeated six-word run (2026-11-29).
+PROFILE_GATE = "2"
 def profile_problem(lists: Sequence[Sequence[str]], summary: str, *, confirmed: Iterable[str],
                     titles: TitleIndex | None = None, vocabulary: Iterable[str] = ()) -> str | None:
     """Why a model-written profile may not be shown, or None when it may.

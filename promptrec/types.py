@@ -74,6 +74,8 @@ class ProfileResult(BaseModel):
     error: str | None = None
     rejected: str | None = Field(None, description="Why the model's profile failed the quality gate (then "
                                  "the evidence profile is shown instead).")
+    gate: str | None = Field(None, description="The version of the gate's rules that refused it "
+                             "(promptrec.quality.PROFILE_GATE).")
 
 
 class Candidate(BaseModel):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from ..data import Catalog
 from ..llm import LLMClient
 from ..prompts import as_data, finish_sentence, load_prompt, max_length
-from ..quality import TitleIndex, genre_set, profile_problem
+from ..quality import PROFILE_GATE, TitleIndex, genre_set, profile_problem
 from ..types import History, ProfileResult, UserProfile
 
 
@@ -115,5 +115,6 @@ class UserProfiler:
                 profile=evidence_profile(self.catalog, history, ratings), source="fallback",
                 history_used=len(kept), history_tokens=tokens,
                 error=f"the model's profile was refused by the quality gate: {problem}", rejected=problem,
+                gate=PROFILE_GATE,
             )
         return ProfileResult(profile=profile, source="llm", history_used=len(kept), history_tokens=tokens)

@@ -218,3 +218,19 @@ def test_the_feature_style_picks_the_prompt_and_the_store(settings, tiny, hash_e
     rec.index(features=1)
     assert rec.features.path == rec.state.features_for("model-a", "open")
     assert next(iter(rec.features.records().values())).features.description == "A story."
+
+
+def test_a_profile_refused_under_older_gate_rules_is_read_again(settings, tiny, hash_embedder):
+    from promptrec.knowledge.profile_store import ProfileRecord, ProfileStore, history_key
+    from promptrec.types import ProfileResult, UserProfile
+
+    backend = ScriptedLLM(default=valid_reply)
+    rec = build(settings, tiny, hash_embedder, backend)
+    old = ProfileResult(profile=UserProfile(likes=["x"], dislikes=[], recent_interests=[], summary="x"),
+                        source="fallback", history_used=1, rejected="repeats itself (the same phrase twice)")
+    store = ProfileStore(rec.state.profiles)
+    store.append(ProfileRecord(user_id="3", result=old, history_key=history_key(tiny.interactions.history("3")),
+                               model_id="scripted", template_hash=rec.profiler.template.hash))
+    again = rec.recommend("3", k=4)
+    assert again.profile.source == "llm"  # the reply passes today's rules
+    assert any("likes" in str(r.json_schema) for r in backend.requests)
