@@ -39,7 +39,9 @@ def markdown(payload: dict) -> str:
     meta, sel = payload["meta"], payload["selection"]
     lines = [f"# Learned fusion (Protocol A), {meta['dataset']['name']} sha256 {meta['dataset']['sha256'][:12]}", "",
              f"Knowledge model: `{meta['knowledge_model']}`: features for {meta['items_with_features']} of "
-             f"{meta['split_items']} split items, profiles for {meta['users_with_profiles']} of {meta['users']} users. "
+             f"{meta['split_items']} split items, profiles for {meta['users_with_profiles']} of {meta['users']} users"
+             + (f" (by `{meta['profile_model']}`)" if meta.get("profile_model") not in (None, meta["knowledge_model"])
+                else "") + ". "
              f"Hand weights {sel['hand_weights']}, top {sel['pool_depth']} per source (chosen on validation). "
              f"Chosen learner: **{sel['winner']}** {sel['winner_params']} on pools of the top "
              f"{sel.get('learners_pool_depth', sel['pool_depth'])} per source (out-of-fold validation N@10 "
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--knowledge", default="small",
                         help="model whose item features and profiles feed the LLM signals: small | medium | quality | "
                         "path | none (default: small)")
+    parser.add_argument("--profiles", default=None,
+                        help="model whose profiles feed the profile signals (default: the --knowledge model)")
     parser.add_argument("--name", default="learned-fusion", help="result file name (default: learned-fusion)")
     parser.add_argument("--folds", type=int, default=3, help="validation folds that train the learners")
     parser.add_argument("--no-ablation", action="store_true", help="skip the ablation table")
@@ -103,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         depths = [None if d.strip() == "hand" else int(d) for d in args.pool_depths.split(",") if d.strip()]
     except ValueError:
         parser.error(f"--pool-depths {args.pool_depths!r}: give numbers or 'hand', comma-separated (e.g. hand,100,200)")
-    config = LearnedConfig(name=args.name, folds=args.folds, knowledge_model=knowledge, ablations=not args.no_ablation,
+    config = LearnedConfig(name=args.name, folds=args.folds, knowledge_model=knowledge, profile_model=args.profiles,
+                           ablations=not args.no_ablation,
                            pool_depths=depths or [None])
     with progress_bars() as (bar, say):
         payload = run_learned_fusion(config, settings, args.runs, bar, say)

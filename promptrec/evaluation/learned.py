@@ -55,6 +55,8 @@ class LearnedConfig(BaseModel):
     cv_folds: int = Field(3, description="User-grouped cross-validation folds inside validation.")
     knowledge_model: str | None = Field("small", description="Model whose item features and profiles feed the LLM signals "
                                         "(small | medium | quality | a .gguf path; None: no LLM knowledge).")
+    profile_model: str | None = Field(None, description="Model whose profiles feed the profile signals (default: "
+                                      "the knowledge model; e.g. quality, whose profiles pass the gate more often).")
     lightgbm_grid: list[dict] = Field(default_factory=lambda: [
         {"rounds": 100, "num_leaves": 15, "learning_rate": 0.1}, {"rounds": 200, "num_leaves": 31, "learning_rate": 0.05}])
     linear_grid: list[dict] = Field(default_factory=lambda: [{"l2": v} for v in (1.0, 100.0)])
@@ -96,8 +98,10 @@ def popularity_tiers(counts: np.ndarray, items: Sequence[str]) -> dict[str, str]
 
 
 def load_knowledge(dataset_state, runs_dir: Path, model_id: str | None,
-                   histories: Mapping[str, Sequence[str]] | None = None) -> tuple[dict, dict[str, UserProfile]]:
-    """Item features (item id -> ItemFeatures) and model-made profiles (user id -> UserProfile) of ``model_id``.
+                   histories: Mapping[str, Sequence[str]] | None = None,
+                   profile_model_id: str | None = None) -> tuple[dict, dict[str, UserProfile]]:
+    """Item features (item id -> ItemFeatures) of ``model_id`` and model-made profiles (user id -> UserProfile)
+    of ``profile_model_id`` (default: the same model).
 
     With ``histories`` (user id -> the history the profile job read, :func:`profile_history`), a profile made
     from another history is left out."""
@@ -106,7 +110,7 @@ def load_knowledge(dataset_state, runs_dir: Path, model_id: str | None,
     store: FeatureStore = eval_feature_store(dataset_state, model_id)
     features = {i: r.features for i, r in store.records().items() if r.features is not None}
     profiles = {}
-    for record in eval_profile_store(runs_dir, model_id).records().values():  # keyed by (user, history, ...)
+    for record in eval_profile_store(runs_dir, profile_model_id or model_id).records().values():  # keyed by (user, history, ...)
         if record.result.source != "llm":
             continue
         if histories is not None and (record.user_id not in histories or
@@ -267,8 +271,10 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
     bench = Bench(settings, catalog, store, product.embedder, None, product.features, ratings_by_user(dataset.interactions))
     ratings = bench.ratings
     model_id = knowledge_model_id(config.knowledge_model, settings) if config.knowledge_model else None
+    profile_model_id = (knowledge_model_id(config.profile_model, settings) if config.profile_model and model_id
+                        else model_id)
     histories = {split.users[u]: profile_history(split, u) for u in range(split.n_users)}
-    features, profiles = load_knowledge(product.state, runs_dir, model_id, histories)
+    features, profiles = load_knowledge(product.state, runs_dir, model_id, histories, profile_model_id)
     if profiles and config.folds - 1 > PROFILE_CUT:
         say(f"profiles were made {PROFILE_CUT} items before the end of each training history; with {config.folds} "
             f"folds they would have seen the targets of folds {PROFILE_CUT + 1}..{config.folds - 1}: profile signals off")
@@ -316,7 +322,7 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
         key = _digest(source.sha256, config.folds, weights, depth, signals_hash_of(sources), model_id, settings.seed,
                       settings.fusion.model_dump(),
                       eval_feature_store(product.state, model_id).path if model_id else None,
-                      eval_profile_store(runs_dir, model_id).path if model_id else None,
+                      eval_profile_store(runs_dir, profile_model_id).path if model_id else None,
                       "profiles by user id", bool(profiles),  # pools cached before profiles reached the signals differ
                       *(["learners at", learn_depth] if learn_depth != depth else []))
         valid, test = load_pools(cache / f"valid-{key}.npz"), load_pools(cache / f"test-{key}.npz")
@@ -443,7 +449,7 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
         importance = {n: round(float(w), 4) for n, w in zip(names, models["linear"].model.weights)}
     meta = {
         "protocol": "A", "dataset": source.meta(), "seed": seed, "config": config.model_dump(),
-        "knowledge_model": model_id, "items_with_features": len(split_features), "split_items": split.n_items,
+        "knowledge_model": model_id, "profile_model": profile_model_id, "items_with_features": len(split_features), "split_items": split.n_items,
         "users_with_profiles": len([u for u in split.users if u in profiles]), "users": split.n_users,
         "signals": names, "signals_hash": signals_hash,
         "validation_queries": valid.queries.n_queries, "training_queries": train_q.n_queries,

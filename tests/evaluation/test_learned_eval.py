@@ -105,3 +105,21 @@ def test_load_knowledge_finds_each_users_model_profile_made_from_the_expected_hi
     assert profiles == {"1": liked}  # user 2's profile read another history; user 3's is the evidence fallback
     _, unchecked = load_knowledge(State(), tmp_path, model)
     assert set(unchecked) == {"1", "2"}
+
+
+def test_load_knowledge_reads_profiles_of_another_model_when_asked(tmp_path):
+    from promptrec.evaluation.knowledge import eval_profile_store
+    from promptrec.evaluation.learned import load_knowledge
+    from promptrec.knowledge.profile_store import ProfileRecord, history_key
+    from promptrec.types import ProfileResult, UserProfile
+
+    class State:
+        def features_for(self, model_id, style):
+            return tmp_path / f"{model_id}.closed.jsonl"
+
+    liked = UserProfile(likes=["heists"], dislikes=[], recent_interests=[], summary="Likes heists.")
+    eval_profile_store(tmp_path, "big@1").append(ProfileRecord(
+        user_id="1", result=ProfileResult(profile=liked, source="llm", history_used=1),
+        history_key=history_key(["a"]), model_id="big@1", template_hash="t"))
+    assert load_knowledge(State(), tmp_path, "small@1", {"1": ["a"]})[1] == {}
+    assert load_knowledge(State(), tmp_path, "small@1", {"1": ["a"]}, "big@1")[1] == {"1": liked}
