@@ -19,10 +19,10 @@ import pandas as pd
 
 from ..data import Catalog, Dataset, InteractionLog
 from ..engine import Engine, build_engine, fit_collab, fit_new_item_source, index_records
-from ..retrieval.fusion import restrict_pool
 from ..knowledge import FeatureStore
 from ..llm import LLMClient
 from ..retrieval import ItemVectorStore, fuse
+from ..retrieval.fusion import restrict_pool
 from ..settings import Settings
 from ..types import History
 from .metrics import evaluate_rankings
