@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="learned-fusion", help="result file name (default: learned-fusion)")
     parser.add_argument("--folds", type=int, default=3, help="validation folds that train the learners")
     parser.add_argument("--no-ablation", action="store_true", help="skip the ablation table")
+    parser.add_argument("--no-ablation-cv", action="store_true",
+                        help="score the ablations on test only (default: also out-of-fold on validation)")
     parser.add_argument("--pool-depths", default="hand,100,200",
                         help="the learners' pool depths per source to choose from on validation, comma-separated; "
                         "'hand' is the hand-weighted fusion's own depth (default: hand,100,200)")
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         parser.error(f"--pool-depths {args.pool_depths!r}: give numbers or 'hand', comma-separated (e.g. hand,100,200)")
     config = LearnedConfig(name=args.name, folds=args.folds, knowledge_model=knowledge, profile_model=args.profiles,
-                           ablations=not args.no_ablation,
+                           ablations=not args.no_ablation, ablation_cv=not args.no_ablation_cv,
                            pool_depths=depths or [None])
     with progress_bars() as (bar, say):
         payload = run_learned_fusion(config, settings, args.runs, bar, say)

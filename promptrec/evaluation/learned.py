@@ -60,8 +60,8 @@ class LearnedConfig(BaseModel):
     lightgbm_grid: list[dict] = Field(default_factory=lambda: [
         {"rounds": 100, "num_leaves": 15, "learning_rate": 0.1}, {"rounds": 200, "num_leaves": 31, "learning_rate": 0.05}])
     linear_grid: list[dict] = Field(default_factory=lambda: [{"l2": v} for v in (1.0, 100.0)])
-    ablation_cv: bool = Field(False, description="Also cross-validate each ablation inside validation (3 more fits "
-                              "each); by default ablations are scored on test by models trained on all validation pools.")
+    ablation_cv: bool = Field(True, description="Also cross-validate each ablation inside validation (3 more fits "
+                              "each), besides the test rows of models trained on all validation pools.")
     bootstrap: int = Field(1000, description="Bootstrap resamples of users for the intervals.")
     ablations: bool = Field(True, description="Retrain without each LLM-knowledge signal group.")
     pool_depths: list[int | None] = Field(default_factory=lambda: [None, 100, 200], description="The learners' pool depth per "
