@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
+from promptrec.errors import PromptrecError
 from promptrec.evaluation.learned import TIERS, LearnedConfig, run_learned_fusion
 from promptrec.evaluation.progress import progress_bars
 from promptrec.settings import Settings
@@ -107,13 +109,20 @@ def main(argv: list[str] | None = None) -> int:
     knowledge = None if args.knowledge.lower() == "none" else args.knowledge
     try:
         depths = [None if d.strip() == "hand" else int(d) for d in args.pool_depths.split(",") if d.strip()]
+        if any(d is not None and d < 1 for d in depths):
+            raise ValueError
     except ValueError:
-        parser.error(f"--pool-depths {args.pool_depths!r}: give numbers or 'hand', comma-separated (e.g. hand,100,200)")
+        parser.error(f"--pool-depths {args.pool_depths!r}: give numbers >= 1 or 'hand', comma-separated "
+                     "(e.g. hand,100,200)")
     config = LearnedConfig(name=args.name, folds=args.folds, knowledge_model=knowledge, profile_model=args.profiles,
                            ablations=not args.no_ablation, ablation_cv=not args.no_ablation_cv,
                            pool_depths=depths or [None])
-    with progress_bars() as (bar, say):
-        payload = run_learned_fusion(config, settings, args.runs, bar, say)
+    try:
+        with progress_bars() as (bar, say):
+            payload = run_learned_fusion(config, settings, args.runs, bar, say)
+    except PromptrecError as err:  # an unknown model, a missing dataset, ...: one line, no traceback
+        print(f"learned_fusion.py: {err}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(payload, indent=1, default=str))
     text = markdown(payload)

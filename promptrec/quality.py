@@ -250,6 +250,8 @@ class TitleIndex:
 # product instead of serving its stored evidence fallback. 2: overlap of likes and recent interests allowed,
 # names stop at a sentence end, a summary loops at a repeated six-word run (2026-11-29).
 PROFILE_GATE = "2"
+
+
 def profile_problem(lists: Sequence[Sequence[str]], summary: str, *, confirmed: Iterable[str],
                     titles: TitleIndex | None = None, vocabulary: Iterable[str] = ()) -> str | None:
     """Why a model-written profile may not be shown, or None when it may.
