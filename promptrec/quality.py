@@ -248,8 +248,54 @@ class TitleIndex:
 # ----- profiles -----
 # The profile rules' version: a profile refused under other rules is read again (from the reply cache) by the
 # product instead of serving its stored evidence fallback. 2: overlap of likes and recent interests allowed,
-# names stop at a sentence end, a summary loops at a repeated six-word run (2026-11-29).
-PROFILE_GATE = "2"
+# names stop at a sentence end, a summary loops at a repeated six-word run (2026-11-29). 3: the slips a
+# small model makes in the lists (a phrase twice, one both liked and disliked, a rating "2/5" as a phrase)
+# and a summary that starts looping are repaired by removal (:func:`repair_profile`) before the checks.
+PROFILE_GATE = "3"
+_RATING_PHRASE = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:/\s*\d+|stars?|points?)?\s*$", re.I)
+
+
+def repair_profile(lists: Sequence[Sequence[str]], summary: str) -> tuple[list[list[str]], str, list[str]]:
+    """Removes what a small model's profile gets wrong without being wrong everywhere, and says what.
+
+    Only ever removes: a phrase that is a rating ("2/5"), a phrase a second time in one list, a phrase both
+    liked and disliked (from both lists: the model could not tell), and the summary from the first sentence
+    that repeats a six-word run said before it. Returns ``(lists, summary, notes)``; :func:`profile_problem`
+    then judges what is left as it would any profile.
+
+    Args:
+        lists: Likes, then dislikes, then recent interests.
+        summary: The summary sentence(s).
+    """
+    notes: list[str] = []
+    kept: list[list[str]] = []
+    for group in lists:
+        seen: set[str] = set()
+        out = []
+        for phrase in group:
+            key = _norm(phrase)
+            if _RATING_PHRASE.match(phrase):
+                notes.append(f"dropped the rating {phrase.strip()!r} given as a phrase")
+            elif key in seen:
+                notes.append(f"dropped {phrase.strip()!r} said twice in one list")
+            else:
+                seen.add(key)
+                out.append(phrase)
+        kept.append(out)
+    if len(kept) > 1:
+        both = {_norm(p) for p in kept[0]} & {_norm(p) for p in kept[1]}
+        if both:
+            notes += [f"dropped {p!r} (liked and disliked)" for p in sorted(both)]
+            kept[0] = [p for p in kept[0] if _norm(p) not in both]
+            kept[1] = [p for p in kept[1] if _norm(p) not in both]
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", summary.strip()) if s]
+    for end in range(1, len(sentences) + 1):
+        if _repetitive(_WORD.findall(" ".join(sentences[:end])), span=6):
+            summary = " ".join(sentences[:end - 1])
+            notes.append(f"cut the summary where it starts repeating itself ({len(sentences) - end + 1} of "
+                         f"{len(sentences)} sentences dropped)")
+            break
+    return kept, summary, notes
 
 
 def profile_problem(lists: Sequence[Sequence[str]], summary: str, *, confirmed: Iterable[str],

@@ -74,8 +74,11 @@ class ProfileResult(BaseModel):
     error: str | None = None
     rejected: str | None = Field(None, description="Why the model's profile failed the quality gate (then "
                                  "the evidence profile is shown instead).")
-    gate: str | None = Field(None, description="The version of the gate's rules that refused it "
+    gate: str | None = Field(None, description="The version of the gate's rules that judged it "
                              "(promptrec.quality.PROFILE_GATE).")
+    repaired: list[str] = Field(default_factory=list, description="What the gate removed from the model's "
+                                "profile before passing it (a phrase said twice, one both liked and disliked, "
+                                "a looping end of the summary).")
 
 
 class Candidate(BaseModel):

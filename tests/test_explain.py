@@ -15,7 +15,7 @@ from promptrec.data import Catalog, Item
 from promptrec.explain import PENDING, Explainer
 from promptrec.knowledge import UserProfiler
 from promptrec.llm import LLMClient, ScriptedLLM
-from promptrec.quality import TitleIndex, profile_problem, reason_problem
+from promptrec.quality import PROFILE_GATE, TitleIndex, profile_problem, reason_problem, repair_profile
 from promptrec.retrieval.store import make_client
 from promptrec.settings import ExplainSettings
 from promptrec.testing import is_reason_request, valid_reply
@@ -208,6 +208,41 @@ def test_a_steady_taste_passes_and_a_contradiction_does_not():
     assert "liked and disliked" in profile_problem(torn, "Enjoys crime.", confirmed={"crime", "drama"}, titles=titles)
     looping = [["Crime"], [], ["Drama", "Drama"]]
     assert "repeats itself" in profile_problem(looping, "Enjoys crime.", confirmed={"crime", "drama"}, titles=titles)
+
+
+# the quality model's replies from the issue-10 profile job (lists as it wrote them)
+SLIPS = {"likes": ["Thriller", "Horror", "Comedy", "Drama", "Animation", "Drama"],
+         "dislikes": ["Mystery", "Romance", "2/5", "Drama"],
+         "recent_interests": ["Thriller", "Drama", "Comedy", "Animation"],
+         "summary": "The person enjoys thrillers, horror, comedy and animation. They have a strong interest in "
+                    "thrillers, drama, comedy, and animation. They have a recent interest in thrillers, drama, "
+                    "comedy, and animation."}
+
+
+def test_repair_removes_the_slips_and_says_what():
+    lists, summary, notes = repair_profile([SLIPS["likes"], SLIPS["dislikes"], SLIPS["recent_interests"]],
+                                           SLIPS["summary"])
+    assert lists == [["Thriller", "Horror", "Comedy", "Animation"], ["Mystery", "Romance"],
+                     ["Thriller", "Drama", "Comedy", "Animation"]]
+    assert summary == "The person enjoys thrillers, horror, comedy and animation. They have a strong interest in " \
+                      "thrillers, drama, comedy, and animation."
+    assert len(notes) == 4 and any("'drama' (liked and disliked)" in n for n in notes)
+    assert any("'2/5'" in n for n in notes) and any("summary" in n for n in notes)
+    clean = [["crime"], ["horror"], ["crime"]]
+    assert repair_profile(clean, "Enjoys crime. Avoids horror.") == (clean, "Enjoys crime. Avoids horror.", [])
+
+
+def test_a_repaired_profile_is_the_models_and_an_emptied_one_is_refused():
+    confirmed = "Thriller|Horror|Comedy|Drama|Animation|Mystery|Romance"
+    catalog = Catalog([Item(item_id=str(i), title=f"Film {i} (2001)", fields={"genres": confirmed.replace("|", ", ")})
+                       for i in range(3)])
+    history = History(items=["0", "1", "2"], ratings={"0": 5.0, "1": 2.0, "2": 4.0})
+    result = UserProfiler(LLMClient(ScriptedLLM(default=SLIPS)), catalog).profile(history)
+    assert result.source == "llm" and result.gate == PROFILE_GATE and len(result.repaired) == 4, result
+    assert "Drama" not in result.profile.likes + result.profile.dislikes and result.profile.summary.endswith("animation.")
+    emptied = {**SLIPS, "likes": ["4/5", "4/5"], "recent_interests": ["5 stars"]}
+    refused = UserProfiler(LLMClient(ScriptedLLM(default=emptied)), catalog).profile(history)
+    assert refused.source == "fallback" and refused.rejected == "nothing left once its slips were removed"
 
 
 # ----- the stream, through the product -----

@@ -23,10 +23,10 @@ from ..llm import LLMClient
 from ..llm.parallel import bounded_map, concurrency
 from ..prompts import as_data
 from ..state import acquire
-from ..types import History, ProfileResult, UserProfile
-from .degenerate import DEGENERATE, FeatureCheck, looping, norm, prompt_instructions
+from ..types import History, ProfileResult
+from .degenerate import DEGENERATE, FeatureCheck, prompt_instructions
 from .items import TEMPLATES, FeatureStore, ItemFeatureExtractor
-from .users import UserProfiler, evidence_profile
+from .users import UserProfiler
 
 
 
@@ -173,30 +173,6 @@ def recheck_features(store: FeatureStore, catalog: Catalog, check: FeatureCheck 
     return dict(rejected)
 
 
-def degenerate_profile(profile: UserProfile) -> str | None:
-    """Why a model profile is degenerate (likes, dislikes or recent interests with two or more repeats, a
-    phrase both liked and disliked, a looping summary), or None. A single repeat is not degenerate:
-    :func:`dedupe_profile` drops it."""
-    for name in ("likes", "dislikes", "recent_interests"):
-        values = [norm(v) for v in getattr(profile, name)]
-        if len(set(values)) < len(values) - 1:
-            return f"repeated {name.replace('_', ' ')}"
-    if {norm(v) for v in profile.likes} & {norm(v) for v in profile.dislikes}:
-        return "liked and disliked"
-    if looping(profile.summary):
-        return "looping summary"
-    return None
-
-
-def dedupe_profile(profile: UserProfile) -> UserProfile:
-    """The profile with repeated phrases (same words, any case or punctuation) kept once, in order."""
-    def once(values: list[str]) -> list[str]:
-        seen: set[str] = set()
-        return [v for v in values if not (norm(v) in seen or seen.add(norm(v)))]
-
-    return profile.model_copy(update={n: once(getattr(profile, n)) for n in ("likes", "dislikes", "recent_interests")})
-
-
 def run_profile_batch(client: LLMClient, catalog: Catalog, users: Sequence[tuple[str, list[str], dict[str, float]]],
                       store, *, token_budget: int = 500, workers: int | None = None,
                       progress: Callable[[int], None] | None = None,
@@ -236,16 +212,8 @@ def run_profile_batch(client: LLMClient, catalog: Catalog, users: Sequence[tuple
 
     with _run(report, client, store, on_finish) as rejected:
         for (user, history, ratings), result in bounded_map(profile, todo, workers):
-            if result.source == "llm":
-                reason = degenerate_profile(result.profile)
-                if reason is not None:
-                    rejected[reason] += 1
-                    result = ProfileResult(profile=evidence_profile(catalog, history, ratings), source="fallback",
-                                           history_used=result.history_used, history_tokens=result.history_tokens,
-                                           error=DEGENERATE + reason)
-                else:
-                    result = result.model_copy(update={"profile": dedupe_profile(result.profile)})
-                    report.done += 1
+            if result.source == "llm":  # passed the profile gate (repairs included: promptrec.knowledge.users)
+                report.done += 1
             elif result.rejected:  # refused by the profile quality gate (promptrec.knowledge.users)
                 rejected[result.rejected] += 1
             else:
@@ -257,4 +225,4 @@ def run_profile_batch(client: LLMClient, catalog: Catalog, users: Sequence[tuple
     return report
 
 
-__all__ = ["DEGENERATE", "BatchReport", "degenerate_profile", "recheck_features", "run_feature_batch", "run_profile_batch"]
+__all__ = ["DEGENERATE", "BatchReport", "recheck_features", "run_feature_batch", "run_profile_batch"]

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from ..data import Catalog
 from ..llm import LLMClient
 from ..prompts import as_data, finish_sentence, load_prompt, max_length
-from ..quality import PROFILE_GATE, TitleIndex, genre_set, profile_problem
+from ..quality import PROFILE_GATE, TitleIndex, genre_set, profile_problem, repair_profile
 from ..types import History, ProfileResult, UserProfile
 
 
@@ -108,8 +108,10 @@ class UserProfiler:
                 profile=evidence_profile(self.catalog, history, ratings), source="fallback",
                 history_used=len(kept), history_tokens=tokens, error=result.error,
             )
-        profile = result.value.model_copy(update={"summary": finish_sentence(result.value.summary, max_length(UserProfile, "summary"))})
+        profile, repairs = self.repair(result.value)
         problem = self.check(profile, history)
+        if not problem and not (profile.likes or profile.recent_interests):
+            problem = "nothing left once its slips were removed"
         if problem:
             return ProfileResult(
                 profile=evidence_profile(self.catalog, history, ratings), source="fallback",
@@ -117,4 +119,15 @@ class UserProfiler:
                 error=f"the model's profile was refused by the quality gate: {problem}", rejected=problem,
                 gate=PROFILE_GATE,
             )
-        return ProfileResult(profile=profile, source="llm", history_used=len(kept), history_tokens=tokens)
+        return ProfileResult(profile=profile, source="llm", history_used=len(kept), history_tokens=tokens,
+                             repaired=repairs, gate=PROFILE_GATE)
+
+    @staticmethod
+    def repair(profile: UserProfile) -> tuple[UserProfile, list[str]]:
+        """The model's profile with a cut-off summary ended at a whole clause and its slips removed
+        (:func:`promptrec.quality.repair_profile`), and what was removed."""
+        summary = finish_sentence(profile.summary, max_length(UserProfile, "summary"))
+        (likes, dislikes, recent), summary, notes = repair_profile(
+            [profile.likes, profile.dislikes, profile.recent_interests], summary)
+        return profile.model_copy(update={"likes": likes, "dislikes": dislikes, "recent_interests": recent,
+                                          "summary": summary}), notes

@@ -4,10 +4,9 @@ import pytest
 
 from promptrec.distributed.profiles import ProfileStore
 from promptrec.knowledge import FeatureStore
-from promptrec.knowledge.batch import DEGENERATE, dedupe_profile, degenerate_profile, run_feature_batch, run_profile_batch
+from promptrec.knowledge.batch import DEGENERATE, run_feature_batch, run_profile_batch
 from promptrec.llm import LLMCache, LLMClient, ScriptedLLM
 from promptrec.llm.parallel import bounded_map, concurrency
-from promptrec.types import UserProfile
 
 GOOD = {"themes": ["space", "friendship"], "mood": "upbeat", "audience": "families", "description": "A trip."}
 JUNK = {"themes": ["Documentary"] * 5, "mood": "Documentary", "audience": "people", "description": "A film."}
@@ -81,29 +80,21 @@ def test_failed_reply_is_counted_not_rejected(tiny, tmp_path):
     assert (report.done, report.failed, report.rejected) == (1, 1, {})
 
 
-def test_degenerate_profile_rules():
-    assert degenerate_profile(UserProfile(**PROFILE)) is None
-    assert degenerate_profile(UserProfile(**{**PROFILE, "likes": ["The Big Sick"] * 3})) == "repeated likes"
-    one_repeat = UserProfile(**{**PROFILE, "likes": ["space operas", "heists", "Heists!"]})
-    assert degenerate_profile(one_repeat) is None and dedupe_profile(one_repeat).likes == ["space operas", "heists"]
-    assert degenerate_profile(UserProfile(**{**PROFILE, "dislikes": ["Heists"]})) == "liked and disliked"
-    assert degenerate_profile(UserProfile(**{**PROFILE, "summary": "The Big, " * 6})) == "looping summary"
-
-
 def test_profiles_batch_falls_back_on_degenerate_and_resumes(tiny, tmp_path):
     users = [(u, tiny.interactions.history(u), tiny.interactions.ratings(u)) for u in tiny.interactions.users[:4]]
     backend = Together(2)
-    backend.enqueue({**PROFILE, "likes": ["x", "X", "x."]}, PROFILE, PROFILE, PROFILE)  # one degenerate reply
+    # one degenerate reply: once its repeats and ratings are removed, nothing is left
+    backend.enqueue({**PROFILE, "likes": ["2/5", "2/5", "3/5"], "recent_interests": []}, PROFILE, PROFILE, PROFILE)
     store = ProfileStore(tmp_path / "p.jsonl")
     cache = LLMCache(None)
     report = run_profile_batch(LLMClient(backend, cache), tiny.catalog, users, store)
-    # the degenerate reply is refused (by the profile gate of knowledge/users.py, or by degenerate_profile)
+    # the degenerate reply is refused by the profile gate (promptrec.knowledge.users)
     assert (report.requested, report.done, sum(report.rejected.values()), report.workers) == (4, 3, 1, 2)
     records = ProfileStore(tmp_path / "p.jsonl")
     results = [records.get(u).result for u, _, _ in users]
     fallback = [r for r in results if r.source == "fallback"]
-    assert len(fallback) == 1 and "repeat" in fallback[0].error  # refused by either check, with its reason
-    assert fallback[0].profile.likes != ["x", "X", "x."]  # the evidence profile, from the catalog
+    assert len(fallback) == 1 and "nothing left" in fallback[0].error  # refused, with its reason
+    assert "2/5" not in fallback[0].profile.likes  # the evidence profile, from the catalog
     again = run_profile_batch(LLMClient(ScriptedLLM(), cache), tiny.catalog, users, ProfileStore(tmp_path / "p.jsonl"),
                               workers=1)
     assert (again.already_done, again.retried, again.model_calls, again.cache_hits) == (3, 1, 0, 1)
