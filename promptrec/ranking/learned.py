@@ -88,6 +88,12 @@ class LinearModel:
         target = q.labels / np.maximum(np.bincount(seg, weights=q.labels, minlength=q.n_queries), 1e-12)[seg]
         has = np.bincount(seg, weights=q.labels, minlength=q.n_queries) > 0
         n_used = max(int(has.sum()), 1)
+        # a query weighs its best label over the mean of those (all 1 with next-item labels; with graded
+        # labels a liked target's query counts more than a disliked one's: the multi-task objective)
+        best = np.zeros(q.n_queries)
+        np.maximum.at(best, seg, q.labels)
+        weight = np.where(has, best / max(best[has].mean() if has.any() else 1.0, 1e-12), 0.0)
+        target = target * weight[seg]
 
         def loss(w):
             s = Z @ w
@@ -97,8 +103,8 @@ class LinearModel:
             denom = np.bincount(seg, weights=e, minlength=q.n_queries)
             lse = top + np.log(np.maximum(denom, 1e-300))
             p = e / denom[seg]
-            value = (np.sum(lse[has]) - np.sum(target * s)) / n_used + 0.5 * l2 * w @ w / n_used
-            grad = Z.T @ ((p * has[seg]) - target) / n_used + l2 * w / n_used
+            value = (np.sum(weight * np.where(has, lse, 0.0)) - np.sum(target * s)) / n_used + 0.5 * l2 * w @ w / n_used
+            grad = Z.T @ (p * weight[seg] - target) / n_used + l2 * w / n_used
             return value, grad
 
         result = minimize(loss, np.zeros(Z.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 500})

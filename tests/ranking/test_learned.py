@@ -80,3 +80,20 @@ def test_predict_checks_the_signal_count():
     model = LearnedFusion.fit("linear", planted(10), ["a", "b", "c"], "h")
     with pytest.raises(FusionModelError):
         model.predict(np.zeros((2, 2)))
+
+
+def test_linear_graded_labels_weigh_their_queries():
+    """Next-item labels of any one grade fit the same model; graded ones weigh a query by its grade, so the
+    queries whose target signal 1 marks (graded 3) pull the model towards signal 1."""
+    from promptrec.ranking.learned import LinearModel
+
+    q = planted()
+    targets = np.flatnonzero(q.labels)
+    marked = targets[::2]
+    q.X[marked, 1] += 3.0  # half the targets also stand out on signal 1
+    same = LinearModel.fit(q).weights
+    assert np.allclose(same, LinearModel.fit(q.with_labels(q.labels * 2.0)).weights, atol=1e-6)
+    graded = q.labels.copy()
+    graded[marked] = 3.0
+    weighted = LinearModel.fit(q.with_labels(graded)).weights
+    assert weighted[1] > same[1] + 0.1
