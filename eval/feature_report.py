@@ -67,13 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     prof_reasons = Counter((r.result.error or "")[len(DEGENERATE):] if (r.result.error or "").startswith(DEGENERATE)
                            else f"refused by the quality gate: {r.result.rejected}" if r.result.rejected
                            else "model failed or invalid" for r in prof if r.result.source != "llm")
+    repair_kinds = ("said twice", "liked and disliked", "rating", "summary")
+    repaired = Counter(next((k for k in repair_kinds if k in note), "other") for r in prof if r.result.source == "llm"
+                       for note in r.result.repaired)
+    n_repaired = sum(bool(r.result.repaired) for r in prof if r.result.source == "llm")
     log_path = runs_dir / "knowledge-jobs.jsonl"
     runs = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] if log_path.exists() else []
     runs = [r for r in runs if r.get("model_id") == model_id]
     payload = {"model": args.model, "model_id": model_id, "dataset": source.meta(), "style": args.style,
                "features": summary, "closed_picks": picks,
                "profiles": {"users": split.n_users, "stored": len(prof), "llm": sum(r.result.source == "llm" for r in prof),
-                            "fallback_by_reason": dict(prof_reasons.most_common())},
+                            "fallback_by_reason": dict(prof_reasons.most_common()),
+                            "repaired_profiles": n_repaired, "repairs_by_kind": dict(repaired.most_common())},
                "job_runs": runs}
     name = f"knowledge-{Path(args.model).stem}" + ("-closed" if args.style == "closed" else "")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -133,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "## Profiles", "",
               f"{p['stored']:,} of {p['users']:,} evaluation users have a stored profile; {p['llm']:,} from the model, "
               f"{p['stored'] - p['llm']:,} fell back to the evidence profile ("
-              + (", ".join(f"{k} {v}" for k, v in p["fallback_by_reason"].items()) or "none") + ").", "",
+              + (", ".join(f"{k} {v}" for k, v in p["fallback_by_reason"].items()) or "none") + "). "
+              f"{p['repaired_profiles']:,} of the model's profiles passed once the gate removed slips ("
+              + (", ".join(f"{k} {v}" for k, v in p["repairs_by_kind"].items()) or "none")
+              + "; `promptrec.quality.repair_profile`).", "",
               "## Throughput (each job run)", "",
               "| when | scope | kind | at once | processed | seconds | per second | model calls | model calls/s | cached | interrupted |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
