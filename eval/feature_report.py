@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style", choices=("closed", "open"), default="closed",
                         help="which feature store: closed vocabulary (default) or open text")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
+    parser.add_argument("--no-recall", action="store_true",
+                        help="skip the next-item recall of the feature vectors (embeds every split item once)")
     args = parser.parse_args(argv)
 
     from promptrec.distributed.jobs import popular_items
@@ -67,6 +69,25 @@ def main(argv: list[str] | None = None) -> int:
     prof_reasons = Counter((r.result.error or "")[len(DEGENERATE):] if (r.result.error or "").startswith(DEGENERATE)
                            else f"refused by the quality gate: {r.result.rejected}" if r.result.rejected
                            else "model failed or invalid" for r in prof if r.result.source != "llm")
+    say = print
+    recall = None
+    if not args.no_recall and any(r.features is not None for r in records):
+        from promptrec.evaluation.feature_quality import next_item_recall
+        from promptrec.knowledge import feature_text
+        from promptrec.ranking.signals import VectorCache
+        from promptrec.retrieval import make_embedder
+
+        cache = VectorCache(make_embedder(settings.embedding.model, settings.embedding.batch_size), runs_dir / "vectors")
+        items = [dataset.catalog[i] for i in split.items]
+        described = [it for it in items if it.item_id in by_id and by_id[it.item_id].features is not None]
+        say(f"next-item recall: embedding {len(items):,} catalog texts and {len(described):,} feature texts (cached)")
+        catalog_vectors = dict(zip(split.items, cache.embed([it.text() for it in items])))
+        alone = dict(zip([it.item_id for it in described], cache.embed([by_id[it.item_id].features.text() for it in described])))
+        both = dict(zip(split.items, cache.embed([feature_text(it, by_id[it.item_id].features if it.item_id in by_id
+                                                               else None) for it in items])))
+        recall = next_item_recall(split, "valid", {"catalog text (title, genres, user tags)": catalog_vectors,
+                                                   "the model's features alone": alone,
+                                                   "catalog text + features (what the product embeds)": both})
     repair_kinds = ("said twice", "liked and disliked", "rating", "summary")
     repaired = Counter(next((k for k in repair_kinds if k in note), "other") for r in prof if r.result.source == "llm"
                        for note in r.result.repaired)
@@ -79,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                "profiles": {"users": split.n_users, "stored": len(prof), "llm": sum(r.result.source == "llm" for r in prof),
                             "fallback_by_reason": dict(prof_reasons.most_common()),
                             "repaired_profiles": n_repaired, "repairs_by_kind": dict(repaired.most_common())},
-               "job_runs": runs}
+               "next_item_recall": recall, "job_runs": runs}
     name = f"knowledge-{Path(args.model).stem}" + ("-closed" if args.style == "closed" else "")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
@@ -125,6 +146,16 @@ def main(argv: list[str] | None = None) -> int:
                   f"{k['tagged_items']:,} items with tags: **{pct(k['confirmed_by_tags'])}**; with the same records "
                   f"shuffled across items (a pick that ignores the item): {pct(k['confirmed_shuffled'])}. "
                   "(`closed_picks` in `promptrec/evaluation/feature_quality.py`.)", ""]
+    if recall is not None:
+        r = recall
+        lines += ["## Do the features carry what users choose next?", "",
+                  f"Share of the {r['stage']} targets ({r['users']:,} users; tiers {r['tiers']}) among the {r['k']} items "
+                  f"most similar to the recency-weighted mean of the history's vectors (content kNN, history excluded; "
+                  f"an item without a vector is never retrieved). Chance: {pct(r['chance'])}.", "",
+                  f"| vectors | recall@{r['k']} | head | torso | tail |", "|---|---|---|---|---|"]
+        for label, row in r["rows"].items():
+            lines.append(f"| {label} | {pct(row['all'])} | {pct(row['head'])} | {pct(row['torso'])} | {pct(row['tail'])} |")
+        lines += ["", "(`next_item_recall` in `promptrec/evaluation/feature_quality.py`.)", ""]
     lines += ["## Examples", ""]
     for item, f in examples:
         lines.append(f"- **{as_data(item.text(), 200)}** → themes: {', '.join(f.themes)}; mood: {f.mood}; "

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+
+import numpy as np
 
 from ..data import Catalog
 from ..knowledge.degenerate import DEGENERATE
@@ -155,3 +157,45 @@ def closed_picks(records: Iterable[FeatureRecord], catalog: Catalog, wanted: lis
             "distinct_themes": len(themes), "tagged_items": len(tagged),
             "confirmed_by_tags": round(agree / len(tagged), 4) if tagged else None,
             "confirmed_shuffled": round(shuffled / len(tagged), 4) if tagged else None}
+
+
+def next_item_recall(split, stage: str, vectors: Mapping[str, Mapping[str, np.ndarray]], k: int = 100,
+                     half_life: float | None = 20.0, window: int = 50) -> dict:
+    """Do the vectors carry what a user chooses next? Per vector set: the share of ``stage`` targets among
+    the ``k`` items most similar to the recency-weighted mean of the history's vectors (history items
+    excluded; items without a vector never retrieved), overall and by the target's popularity tier
+    (:func:`promptrec.evaluation.learned.popularity_tiers` on the stage's fit data), beside chance
+    (``k`` over the items a user can be given)."""
+    from ..ranking.signals import _mean_vector
+    from .learned import popularity_tiers
+
+    counts = np.asarray(split.fit_matrix(stage).sum(axis=0)).ravel()
+    tiers = popularity_tiers(counts, split.items)
+    targets = split.targets(stage)
+    tier_of = [tiers.get(split.items[int(t)], "tail") for t in targets]
+    out: dict = {"k": k, "stage": stage, "users": int(split.n_users),
+                 "tiers": {t: tier_of.count(t) for t in ("head", "torso", "tail")}, "rows": {}}
+    chance = []
+    for name, vecs in vectors.items():
+        ids = [i for i in split.items if i in vecs]
+        matrix = np.stack([vecs[i] for i in ids]).astype(np.float64) if ids else np.zeros((0, 1))
+        position = {i: n for n, i in enumerate(ids)}
+        hits = np.zeros(split.n_users)
+        for u in range(split.n_users):
+            history = [split.items[i] for i in split.history(u, stage)]
+            mean = _mean_vector(history, vecs, half_life, window)
+            target = split.items[int(targets[u])]
+            if mean is None or target not in position:
+                continue
+            scores = matrix @ mean
+            scores[[position[i] for i in history if i in position]] = -np.inf
+            top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
+            hits[u] = float(position[target] in set(top.tolist()))
+            if name == next(iter(vectors)):
+                chance.append(k / max(len(split.items) - len(set(history)), 1))
+        tier_arr = np.array(tier_of)
+        out["rows"][name] = {"all": float(hits.mean()),
+                             **{t: float(hits[tier_arr == t].mean()) if (tier_arr == t).any() else None
+                                for t in ("head", "torso", "tail")}}
+    out["chance"] = float(np.mean(chance)) if chance else None
+    return out

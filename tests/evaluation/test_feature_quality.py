@@ -1,5 +1,7 @@
 """What the closed feature report measures: pick shares and themes confirmed by the item's own text."""
 
+import pytest
+
 from promptrec.data import Catalog, Item
 from promptrec.evaluation.feature_quality import closed_picks
 from promptrec.knowledge import FeatureRecord
@@ -33,3 +35,27 @@ def test_themes_that_share_a_word_with_the_items_own_text_count_and_shuffling_br
 def test_an_item_whose_themes_miss_its_text_is_not_confirmed():
     picks = closed_picks([record("1", ["zombies"]), record("2", ["magic"])], CATALOG, ["1", "2"])
     assert picks["confirmed_by_tags"] == 0.0
+
+
+def test_next_item_recall_finds_a_target_only_its_vectors_point_to():
+    import numpy as np
+    import pandas as pd
+
+    from promptrec.evaluation.feature_quality import next_item_recall
+    from promptrec.evaluation.splits import leave_last_out
+
+    # 4 users, 30 items: each user's train items and validation target share a direction in "aligned"
+    rows, rng = [], np.random.default_rng(0)
+    items = [str(i) for i in range(30)]
+    for u in range(4):
+        own = items[u * 5:(u + 1) * 5]  # train 3, validation 1, test 1
+        rows += [(f"u{u}", i, t, 4.0) for t, i in enumerate(own)]
+    split = leave_last_out(pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"]))
+    aligned = {i: np.eye(8)[int(i) // 5 % 8] + 0.01 * rng.normal(size=8) for i in split.items}
+    scrambled = {i: rng.normal(size=8) for i in split.items}
+    unit = {name: {i: v / np.linalg.norm(v) for i, v in vecs.items()} for name, vecs in
+            (("aligned", aligned), ("scrambled", scrambled))}
+    found = next_item_recall(split, "valid", unit, k=2)
+    assert found["rows"]["aligned"]["all"] == 1.0  # the target (and the test item) are the user's nearest non-history
+    assert found["rows"]["scrambled"]["all"] < 1.0
+    assert found["chance"] == pytest.approx(np.mean([2 / (len(split.items) - 3)] * 4))
