@@ -252,7 +252,7 @@ class TitleIndex:
 # small model makes in the lists (a phrase twice, one both liked and disliked, a rating "2/5" as a phrase)
 # and a summary that starts looping are repaired by removal (:func:`repair_profile`) before the checks.
 PROFILE_GATE = "3"
-_RATING_PHRASE = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:/\s*\d+|stars?|points?)?\s*$", re.I)
+_RATING_PHRASE = re.compile(r"^\s*\d{1,2}(?:\.\d+)?\s*(?:/\s*\d{1,2}|stars?|points?)\s*$", re.I)  # "2/5", "4 stars"
 
 
 def repair_profile(lists: Sequence[Sequence[str]], summary: str) -> tuple[list[list[str]], str, list[str]]:

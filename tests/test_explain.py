@@ -228,6 +228,8 @@ def test_repair_removes_the_slips_and_says_what():
                       "thrillers, drama, comedy, and animation."
     assert len(notes) == 4 and any("'drama' (liked and disliked)" in n for n in notes)
     assert any("'2/5'" in n for n in notes) and any("summary" in n for n in notes)
+    kept, _, _ = repair_profile([["1984", "4 stars", "3.5/5"], [], []], "")
+    assert kept[0] == ["1984"]  # a title made of digits is no rating
     clean = [["crime"], ["horror"], ["crime"]]
     assert repair_profile(clean, "Enjoys crime. Avoids horror.") == (clean, "Enjoys crime. Avoids horror.", [])
 
