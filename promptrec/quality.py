@@ -190,7 +190,7 @@ def genre_set(values: Iterable[str]) -> set[str]:
 # ----- names that must be catalog titles -----
 _CAP = r"(?:[A-Z][\w'’.-]*|\d+)"
 _NAME_RUN = re.compile(rf"{_CAP}(?:\s+(?:(?:of|the|and|in|a|an|on|to|for|at|with|from|de|la|le)\s+)*{_CAP})+")
-_SENTENCE_END = re.compile(r"(?<=\w{4}\.)\s+")
+_SENTENCE_END = re.compile(r"(?:(?<=\w{4}\.)|(?<=\w{3}['’\"]\.)|(?<=\w{3}\.['’\"]))\s+")  # "Heat. They", "Creatures'. They"
 _CONNECTORS = {"of", "the", "and", "in", "a", "an", "on", "to", "for", "at", "with", "from", "de", "la", "le"}
 
 
@@ -229,7 +229,7 @@ class TitleIndex:
         # full stop; "Mr. Smith", "J. R. R. Tolkien" and "St. Elmo" stay one run
         runs = [part for match in _NAME_RUN.finditer(text) for part in _SENTENCE_END.split(match.group(0))]
         for run in runs:
-            run = run.rstrip(".")
+            run = run.rstrip(".'’\"")
             words = run.split()
             if not words:
                 continue
@@ -251,7 +251,8 @@ class TitleIndex:
 # names stop at a sentence end, a summary loops at a repeated six-word run (2026-11-29). 3: the slips a
 # small model makes in the lists (a phrase twice, one both liked and disliked, a rating "2/5" as a phrase)
 # and a summary that starts looping are repaired by removal (:func:`repair_profile`) before the checks.
-PROFILE_GATE = "3"
+# 4: a name also stops at a quoted title's end ("'Fierce Creatures'. They").
+PROFILE_GATE = "4"
 _RATING_PHRASE = re.compile(r"^\s*\d{1,2}(?:\.\d+)?\s*(?:/\s*\d{1,2}|stars?|points?)\s*$", re.I)  # "2/5", "4 stars"
 
 

@@ -341,6 +341,8 @@ def test_a_name_ends_at_a_sentence_end_but_not_at_an_abbreviation():
     assert titles.unknown_name("Enjoys films by Hayao Miyazaki. They also like anime.", ["Hayao Miyazaki"]) is None
     assert titles.unknown_name("Enjoys John Grisham. Their taste is broad.", []) == "Enjoys John Grisham"
     assert titles.unknown_name("Loves Mr. Smith Goes to Washington and Spirited Away.", []) is None
+    # the quality model quotes a title, then starts a sentence (a refused profile of the issue-10 job)
+    assert titles.unknown_name("Enjoys 'Spirited Away'. They also like anime.", []) is None
     assert titles.unknown_name("Loves The Godfather Saga. It shows.", []) == "Loves The Godfather Saga"
 
 
