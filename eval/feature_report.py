@@ -69,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     prof_reasons = Counter((r.result.error or "")[len(DEGENERATE):] if (r.result.error or "").startswith(DEGENERATE)
                            else f"refused by the quality gate: {r.result.rejected}" if r.result.rejected
                            else "model failed or invalid" for r in prof if r.result.source != "llm")
-    say = print
     recall = None
     if not args.no_recall and any(r.features is not None for r in records):
         from promptrec.evaluation.feature_quality import next_item_recall
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         cache = VectorCache(make_embedder(settings.embedding.model, settings.embedding.batch_size), runs_dir / "vectors")
         items = [dataset.catalog[i] for i in split.items]
         described = [it for it in items if it.item_id in by_id and by_id[it.item_id].features is not None]
-        say(f"next-item recall: embedding {len(items):,} catalog texts and {len(described):,} feature texts (cached)")
+        print(f"next-item recall: embedding {len(items):,} catalog texts and {len(described):,} feature texts (cached)")
         catalog_vectors = dict(zip(split.items, cache.embed([it.text() for it in items])))
         alone = dict(zip([it.item_id for it in described], cache.embed([by_id[it.item_id].features.text() for it in described])))
         both = dict(zip(split.items, cache.embed([feature_text(it, by_id[it.item_id].features if it.item_id in by_id

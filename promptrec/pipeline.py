@@ -213,7 +213,7 @@ class Recommender:
         knowledge = ItemKnowledge.build(self.dataset.catalog, self._knowledge_features(knowledge_model), vectors, log_)
         return SignalBuilder(collab, knowledge, vectors, self.settings.fusion.recency_half_life)
 
-    def fit_fusion(self, folds: int = 3, kind: str = "linear", params: dict | None = None,
+    def fit_fusion(self, folds: int = 3, kind: str | None = None, params: dict | None = None,
                    knowledge_model: str | None = None,
                    progress: Callable[[str, int], Callable[[int], None]] | None = None):
         """Train the learned fusion on this dataset (every user; fold ``n`` holds out each user's
@@ -221,13 +221,15 @@ class Recommender:
         next engine on when it beat the weighted sum in cross-validation (see :mod:`promptrec.ranking.product`).
 
         Args:
+            kind: ``linear`` or ``lightgbm`` (default: :data:`promptrec.ranking.product.DEFAULT_KIND`, the
+                learner chosen on Protocol A validation).
             knowledge_model: Model id whose batch-made item features feed the feature signals
                 (default: the product's feature store).
         Returns:
             The fitted :class:`~promptrec.ranking.learned.LearnedFusion` (its ``metadata`` holds the validation result).
         """
         from .engine import build_retriever
-        from .ranking.product import fit_product_fusion
+        from .ranking.product import DEFAULT_KIND, fit_product_fusion
         from .state import content_digest
 
         self.ensure_index()
@@ -235,7 +237,7 @@ class Recommender:
             fusion_settings=self.settings.fusion, log=self.dataset.interactions, catalog=self.dataset.catalog,
             store=self.store, embedder=self.embedder, features=self._knowledge_features(knowledge_model),
             state_root=self.state.root, dataset_sha256=content_digest(self.dataset), fit_collab=fit_collab,
-            build_retriever=build_retriever, folds=folds, kind=kind, params=params, seed=self.settings.seed,
+            build_retriever=build_retriever, folds=folds, kind=kind or DEFAULT_KIND, params=params, seed=self.settings.seed,
             knowledge_model=knowledge_model, progress=progress)
         for name in ("ranker", "engine"):
             self.__dict__.pop(name, None)

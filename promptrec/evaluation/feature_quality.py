@@ -163,39 +163,38 @@ def next_item_recall(split, stage: str, vectors: Mapping[str, Mapping[str, np.nd
                      half_life: float | None = 20.0, window: int = 50) -> dict:
     """Do the vectors carry what a user chooses next? Per vector set: the share of ``stage`` targets among
     the ``k`` items most similar to the recency-weighted mean of the history's vectors (history items
-    excluded; items without a vector never retrieved), overall and by the target's popularity tier
+    excluded; items without a vector never retrieved; ties at the cut give the target its expected share),
+    overall and by the target's popularity tier
     (:func:`promptrec.evaluation.learned.popularity_tiers` on the stage's fit data), beside chance
     (``k`` over the items a user can be given)."""
-    from ..ranking.signals import _mean_vector
+    from ..ranking.signals import _mean_vector as mean_vector  # not renamed: that module is hashed into fitted models
     from .learned import popularity_tiers
 
     counts = np.asarray(split.fit_matrix(stage).sum(axis=0)).ravel()
     tiers = popularity_tiers(counts, split.items)
-    targets = split.targets(stage)
-    tier_of = [tiers.get(split.items[int(t)], "tail") for t in targets]
+    histories = [[split.items[i] for i in split.history(u, stage)] for u in range(split.n_users)]
+    targets = [split.items[int(t)] for t in split.targets(stage)]
+    tier_of = np.array([tiers.get(t, "tail") for t in targets])
     out: dict = {"k": k, "stage": stage, "users": int(split.n_users),
-                 "tiers": {t: tier_of.count(t) for t in ("head", "torso", "tail")}, "rows": {}}
-    chance = []
+                 "tiers": {t: int((tier_of == t).sum()) for t in ("head", "torso", "tail")}, "rows": {},
+                 "chance": float(np.mean([k / max(len(split.items) - len(set(h)), 1) for h in histories]))}
     for name, vecs in vectors.items():
         ids = [i for i in split.items if i in vecs]
         matrix = np.stack([vecs[i] for i in ids]).astype(np.float64) if ids else np.zeros((0, 1))
         position = {i: n for n, i in enumerate(ids)}
         hits = np.zeros(split.n_users)
-        for u in range(split.n_users):
-            history = [split.items[i] for i in split.history(u, stage)]
-            mean = _mean_vector(history, vecs, half_life, window)
-            target = split.items[int(targets[u])]
+        for u, (history, target) in enumerate(zip(histories, targets)):
+            mean = mean_vector(history, vecs, half_life, window)
             if mean is None or target not in position:
                 continue
             scores = matrix @ mean
             scores[[position[i] for i in history if i in position]] = -np.inf
-            top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
-            hits[u] = float(position[target] in set(top.tolist()))
-            if name == next(iter(vectors)):
-                chance.append(k / max(len(split.items) - len(set(history)), 1))
-        tier_arr = np.array(tier_of)
+            # items with the same text share a vector (closed features often do): a tie at the cut counts
+            # the target's expected share under a random order of the tied items
+            mine = scores[position[target]]
+            above, equal = int(np.sum(scores > mine)), int(np.sum(scores == mine))
+            hits[u] = min(max((k - above) / equal, 0.0), 1.0)
         out["rows"][name] = {"all": float(hits.mean()),
-                             **{t: float(hits[tier_arr == t].mean()) if (tier_arr == t).any() else None
+                             **{t: float(hits[tier_of == t].mean()) if (tier_of == t).any() else None
                                 for t in ("head", "torso", "tail")}}
-    out["chance"] = float(np.mean(chance)) if chance else None
     return out

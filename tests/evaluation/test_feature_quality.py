@@ -59,3 +59,5 @@ def test_next_item_recall_finds_a_target_only_its_vectors_point_to():
     assert found["rows"]["aligned"]["all"] == 1.0  # the target (and the test item) are the user's nearest non-history
     assert found["rows"]["scrambled"]["all"] < 1.0
     assert found["chance"] == pytest.approx(np.mean([2 / (len(split.items) - 3)] * 4))
+    same = {i: np.ones(8) / np.sqrt(8) for i in split.items}  # one text for every item: all tied
+    assert next_item_recall(split, "valid", {"same": same}, k=2)["rows"]["same"]["all"] == pytest.approx(found["chance"])
