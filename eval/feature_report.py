@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
     parser.add_argument("--no-recall", action="store_true",
                         help="skip the next-item recall of the feature vectors (embeds every split item once)")
+    parser.add_argument("--model-vectors", action="store_true",
+                        help="add to the recall table the model's own vectors of each item's title + genres (mean of "
+                        "its last hidden states, centred; promptrec.knowledge.model_vectors), cached")
     args = parser.parse_args(argv)
 
     from promptrec.distributed.jobs import popular_items
@@ -84,9 +87,27 @@ def main(argv: list[str] | None = None) -> int:
         alone = dict(zip([it.item_id for it in described], cache.embed([by_id[it.item_id].features.text() for it in described])))
         both = dict(zip(split.items, cache.embed([feature_text(it, by_id[it.item_id].features if it.item_id in by_id
                                                                else None) for it in items])))
-        recall = next_item_recall(split, "valid", {"catalog text (title, genres, user tags)": catalog_vectors,
-                                                   "the model's features alone": alone,
-                                                   "catalog text + features (what the product embeds)": both})
+        rows = {"catalog text (title, genres, user tags)": catalog_vectors, "the model's features alone": alone,
+                "catalog text + features (what the product embeds)": both}
+        if args.model_vectors:
+            from promptrec.knowledge.item_text import new_item_view
+            from promptrec.evaluation.progress import progress_bars
+            from promptrec.knowledge.model_vectors import ModelVectors, centred
+
+            bare = [new_item_view(it).text() for it in items]
+            print(f"next-item recall: the model's own vectors of {len(items):,} title + genres texts (cached)")
+            titles = cache.embed(bare)
+            reader = ModelVectors(args.model, Path(settings.state_dir) / "models", threads=settings.llm.n_threads)
+            own_cache = VectorCache(reader, runs_dir / "vectors")
+            with progress_bars() as (bar, _):
+                advance = bar(f"model vectors ({reader.model_id})", len(bare))
+                for start in range(0, len(bare), 256):  # each block is saved: an interrupted run keeps what it read
+                    own_cache.embed(bare[start:start + 256])
+                    advance(len(bare[start:start + 256]))
+            own = centred(own_cache.embed(bare))
+            rows["title + genres (MiniLM)"] = dict(zip(split.items, titles))
+            rows["the model's own vectors of title + genres (centred)"] = dict(zip(split.items, own))
+        recall = next_item_recall(split, "valid", rows)
     repair_kinds = ("said twice", "liked and disliked", "rating", "summary")
     repaired = Counter(next((k for k in repair_kinds if k in note), "other") for r in prof if r.result.source == "llm"
                        for note in r.result.repaired)

@@ -23,10 +23,12 @@ from pathlib import Path
 
 from promptrec.collab import EASE, ItemKNN, Popularity, classic_blend
 from promptrec.evaluation.cold_rows import (SELECT_BY, TextViews, cold_item_rows, compare, knn_row, select_student,
+                                            model_vector_rows as cold_model_rows,
                                             select_transfer, summarize, svd_foldin_row, transfer_grid)
 from promptrec.evaluation.cold_start import (RowCache, bare_store, cold_item_tasks, cold_texts, embed_cached, feature_store,
                                             joined_vectors, knn_scores, knowledge_texts, task_metrics, texts_digest,
                                             transfer_scores)
+from promptrec.knowledge.model_vectors import ModelVectors
 from promptrec.evaluation.cold_users import cold_user_folds, cold_user_metrics, scorer_row
 from promptrec.evaluation.progress import progress_bars
 from promptrec.evaluation.source import eval_state_dir, load_source
@@ -51,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=None, help="dataset name or folder (default: PROMPTREC_DATASET or ml-latest-small)")
     parser.add_argument("--features", default=None, help="model id whose item features to use (default: the fullest feature file)")
+    parser.add_argument("--model-vectors", default=None, metavar="MODEL",
+                        help="also rows on the model's own vectors of the title + genres text (mean of its last hidden "
+                        "states, llama.cpp embedding mode): small | medium | quality | a .gguf path (default: none)")
     parser.add_argument("--fraction", type=float, default=0.1, help="share of the 5-core items made new")
     parser.add_argument("--folds", type=int, default=5, help="cold-user folds")
     parser.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
@@ -112,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         rows["transfer map, raw + knowledge vectors"] = (
             f"transfer|{joined_key}|{joined_map.model_dump_json()}",
             lambda t: transfer_scores(t, joined, joined_map, spaces=test_spaces)[0])
+        if args.model_vectors:
+            rows.update(model_vector_rows(args.model_vectors, settings, raw, raw_texts, valid, cache, rows_cache, task_key,
+                                          grid, spaces, test_spaces, result, bar, say))
         advance = bar("test rows", len(rows))
         per_user = {}
         for name, (key, scorer) in rows.items():
@@ -121,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         pairs = [("content kNN, feature text", "content kNN, raw text"), ("transfer map, feature text", "transfer map, raw text"),
                  ("distilled student, kNN", "content kNN, raw text"), ("distilled student, transfer map", "transfer map, raw text"),
                  ("content kNN, raw + knowledge vectors", "content kNN, raw text"),
-                 ("transfer map, raw + knowledge vectors", "transfer map, raw text")]
+                 ("transfer map, raw + knowledge vectors", "transfer map, raw text"),
+                 ("content kNN, model vectors", "content kNN, raw text"), ("transfer map, model vectors", "transfer map, raw text"),
+                 ("transfer map, raw + model vectors", "transfer map, raw text")]
         result["differences"] = {f"{a} - {b}": compare(per_user[a], per_user[b], args.boot, seed)
                                  for a, b in pairs if a in per_user and b in per_user}
         if not args.no_cold_users:
@@ -158,6 +168,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def model_vector_rows(spec, settings, raw, raw_texts, valid, cache, rows_cache, task_key, grid, spaces, test_spaces,
+                      result, bar, say) -> dict:
+    """The model's own vectors of every item's title + genres (``ModelVectors``, cached like the text vectors),
+    and their rows (``cold_rows.model_vector_rows``: maps chosen on the validation task)."""
+    reader = ModelVectors(spec, Path(settings.state_dir) / "models", threads=settings.llm.n_threads)
+    model = embed_cached(reader, raw_texts, cache, bar(f"model vectors ({reader.model_id})", len(raw_texts)))
+    rows, selection = cold_model_rows(valid, raw, model, f"model|{texts_digest(reader, raw_texts)}", grid, spaces,
+                                      test_spaces, rows_cache, f"valid|{task_key}",
+                                      bar("validation: model-vector maps", 2 * len(grid)))
+    say(f"model vectors ({reader.model_id}, {reader.dimension} dimensions): chosen map {selection['model_map']}, "
+        f"beside raw text {selection['raw_model_map']}")
+    result["model_vectors"] = {"model": reader.model_id, "dimension": reader.dimension, "text": "title + genres",
+                               "pooling": "mean of the last hidden states, centred on the task's warm items"}
+    result["selection"].update(selection)
+    return rows
+
+
 def write(out: Path, result: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))
@@ -169,7 +196,11 @@ def write(out: Path, result: dict) -> None:
              f"{result['new_test_items_with_features']} of the new test items (their features made from "
              f"{result.get('new_items_features_from', 'the catalog text with user tags')}). Hyperparameters chosen on validation by "
              f"{result['selected_by'][1]} among {result['selected_by'][0]} items: raw map {result['selection']['raw_map']}, "
-             f"feature map {result['selection']['feature_map']}, student {result['selection']['student']}.", "",
+             f"feature map {result['selection']['feature_map']}, student {result['selection']['student']}."
+             + (f" Model vectors: `{result['model_vectors']['model']}` ({result['model_vectors']['dimension']} dimensions, "
+                f"{result['model_vectors']['pooling']}, of the {result['model_vectors']['text']} text); map "
+                f"{result['selection']['model_map']}, beside raw text {result['selection']['raw_model_map']}."
+                if "model_vectors" in result else ""), "",
              "## New items (test; mean [95% bootstrap interval over users])", "", *item_table(result["cold_items"]), "",
              "## Paired differences (same users)", "", "| comparison | N@20 new | N@20 all |", "|---|---|---|"]
     for name, diff in result["differences"].items():

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..knowledge.item_text import joined_vectors
+from ..knowledge.model_vectors import centred
 from ..knowledge.student import StudentConfig
 from ..knowledge.transfer import TransferConfig, svd_item_factors
 from ..retrieval.embeddings import normalize
@@ -16,7 +18,7 @@ from .cold_start import (ColdItemTask, RowCache, knn_scores, random_scores, stud
 from .cold_users import ColdUserFold
 from .intervals import bootstrap_interval, paired_difference
 
-__all__ = ["SELECT_BY", "TextViews", "cold_item_rows", "knn_row", "select_student", "select_transfer",
+__all__ = ["SELECT_BY", "TextViews", "cold_item_rows", "knn_row", "model_vector_rows", "select_student", "select_transfer",
            "summarize", "svd_foldin_row", "transfer_grid"]
 
 SELECT_BY = ("new", "N@20")  # what every hyperparameter is chosen by, on the validation task
@@ -102,6 +104,34 @@ def cold_item_rows(task: ColdItemTask, views: TextViews, raw_map: TransferConfig
         rows["distilled student, transfer map"] = (f"{tag}|transfer|{feature_map.model_dump_json()}", lambda t: transfer_scores(
             t, views.featured, feature_map, new_vectors=student_view(t), spaces=spaces)[0])
     return rows
+
+
+def model_vector_rows(valid: ColdItemTask, raw: np.ndarray, model: np.ndarray, key: str, grid: Sequence[TransferConfig],
+                      spaces: dict, test_spaces: dict, cache: RowCache | None = None, valid_key: str = "",
+                      progress=None) -> tuple[dict[str, tuple[str, Scorer]], dict]:
+    """Rows on the model's own item vectors (:class:`~promptrec.knowledge.model_vectors.ModelVectors`):
+    content kNN, a transfer map on them, and a transfer map on them beside the raw-text vector
+    (:func:`joined_vectors`). A task's model vectors are centred on its warm items (:func:`centred`);
+    both maps are chosen on ``valid``. Returns ``(rows, selection)``; ``key`` names the model vectors."""
+
+    def alone(t: ColdItemTask) -> np.ndarray:
+        return centred(model, t.warm)
+
+    def beside(t: ColdItemTask) -> np.ndarray:
+        return joined_vectors(raw, centred(model, t.warm))
+
+    model_map, model_rows = select_transfer(valid, alone(valid), grid, spaces, progress, cache, f"{valid_key}|{key}")
+    both_map, both_rows = select_transfer(valid, beside(valid), grid, spaces, progress, cache, f"{valid_key}|raw+{key}")
+    rows: dict[str, tuple[str, Scorer]] = {
+        "content kNN, model vectors": (f"knn|{key}", lambda t: knn_scores(t, alone(t))),
+        "transfer map, model vectors": (f"transfer|{key}|{model_map.model_dump_json()}",
+                                        lambda t: transfer_scores(t, alone(t), model_map, spaces=test_spaces)[0]),
+        "transfer map, raw + model vectors": (f"transfer|raw+{key}|{both_map.model_dump_json()}",
+                                              lambda t: transfer_scores(t, beside(t), both_map, spaces=test_spaces)[0]),
+    }
+    selection = {"model_map": model_map.model_dump(), "raw_model_map": both_map.model_dump(),
+                 "grid_model": model_rows, "grid_raw_model": both_rows}
+    return rows, selection
 
 
 def summarize(per_user: Mapping[str, Mapping[str, np.ndarray]], n_boot: int = 1000, seed: int = 0) -> dict:

@@ -228,15 +228,32 @@ def embed_cached(embedder, texts: list[str], folder: Path, progress=None) -> np.
         vectors = np.load(path, allow_pickle=False)
         if vectors.shape == (len(texts), embedder.dimension):
             return vectors
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.npy")  # what an interrupted run had read, continued from
     out = []
-    for start in range(0, len(texts), 256):
-        out.append(embedder.embed(texts[start : start + 256]))
+    if partial.exists():
+        done = np.load(partial, allow_pickle=False)
+        if done.ndim == 2 and done.shape[1] == embedder.dimension and len(done) <= len(texts):
+            out.append(done)
+    start = len(out[0]) if out else 0
+    if progress and start:
+        progress(start)
+    for start in range(start, len(texts), 256):
+        out.append(np.asarray(embedder.embed(texts[start : start + 256]), dtype=np.float32))
+        if start + 256 < len(texts):
+            _save_npy(partial, np.vstack(out))
         if progress:
             progress(len(texts[start : start + 256]))
     vectors = np.vstack(out) if out else np.zeros((0, embedder.dimension), dtype=np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, vectors, allow_pickle=False)
+    _save_npy(path, vectors)
+    partial.unlink(missing_ok=True)
     return vectors
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, array, allow_pickle=False)
+    tmp.replace(path)
 
 
 # ----- scorers: score rows over the whole catalog (items neither warm nor new are never ranked) -----

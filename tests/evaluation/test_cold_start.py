@@ -169,3 +169,56 @@ def test_row_cache_computes_once_per_key(tmp_path):
     assert len(calls) == 1 and np.array_equal(again["all"]["N@20"], first["all"]["N@20"])
     RowCache(tmp_path).get("row b", compute)
     assert len(calls) == 2
+
+
+def test_model_vector_rows_choose_maps_on_validation_and_read_the_model_vectors(split):
+    from promptrec.evaluation.cold_rows import model_vector_rows
+
+    split, data = split
+    valid, test = cold_item_tasks(split, 0.2, seed=0)
+    items = [data.catalog[i] for i in split.items]
+    genre = {g: n for n, g in enumerate(sorted({it.fields["genres"] for it in items}))}
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(len(items), 8))  # raw text that knows nothing
+    # a decoder's vectors: one large shared direction, the item's genre on top of it
+    model = np.hstack([np.full((len(items), 1), 50.0), np.eye(3)[[genre[it.fields["genres"]] for it in items]],
+                       0.05 * rng.normal(size=(len(items), 4))])
+    grid = [TransferConfig(factors=3, lambda_=lam) for lam in (0.1, 10.0)]
+    rows, selection = model_vector_rows(valid, raw, model, "toy", grid, {}, {})
+    assert set(rows) == {"content kNN, model vectors", "transfer map, model vectors", "transfer map, raw + model vectors"}
+    assert selection["model_map"] in [g.model_dump() for g in grid] and len(selection["grid_model"]) == 2
+    random = task_metrics(test, np.random.default_rng(0).random((test.n_users, test.n_items)))["new"]["N@10"].mean()
+    for name, (key, scorer) in rows.items():
+        assert "toy" in key
+        assert task_metrics(test, scorer(test))["new"]["N@10"].mean() > random + 0.1, name
+    # raw noise alone does not get there: the rows read the model's vectors
+    assert task_metrics(test, knn_scores(test, raw))["new"]["N@10"].mean() < random + 0.1
+
+
+def test_embed_cached_continues_an_interrupted_run(tmp_path):
+    from promptrec.evaluation.cold_start import embed_cached
+
+    class Counting:
+        name, dimension = "counting", 2
+
+        def __init__(self, fail_after=None):
+            self.seen, self.fail_after = [], fail_after
+
+        def embed(self, texts):
+            if self.fail_after is not None and len(self.seen) >= self.fail_after:
+                raise KeyboardInterrupt
+            self.seen += texts
+            return np.array([[float(t), 1.0] for t in texts], dtype=np.float32)
+
+    texts = [str(n) for n in range(600)]
+    first = Counting(fail_after=256)
+    with pytest.raises(KeyboardInterrupt):
+        embed_cached(first, texts, tmp_path)
+    assert len(first.seen) == 256  # one block read before the interruption ...
+    second = Counting()
+    out = embed_cached(second, texts, tmp_path)
+    assert second.seen == texts[256:]  # ... and the rerun reads only the rest
+    assert out[:, 0].tolist() == list(range(600))
+    assert not list(tmp_path.glob("*.partial.npy"))
+    third = Counting()
+    assert np.array_equal(embed_cached(third, texts, tmp_path), out) and third.seen == []

@@ -1,0 +1,77 @@
+"""The knowledge model's own vectors of item texts: the mean of a GGUF model's last hidden states over
+the text (llama.cpp in embedding mode), with no token generated.
+
+A language model that knows a title (its franchise, its director, its era) carries that in its hidden
+states when it reads the title; LLM-ESR and similar work use an LLM's embedding of the item text as the
+item's semantic view for long-tail and new items. Reading costs one forward pass over ~20 tokens per
+item (batched), far less than generating features.
+
+:class:`ModelVectors` has the :class:`~promptrec.retrieval.embeddings.Embedder` shape (``name``,
+``dimension``, ``embed`` -> unit rows), so the caches that key vectors by the embedder's name keep them
+apart from the MiniLM vectors. A decoder's hidden states share one large common direction, so cosine
+between the raw vectors says little: :func:`centred` removes the mean of the items a model is fitted on
+(and re-normalises) before any similarity is taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+from ..llm.resolve import fingerprint, resolve_gguf
+
+__all__ = ["ModelVectors", "centred"]
+
+
+class ModelVectors:
+    """Mean-pooled last hidden states of a GGUF model (llama-cpp-python, ``embedding=True``).
+
+    Args:
+        spec: ``small`` | ``medium`` | ``quality`` | a ``.gguf`` path (as the LLM settings name models).
+        models_dir: Where split models are assembled (``STATE_DIR/models``).
+        threads: CPU threads (None: llama.cpp's choice; pass ``settings.llm.n_threads``).
+        batch_size: Texts decoded together.
+        max_chars: Characters of each text read (item texts are short; a runaway text is cut).
+    """
+
+    def __init__(self, spec: str, models_dir: Path, threads: int | None = None, batch_size: int = 32,
+                 max_chars: int = 600) -> None:
+        path = resolve_gguf(spec, Path(models_dir))
+        self.model_id = f"{path.name}@{fingerprint(path)}"
+        self.name = f"llm-mean:{self.model_id}"
+        self.batch_size = batch_size
+        self.max_chars = max_chars
+        try:
+            import llama_cpp
+        except ImportError as err:  # pragma: no cover - llama-cpp-python is a dependency
+            raise ModelError(f"model vectors need llama-cpp-python ({err})") from None
+        self._llama = llama_cpp.Llama(model_path=str(path), embedding=True, verbose=False,
+                                      pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+                                      n_ctx=4096, n_batch=4096, n_ubatch=4096, n_threads=threads)
+        self.dimension = int(self._llama.n_embd())
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of ``texts``: float32, shape (len(texts), dimension)."""
+        rows = []
+        for start in range(0, len(texts), self.batch_size):
+            chunk = [(t or " ")[: self.max_chars] for t in texts[start : start + self.batch_size]]
+            rows.append(np.asarray(self._llama.embed(chunk, normalize=False), dtype=np.float64))
+        if not rows:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return _unit(np.vstack(rows)).astype(np.float32)
+
+
+def centred(vectors: np.ndarray, fit_rows: np.ndarray | Sequence[int] | None = None) -> np.ndarray:
+    """``vectors`` minus the mean of ``fit_rows`` (default: every row), re-normalised to unit rows.
+
+    Take the mean over the items a model is fitted on (the warm items), never over items it will score."""
+    x = np.asarray(vectors, dtype=np.float64)
+    mean = (x if fit_rows is None else x[np.asarray(fit_rows)]).mean(axis=0) if len(x) else 0.0
+    return _unit(x - mean).astype(np.float32)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
