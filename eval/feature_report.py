@@ -17,6 +17,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -28,9 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
     parser.add_argument("--no-recall", action="store_true",
                         help="skip the next-item recall of the feature vectors (embeds every split item once)")
-    parser.add_argument("--model-vectors", action="store_true",
-                        help="add to the recall table the model's own vectors of each item's title + genres (mean of "
-                        "its last hidden states, centred; promptrec.knowledge.model_vectors), cached")
+    parser.add_argument("--model-vectors", default=None, metavar="MODEL",
+                        help="add to the recall table MODEL's own vectors of each item's title + genres (mean of its "
+                        "last hidden states, centred; promptrec.knowledge.model_vectors), cached: small | medium | "
+                        "quality | path (default: none)")
     args = parser.parse_args(argv)
 
     from promptrec.distributed.jobs import popular_items
@@ -90,14 +93,14 @@ def main(argv: list[str] | None = None) -> int:
         rows = {"catalog text (title, genres, user tags)": catalog_vectors, "the model's features alone": alone,
                 "catalog text + features (what the product embeds)": both}
         if args.model_vectors:
-            from promptrec.knowledge.item_text import new_item_view
+            from promptrec.knowledge.item_text import joined_vectors, new_item_view
             from promptrec.evaluation.progress import progress_bars
             from promptrec.knowledge.model_vectors import ModelVectors, centred
 
             bare = [new_item_view(it).text() for it in items]
             print(f"next-item recall: the model's own vectors of {len(items):,} title + genres texts (cached)")
             titles = cache.embed(bare)
-            reader = ModelVectors(args.model, Path(settings.state_dir) / "models", threads=settings.llm.n_threads)
+            reader = ModelVectors(args.model_vectors, Path(settings.state_dir) / "models", threads=settings.llm.n_threads)
             own_cache = VectorCache(reader, runs_dir / "vectors")
             with progress_bars() as (bar, _):
                 advance = bar(f"model vectors ({reader.model_id})", len(bare))
@@ -106,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
                     advance(len(bare[start:start + 256]))
             own = centred(own_cache.embed(bare))
             rows["title + genres (MiniLM)"] = dict(zip(split.items, titles))
-            rows["the model's own vectors of title + genres (centred)"] = dict(zip(split.items, own))
+            rows[f"{reader.model_id}'s own vectors of title + genres (centred)"] = dict(zip(split.items, own))
+            rows["title + genres (MiniLM) beside the model's own vectors"] = dict(zip(
+                split.items, joined_vectors(np.asarray(titles), own)))
         recall = next_item_recall(split, "valid", rows)
     repair_kinds = ("said twice", "liked and disliked", "rating", "summary")
     repaired = Counter(next((k for k in repair_kinds if k in note), "other") for r in prof if r.result.source == "llm"

@@ -5,6 +5,7 @@ popularity tier, and a multi-task variant (next-item + liked/disliked labels, va
     python eval/learned_fusion.py                        # ml-latest-small, SmolLM2's features and profiles
     python eval/learned_fusion.py --knowledge medium     # another model's offline knowledge
     python eval/learned_fusion.py --knowledge none       # no LLM knowledge (those signals all missing)
+    python eval/learned_fusion.py --knowledge medium --profiles quality --model-vectors quality
 
 Learners are trained on the candidate pools of the validation folds only; their hyperparameters
 and the learner are chosen by user-grouped cross-validation inside validation; test is scored
@@ -43,7 +44,7 @@ def markdown(payload: dict) -> str:
              f"Knowledge model: `{meta['knowledge_model']}`: features for {meta['items_with_features']} of "
              f"{meta['split_items']} split items, profiles for {meta['users_with_profiles']} of {meta['users']} users"
              + (f" (by `{meta['profile_model']}`)" if meta.get("profile_model") not in (None, meta["knowledge_model"])
-                else "") + ". "
+                else "") + (f"; model vectors by `{meta['model_vectors']}`" if meta.get("model_vectors") else "") + ". "
              f"Hand weights {sel['hand_weights']}, top {sel['pool_depth']} per source (chosen on validation). "
              f"Chosen learner: **{sel['winner']}** {sel['winner_params']} on pools of the top "
              f"{sel.get('learners_pool_depth', sel['pool_depth'])} per source (out-of-fold validation N@10 "
@@ -92,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
                         "path | none (default: small)")
     parser.add_argument("--profiles", default=None,
                         help="model whose profiles feed the profile signals (default: the --knowledge model)")
+    parser.add_argument("--model-vectors", default=None, metavar="MODEL",
+                        help="model whose own vectors of each item's title + genres (mean of its last hidden states, "
+                        "centred) feed the model_vectors signals: small | medium | quality | path (default: none)")
     parser.add_argument("--name", default="learned-fusion", help="result file name (default: learned-fusion)")
     parser.add_argument("--folds", type=int, default=3, help="validation folds that train the learners")
     parser.add_argument("--no-ablation", action="store_true", help="skip the ablation table")
@@ -115,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--pool-depths {args.pool_depths!r}: give numbers >= 1 or 'hand', comma-separated "
                      "(e.g. hand,100,200)")
     config = LearnedConfig(name=args.name, folds=args.folds, knowledge_model=knowledge, profile_model=args.profiles,
+                           model_vectors=args.model_vectors,
                            ablations=not args.no_ablation, ablation_cv=not args.no_ablation_cv,
                            pool_depths=depths or [None])
     try:

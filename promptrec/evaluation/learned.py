@@ -27,7 +27,8 @@ from ..llm.resolve import fingerprint, resolve_gguf
 from ..pipeline import Recommender
 from ..ranking.product import weighted_sum
 from ..ranking.learned import LearnedFusion, Queries, out_of_fold_scores, query_ranks, user_folds
-from ..ranking.signals import LLM_GROUPS, ItemKnowledge, SignalBuilder, VectorCache, signal_specs
+from ..knowledge.model_vectors import ModelVectors
+from ..ranking.signals import LLM_GROUPS, ItemKnowledge, SignalBuilder, VectorCache, model_vector_map, signal_specs
 from ..ranking.signals import signals_hash as signals_hash_of
 from ..retrieval import EMBEDDING, ItemVectorStore, fuse
 from ..retrieval.store import make_client as make_chroma_client
@@ -59,6 +60,8 @@ class LearnedConfig(BaseModel):
                                       "the knowledge model; e.g. quality, whose profiles pass the gate more often).")
     lightgbm_grid: list[dict] = Field(default_factory=lambda: [
         {"rounds": 100, "num_leaves": 15, "learning_rate": 0.1}, {"rounds": 200, "num_leaves": 31, "learning_rate": 0.05}])
+    model_vectors: str | None = Field(None, description="Model whose own vectors of each item's title + genres feed the "
+                                      "model_vectors signals (small | medium | quality | a .gguf path; None: missing).")
     linear_grid: list[dict] = Field(default_factory=lambda: [{"l2": v} for v in (1.0, 100.0)])
     ablation_cv: bool = Field(True, description="Also cross-validate each ablation inside validation (3 more fits "
                               "each), besides the test rows of models trained on all validation pools.")
@@ -285,6 +288,13 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
     vectors = VectorCache(product.embedder, runs_dir / "vectors")
     t0 = time.perf_counter()
     knowledge = ItemKnowledge.build(catalog, split_features, vectors)
+    model_vectors_id = None
+    if config.model_vectors:
+        reader = ModelVectors(config.model_vectors, Path(settings.state_dir) / "models", threads=settings.llm.n_threads)
+        model_vectors_id = reader.model_id
+        knowledge.model_vectors = model_vector_map(list(catalog), VectorCache(reader, runs_dir / "vectors"),
+                                                   bar(f"model vectors ({reader.model_id})", len(catalog)))
+        say(f"model vectors of {len(knowledge.model_vectors)} items by {reader.model_id} ({reader.dimension} dimensions)")
     timings = {"embed_s": time.perf_counter() - t0}
 
     folds = validation_folds(split, config.folds)
@@ -324,6 +334,7 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
                       eval_feature_store(product.state, model_id).path if model_id else None,
                       eval_profile_store(runs_dir, profile_model_id).path if model_id else None,
                       "profiles by user id", bool(profiles),  # pools cached before profiles reached the signals differ
+                      *(["model vectors", model_vectors_id] if model_vectors_id else []),
                       *(["learners at", learn_depth] if learn_depth != depth else []))
         valid, test = load_pools(cache / f"valid-{key}.npz"), load_pools(cache / f"test-{key}.npz")
         if valid is not None and test is not None:
@@ -449,7 +460,7 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
         importance = {n: round(float(w), 4) for n, w in zip(names, models["linear"].model.weights)}
     meta = {
         "protocol": "A", "dataset": source.meta(), "seed": seed, "config": config.model_dump(),
-        "knowledge_model": model_id, "profile_model": profile_model_id, "items_with_features": len(split_features), "split_items": split.n_items,
+        "knowledge_model": model_id, "profile_model": profile_model_id, "model_vectors": model_vectors_id, "items_with_features": len(split_features), "split_items": split.n_items,
         "users_with_profiles": len([u for u in split.users if u in profiles]), "users": split.n_users,
         "signals": names, "signals_hash": signals_hash,
         "validation_queries": valid.queries.n_queries, "training_queries": train_q.n_queries,

@@ -28,7 +28,7 @@ from ..types import History, ItemFeatures, UserProfile
 
 DAY = 86400.0
 TIMEPOP_DAYS = 90.0
-LLM_GROUPS = ("feature_sim", "profile_sim", "profile_overlap")
+LLM_GROUPS = ("feature_sim", "profile_sim", "profile_overlap", "model_vectors")
 THEME_WINDOW = 20
 _WORD = re.compile(r"[a-z][a-z'-]+")
 _STOP = frozenset("a an and the of to in on for with from by about at as is are or not movie movies film films "
@@ -71,6 +71,9 @@ def signal_specs(sources: Sequence[str]) -> list[Signal]:
         Signal("has_features", "feature_sim", "1 when the model made features for the candidate"),
         Signal("theme_share", "feature_sim", f"mean over the candidate's model themes and mood of the share of the "
                f"{THEME_WINDOW} most recent described history items that have it"),
+        Signal("model_sim", "model_vectors", "the model's own vector of the candidate (mean of its last hidden states "
+               "over title + genres, centred) . recency-weighted mean of the history's"),
+        Signal("model_sim_max", "model_vectors", "largest model-vector cosine to one of the 10 most recent history items"),
         Signal("profile_sim_raw", "profile_sim", "embedded profile text . candidate raw-text vector"),
         Signal("profile_sim_feat", "profile_sim", "embedded profile text . candidate feature-text vector"),
         Signal("like_overlap", "profile_overlap", "words shared by the candidate's genres/themes/mood and the profile's likes + recent interests"),
@@ -162,6 +165,22 @@ class VectorCache:
         tmp.replace(self.keys_path)
 
 
+def model_vector_map(items: Sequence, cache: VectorCache, progress=None, block: int = 256) -> dict[str, np.ndarray]:
+    """Item id -> the model's own vector of the item's title + genres (``new_item_view``: the same text for an old and
+    a new item), centred on ``items`` (:func:`~promptrec.knowledge.model_vectors.centred`). ``cache`` wraps a
+    :class:`~promptrec.knowledge.model_vectors.ModelVectors`; texts are read in blocks, each saved as it finishes."""
+    from ..knowledge.item_text import new_item_view
+    from ..knowledge.model_vectors import centred
+
+    texts = [new_item_view(it).text() for it in items]
+    for start in range(0, len(texts), block):
+        cache.embed(texts[start:start + block])
+        if progress:
+            progress(len(texts[start:start + block]))
+    vectors = centred(cache.embed(texts)) if texts else np.zeros((0, 1))
+    return {it.item_id: vectors[n].astype(np.float64) for n, it in enumerate(items)}
+
+
 @dataclass
 class ItemKnowledge:
     """What the signals know about each item: text vectors, model features and interaction statistics.
@@ -172,6 +191,7 @@ class ItemKnowledge:
     feature_vectors: dict[str, np.ndarray]
     words: dict[str, set[str]]
     themes: dict[str, frozenset[str]] = field(default_factory=dict)  # the model's themes and mood, per described item
+    model_vectors: dict[str, np.ndarray] = field(default_factory=dict)  # the model's own vectors (model_vectors.py)
     counts: dict[str, float] = field(default_factory=dict)
     times: dict[str, np.ndarray] = field(default_factory=dict)
     end_time: float = 0.0
@@ -301,6 +321,8 @@ class SignalBuilder:
         columns["feat_sim"] = feat @ mean_feat if mean_feat is not None else np.full(n, np.nan)
         columns["has_features"] = np.array([float(i in k.feature_vectors) for i in items])
         columns["theme_share"] = _theme_share(k.themes, history.items, items)
+        columns["model_sim"], columns["model_sim_max"] = _similarities(k.model_vectors, history.items, items,
+                                                                       self.half_life, self.window)
         has_profile = profile is not None and profile_vector is not None
         columns["profile_sim_raw"] = raw @ profile_vector if has_profile else np.full(n, np.nan)
         columns["profile_sim_feat"] = feat @ profile_vector if has_profile else np.full(n, np.nan)
@@ -314,6 +336,21 @@ class SignalBuilder:
         columns["has_profile"] = np.full(n, float(profile is not None))
         return np.column_stack([np.asarray(columns[name], dtype=np.float64) for name in self.names]) \
             if n else np.zeros((0, len(self.names)))
+
+
+def _similarities(vectors: Mapping[str, np.ndarray], history: Sequence[str], items: Sequence[str],
+                  half_life: float | None, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate: its vector . the recency-weighted mean of the history's, and its largest cosine to one of the
+    10 most recent history items; NaN where the candidate or the history has no vector."""
+    n = len(items)
+    if not vectors or not n:
+        return np.full(n, np.nan), np.full(n, np.nan)
+    dim = len(next(iter(vectors.values())))
+    matrix = np.stack([vectors[i] if i in vectors else np.full(dim, np.nan) for i in items]).astype(np.float64)
+    mean = _mean_vector(history, vectors, half_life, window)
+    recent = [vectors[i] for i in history[-10:] if i in vectors]
+    return (matrix @ mean if mean is not None else np.full(n, np.nan),
+            (matrix @ np.stack(recent).T).max(axis=1) if recent else np.full(n, np.nan))
 
 
 def _theme_share(themes: Mapping[str, frozenset[str]], history: Sequence[str], items: Sequence[str]) -> np.ndarray:
@@ -337,4 +374,4 @@ def _dim(knowledge: ItemKnowledge) -> int:
 
 
 __all__ = ["LLM_GROUPS", "ItemKnowledge", "Signal", "SignalBuilder", "VectorCache", "collab_sources", "item_words",
-           "signal_names", "signal_specs", "signals_hash", "words"]
+           "model_vector_map", "signal_names", "signal_specs", "signals_hash", "words"]

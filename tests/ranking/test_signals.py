@@ -75,6 +75,36 @@ def test_profile_signals(world, tiny):
     assert (col["has_profile"] == 1).all() and np.isfinite(col["profile_sim_raw"]).all()
 
 
+def test_model_vector_signals(world, tiny, hash_embedder, tmp_path):
+    from dataclasses import replace
+
+    from promptrec.ranking.signals import model_vector_map
+
+    builder, _ = world
+    history = History(items=tiny.interactions.history("1"), timestamps=tiny.interactions.timestamps("1"))
+    items = [i.item_id for i in tiny.catalog if i.item_id not in history.items]
+    col = {n: builder.matrix(history, items)[:, j] for j, n in enumerate(builder.names)}
+    assert np.isnan(col["model_sim"]).all() and np.isnan(col["model_sim_max"]).all()  # no model vectors: missing
+    # model_vector_map: centred over the given items, every item of the catalog, each block saved
+    cache = VectorCache(CountingEmbedder(hash_embedder), tmp_path / "model")
+    seen = []
+    vectors = model_vector_map(list(tiny.catalog), cache, seen.append, block=5)
+    assert set(vectors) == {i.item_id for i in tiny.catalog} and sum(seen) == len(tiny.catalog)
+    stacked = np.stack(list(vectors.values()))
+    assert np.allclose(np.linalg.norm(stacked, axis=1), 1.0)
+    knowledge = replace(builder.knowledge, model_vectors=vectors)
+    with_model = SignalBuilder(builder.collab, knowledge)
+    col = {n: with_model.matrix(history, items)[:, j] for j, n in enumerate(with_model.names)}
+    recent = np.stack([vectors[i] for i in history.items[-10:]])
+    best = [float(np.max(recent @ vectors[i])) for i in items]
+    assert np.allclose(col["model_sim_max"], best)
+    assert np.isfinite(col["model_sim"]).all() and (np.abs(col["model_sim"]) <= 1 + 1e-6).all()
+    from promptrec.ranking.signals import _mean_vector
+
+    mean = _mean_vector(history.items, vectors, with_model.half_life, with_model.window)
+    assert np.allclose(col["model_sim"], [vectors[i] @ mean for i in items])
+
+
 def test_words_drop_stop_words_and_plurals():
     assert words("The Romantic Comedies of space") == {"romantic", "comedy", "space"}
 
