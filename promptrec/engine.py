@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .data import Catalog, InteractionLog
 from .knowledge.profile_store import ProfileRecord, ProfileStore, history_key
-from .errors import UserInputError
+from .errors import ConfigError, UserInputError
 from .explain import PENDING, Explainer
 from .intent import Intent, IntentParser
 from .knowledge import FeatureStore, UserProfiler, feature_text
@@ -69,8 +69,18 @@ def fit_new_item_source(settings: Settings, interactions: InteractionLog, catalo
     config = TransferConfig(**settings.new_items.model_dump(exclude={"neutral_missing", "slot", "text"}),
                             seed=settings.seed)
     text = settings.new_items.text
+    model_cache = None
+    if text == "model":
+        if settings.llm.backend != "llamacpp":
+            raise ConfigError("new_items.text=model reads a local GGUF model's hidden states: it needs llm.backend="
+                              "llamacpp (or choose new_items.text=raw)")
+        from .knowledge.model_vectors import ModelVectors
+
+        reader = ModelVectors(settings.llm.model, Path(settings.state_dir) / "models", threads=settings.llm.n_threads)
+        model_cache = VectorCache(reader, Path(cache_dir) / "vectors")
     source = store if text == "stored" else ItemTextVectors(
-        catalog, VectorCache(store.embedder, Path(cache_dir) / "vectors"), features if text == "joined" else None)
+        catalog, VectorCache(store.embedder, Path(cache_dir) / "vectors"), features if text == "joined" else None,
+        model_cache)
     return fit_new_items(interactions, catalog, collab.items, source, config, cache_dir,
                          settings.new_items.neutral_missing)
 

@@ -194,11 +194,15 @@ class NewItemSettings(Section):
     """The ``cold`` fusion source: items without (enough) interactions scored from their text by a ridge
     map into the collaborative space (promptrec.knowledge.transfer). Defaults chosen on Protocol D validation."""
 
-    text: Literal["raw", "joined", "stored"] = Field(
+    text: Literal["raw", "joined", "stored", "model"] = Field(
         "raw", description="The text vectors mapped: 'raw': the catalog text without user tags (as a new item is "
         "known); 'joined': that vector beside the vector of the model's features; 'stored': the vector store's own "
-        "(tags and features in one text). 'raw' chosen on Protocol D validation (transfer map N@20 among new items "
-        "0.310 raw, 0.297 joined, 0.287 feature text; eval/protocol_d.py).")
+        "(tags and features in one text); 'model': the raw vector beside the local model's own vector of the same "
+        "text (mean of its last hidden states; one forward pass per catalog item, cached; llamacpp backend only). "
+        "On Protocol D validation (transfer map N@20 among new items): 0.310 raw, 0.297 joined, 0.287 feature text, "
+        "0.370 model with the quality model (0.444 vs 0.366 raw on test; eval/protocol_d.py --model-vectors quality). 'raw' stays the "
+        "default because 'model' reads every catalog item through the model once (about 0.23 s per item for the "
+        "quality model on 2 cores) and the cold source itself is off by default.")
     space: Literal["svd", "ease"] = Field("ease", description="'ease': EASE item-item columns; 'svd': truncated-SVD factors.")
     factors: int = Field(64, ge=1, description="SVD factors (space 'svd').")
     lambda_: float = Field(3.0, gt=0, description="Ridge penalty of the text -> collaborative-space map.")

@@ -170,3 +170,41 @@ def test_joined_text_is_used_when_asked(settings, hash_embedder):
     joined = build(joined_settings, hash_embedder, {"ease": 1.0, "cold": 1.0})
     assert joined.new_items.factors.shape[0] == rec.new_items.factors.shape[0]
     assert joined.new_items.transfer.meta["fingerprint"] != rec.new_items.transfer.meta["fingerprint"]
+
+
+def test_model_text_puts_the_models_own_centred_vector_beside_the_raw_one(settings, hash_embedder):
+    from promptrec.knowledge.item_text import ItemTextVectors, joined_vectors, new_item_view
+    from promptrec.knowledge.model_vectors import centred
+    from promptrec.ranking.signals import VectorCache
+
+    class ModelLike:  # stands in for ModelVectors (the real GGUF is read in tests/knowledge/test_model_vectors.py)
+        name, dimension = "llm-mean:toy", hash_embedder.dimension
+
+        def embed(self, texts):
+            return hash_embedder.embed([t[::-1] for t in texts])  # another vector of the same text
+
+    catalog = with_new_item().catalog
+    cache = _cache(build(settings, hash_embedder, {"ease": 1.0}))
+    model_cache = VectorCache(ModelLike(), settings.state_dir / "model-vectors")
+    vectors = ItemTextVectors(catalog, cache, model_cache=model_cache)
+    texts = [new_item_view(it).text() for it in catalog]
+    model = centred(ModelLike().embed(texts))  # centred on the whole catalog
+    want = joined_vectors(hash_embedder.embed(texts), model)
+    got = vectors.vectors([NEW.item_id, "no-such-item"])
+    assert list(got) == [NEW.item_id]
+    assert np.allclose(got[NEW.item_id], want[catalog.ids.index(NEW.item_id)], atol=1e-5)
+    plain = ItemTextVectors(catalog, cache)
+    assert vectors.stored_hashes()[NEW.item_id] != plain.stored_hashes()[NEW.item_id]  # switching refits the map
+
+
+def test_model_text_needs_a_local_model(settings, hash_embedder):
+    import pytest
+
+    from promptrec.errors import ConfigError
+
+    llm = settings.llm.model_copy(update={"backend": "openai", "model": "gpt-x"})
+    model_text = settings.model_copy(update={"new_items": settings.new_items.model_copy(update={"text": "model"}),
+                                             "llm": llm})
+    rec = build(model_text, hash_embedder, {"ease": 1.0, "cold": 1.0})
+    with pytest.raises(ConfigError, match="new_items.text=model"):
+        rec.new_items
