@@ -2,6 +2,7 @@
 
 
 import numpy as np
+import pytest
 
 from promptrec import Recommender
 from promptrec.data import Catalog, Dataset, Item
@@ -208,3 +209,21 @@ def test_model_text_needs_a_local_model(settings, hash_embedder):
     rec = build(model_text, hash_embedder, {"ease": 1.0, "cold": 1.0})
     with pytest.raises(ConfigError, match="new_items.text=model"):
         rec.new_items
+
+
+@pytest.mark.integration
+def test_model_text_with_the_real_small_model_recommends_the_new_item(settings, hash_embedder):
+    llm = settings.llm.model_copy(update={"backend": "llamacpp", "model": "small"})
+    model_text = settings.model_copy(update={"new_items": settings.new_items.model_copy(update={"text": "model"}),
+                                             "llm": llm})
+    rec = build(model_text, hash_embedder, {"ease": 1.0, "cold": 1.0})
+    assert NEW.item_id in rec.new_items.items
+    vectors = list((rec.state.collab / "vectors").glob("vectors-llm-mean*.npy"))
+    assert vectors  # the model's vectors are kept under the state dir, beside the text vectors
+    # fitted on raw + model vectors: each new item's mapped factors are finite, and recommend() can rank it
+    assert np.isfinite(rec.new_items.factors).all()
+    user = space_fan(rec)
+    result = rec.recommend(user, k=10)
+    assert len(result.items) == 10
+    # the map reads the text vector and the model's vector side by side (SmolLM2-135M: 576 dimensions)
+    assert rec.new_items.transfer.weights.shape[0] == hash_embedder.dimension + 576
