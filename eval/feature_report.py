@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -49,6 +50,16 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings()
     settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"model": args.model})})
+    reader = None
+    if args.model_vectors and not args.no_recall:  # before any work: an unknown model is a one-line error
+        from promptrec.errors import PromptrecError
+        from promptrec.knowledge.model_vectors import ModelVectors
+
+        try:
+            reader = ModelVectors(args.model_vectors, Path(settings.state_dir) / "models", threads=settings.llm.n_threads)
+        except PromptrecError as err:
+            print(f"feature_report.py: --model-vectors {args.model_vectors}: {err}", file=sys.stderr)
+            return 2
     model_id = configured_model_id(settings)
     if model_id is None:
         print(f"error: the model {args.model!r} is not installed")
@@ -92,15 +103,14 @@ def main(argv: list[str] | None = None) -> int:
                                                                else None) for it in items])))
         rows = {"catalog text (title, genres, user tags)": catalog_vectors, "the model's features alone": alone,
                 "catalog text + features (what the product embeds)": both}
-        if args.model_vectors:
+        if reader is not None:
             from promptrec.knowledge.item_text import joined_vectors, new_item_view
             from promptrec.evaluation.progress import progress_bars
-            from promptrec.knowledge.model_vectors import ModelVectors, centred
+            from promptrec.knowledge.model_vectors import centred
 
             bare = [new_item_view(it).text() for it in items]
             print(f"next-item recall: the model's own vectors of {len(items):,} title + genres texts (cached)")
             titles = cache.embed(bare)
-            reader = ModelVectors(args.model_vectors, Path(settings.state_dir) / "models", threads=settings.llm.n_threads)
             own_cache = VectorCache(reader, runs_dir / "vectors")
             with progress_bars() as (bar, _):
                 advance = bar(f"model vectors ({reader.model_id})", len(bare))

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from promptrec.evaluation.cold_rows import (SELECT_BY, TextViews, cold_item_rows
 from promptrec.evaluation.cold_start import (RowCache, bare_store, cold_item_tasks, cold_texts, embed_cached, feature_store,
                                             joined_vectors, knn_scores, knowledge_texts, task_metrics, texts_digest,
                                             transfer_scores)
+from promptrec.errors import PromptrecError
 from promptrec.knowledge.model_vectors import ModelVectors
 from promptrec.evaluation.cold_users import cold_user_folds, cold_user_metrics, scorer_row
 from promptrec.evaluation.progress import progress_bars
@@ -65,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     settings = Settings() if not args.dataset else Settings(dataset=args.dataset)
+    reader = None
+    if args.model_vectors:  # before any work: an unknown model is a one-line error, not a traceback at the end
+        try:
+            reader = ModelVectors(args.model_vectors, Path(settings.state_dir) / "models", threads=settings.llm.n_threads)
+        except PromptrecError as err:
+            print(f"protocol_d.py: --model-vectors {args.model_vectors}: {err}", file=sys.stderr)
+            return 2
     seed = settings.seed
     source = load_source(settings)
     split = protocol_a_split(source.dataset.interactions.frame)
@@ -117,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         rows["transfer map, raw + knowledge vectors"] = (
             f"transfer|{joined_key}|{joined_map.model_dump_json()}",
             lambda t: transfer_scores(t, joined, joined_map, spaces=test_spaces)[0])
-        if args.model_vectors:
-            rows.update(model_vector_rows(args.model_vectors, settings, raw, raw_texts, valid, cache, rows_cache, task_key,
+        if reader is not None:
+            rows.update(model_vector_rows(reader, raw, raw_texts, valid, cache, rows_cache, task_key,
                                           grid, spaces, test_spaces, result, bar, say))
         advance = bar("test rows", len(rows))
         per_user = {}
@@ -168,11 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def model_vector_rows(spec, settings, raw, raw_texts, valid, cache, rows_cache, task_key, grid, spaces, test_spaces,
+def model_vector_rows(reader: ModelVectors, raw, raw_texts, valid, cache, rows_cache, task_key, grid, spaces, test_spaces,
                       result, bar, say) -> dict:
     """The model's own vectors of every item's title + genres (``ModelVectors``, cached like the text vectors),
     and their rows (``cold_rows.model_vector_rows``: maps chosen on the validation task)."""
-    reader = ModelVectors(spec, Path(settings.state_dir) / "models", threads=settings.llm.n_threads)
     model = embed_cached(reader, raw_texts, cache, bar(f"model vectors ({reader.model_id})", len(raw_texts)))
     rows, selection = cold_model_rows(valid, raw, model, f"model|{texts_digest(reader, raw_texts)}", grid, spaces,
                                       test_spaces, rows_cache, f"valid|{task_key}",
