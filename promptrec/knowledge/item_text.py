@@ -19,12 +19,14 @@ representations (``NewItemSettings.text``):
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 
 from ..data import Catalog, Item
 
+log = logging.getLogger(__name__)
 USER_MADE_FIELDS = ("tags",)
 
 
@@ -52,6 +54,8 @@ class ItemTextVectors:
         catalog: The items.
         cache: A :class:`~promptrec.ranking.signals.VectorCache` (embeds each text once, kept on disk).
         features: The model's features (anything with ``get(item_id)``); None: raw vectors only.
+        model_cache: A ``VectorCache`` over :class:`~promptrec.knowledge.model_vectors.ModelVectors`: the raw vector
+            beside the model's own vector of the same text, centred on the whole catalog (not with ``features``).
     """
 
     def __init__(self, catalog: Catalog, cache, features=None, model_cache=None) -> None:
@@ -95,6 +99,8 @@ class ItemTextVectors:
         removes), read in blocks so an interrupted first read keeps what it embedded."""
         if self._model_mean is None:
             texts = [self._texts_of(item.item_id)[0] for item in self.catalog]
+            log.info("the cold source reads %d catalog texts through %s (once; cached under the state dir)",
+                     len(texts), self.model_cache.embedder.name)
             total = np.zeros(self.model_cache.embedder.dimension)
             for start in range(0, len(texts), 256):
                 total += self.model_cache.embed(texts[start:start + 256]).astype(np.float64).sum(axis=0)
