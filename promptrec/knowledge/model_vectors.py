@@ -46,11 +46,17 @@ class ModelVectors:
         self.max_chars = max_chars
         try:
             import llama_cpp
+            from llama_cpp._utils import suppress_stdout_stderr
         except ImportError as err:  # pragma: no cover - llama-cpp-python is a dependency
             raise ModelError(f"model vectors need llama-cpp-python ({err})") from None
-        self._llama = llama_cpp.Llama(model_path=str(path), embedding=True, verbose=False,
-                                      pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
-                                      n_ctx=4096, n_batch=4096, n_ubatch=4096, n_threads=threads)
+        try:
+            # quiet: llama.cpp notes on stderr that mean pooling overrides the chat model's default (none)
+            with suppress_stdout_stderr(disable=False):
+                self._llama = llama_cpp.Llama(model_path=str(path), embedding=True, verbose=False,
+                                              pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+                                              n_ctx=4096, n_batch=4096, n_ubatch=4096, n_threads=threads)
+        except (ValueError, RuntimeError) as err:
+            raise ModelError(f"could not load {path} to read item vectors: {err}") from None
         self.dimension = int(self._llama.n_embd())
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -31,3 +31,12 @@ def test_model_vectors_are_unit_deterministic_and_tell_texts_apart(tmp_path):
     again = vectors.embed(texts[:1])
     assert np.allclose(again[0], out[0], atol=1e-4)
     assert vectors.embed([]).shape == (0, vectors.dimension)
+
+
+def test_a_file_that_is_not_a_model_is_a_model_error(tmp_path):
+    from promptrec.errors import ModelError
+
+    bogus = tmp_path / "not-a-model.gguf"
+    bogus.write_bytes(b"GGUF but not really" * 100)
+    with pytest.raises(ModelError, match="could not load"):
+        ModelVectors(str(bogus), tmp_path / "models", threads=1)
