@@ -18,8 +18,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 
 
@@ -104,24 +102,19 @@ def main(argv: list[str] | None = None) -> int:
         rows = {"catalog text (title, genres, user tags)": catalog_vectors, "the model's features alone": alone,
                 "catalog text + features (what the product embeds)": both}
         if reader is not None:
-            from promptrec.knowledge.item_text import joined_vectors, new_item_view
             from promptrec.evaluation.progress import progress_bars
-            from promptrec.knowledge.model_vectors import centred
+            from promptrec.knowledge.item_text import joined_vectors, new_item_view
+            from promptrec.knowledge.model_vectors import model_vector_map
 
-            bare = [new_item_view(it).text() for it in items]
             print(f"next-item recall: the model's own vectors of {len(items):,} title + genres texts (cached)")
-            titles = cache.embed(bare)
-            own_cache = VectorCache(reader, runs_dir / "vectors")
+            titles = dict(zip(split.items, cache.embed([new_item_view(it).text() for it in items])))
             with progress_bars() as (bar, _):
-                advance = bar(f"model vectors ({reader.model_id})", len(bare))
-                for start in range(0, len(bare), 256):  # each block is saved: an interrupted run keeps what it read
-                    own_cache.embed(bare[start:start + 256])
-                    advance(len(bare[start:start + 256]))
-            own = centred(own_cache.embed(bare))
-            rows["title + genres (MiniLM)"] = dict(zip(split.items, titles))
-            rows[f"{reader.model_id}'s own vectors of title + genres (centred)"] = dict(zip(split.items, own))
-            rows["title + genres (MiniLM) beside the model's own vectors"] = dict(zip(
-                split.items, joined_vectors(np.asarray(titles), own)))
+                own = model_vector_map(items, VectorCache(reader, runs_dir / "vectors"),
+                                       bar(f"model vectors ({reader.model_id})", len(items)))
+            rows["title + genres (MiniLM)"] = titles
+            rows[f"{reader.model_id}'s own vectors of title + genres (centred)"] = own
+            rows["title + genres (MiniLM) beside the model's own vectors"] = {
+                i: joined_vectors(titles[i][None, :], own[i][None, :])[0] for i in split.items}
         recall = next_item_recall(split, "valid", rows)
     repair_kinds = ("said twice", "liked and disliked", "rating", "summary")
     repaired = Counter(next((k for k in repair_kinds if k in note), "other") for r in prof if r.result.source == "llm"

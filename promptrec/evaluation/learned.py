@@ -27,8 +27,8 @@ from ..llm.resolve import fingerprint, resolve_gguf
 from ..pipeline import Recommender
 from ..ranking.product import weighted_sum
 from ..ranking.learned import LearnedFusion, Queries, out_of_fold_scores, query_ranks, user_folds
-from ..knowledge.model_vectors import ModelVectors
-from ..ranking.signals import LLM_GROUPS, ItemKnowledge, SignalBuilder, VectorCache, model_vector_map, signal_specs
+from ..knowledge.model_vectors import ModelVectors, model_vector_map
+from ..ranking.signals import LLM_GROUPS, ItemKnowledge, SignalBuilder, VectorCache, signal_specs
 from ..ranking.signals import signals_hash as signals_hash_of
 from ..retrieval import EMBEDDING, ItemVectorStore, fuse
 from ..retrieval.store import make_client as make_chroma_client

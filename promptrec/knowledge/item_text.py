@@ -66,7 +66,7 @@ class ItemTextVectors:
         self.features = features
         self.model_cache = model_cache
         self._texts: dict[str, tuple[str, str | None]] = {}
-        self._model_mean: np.ndarray | None = None
+        self._model: dict[str, np.ndarray] | None = None
 
     def _texts_of(self, item_id: str) -> tuple[str, str | None] | None:
         if item_id not in self._texts:
@@ -84,9 +84,8 @@ class ItemTextVectors:
             return {}
         raw = self.cache.embed([t[0] for _, t in known])
         if self.model_cache is not None:
-            model = self.model_cache.embed([t[0] for _, t in known]).astype(np.float64) - self._catalog_model_mean()
-            model /= np.maximum(np.linalg.norm(model, axis=1, keepdims=True), 1e-12)
-            joined = joined_vectors(raw, model.astype(np.float32))
+            model = self._catalog_model_vectors()
+            joined = joined_vectors(raw, np.stack([model[i] for i, _ in known]).astype(np.float32))
             return {i: joined[n] for n, (i, _) in enumerate(known)}
         if self.features is None:
             return {i: raw[n] for n, (i, _) in enumerate(known)}
@@ -94,18 +93,15 @@ class ItemTextVectors:
         joined = joined_vectors(raw, knowledge)
         return {i: joined[n] for n, (i, _) in enumerate(known)}
 
-    def _catalog_model_mean(self) -> np.ndarray:
-        """The mean model vector over the whole catalog (what :func:`~promptrec.knowledge.model_vectors.centred`
-        removes), read in blocks so an interrupted first read keeps what it embedded."""
-        if self._model_mean is None:
-            texts = [self._texts_of(item.item_id)[0] for item in self.catalog]
+    def _catalog_model_vectors(self) -> dict[str, np.ndarray]:
+        """Every catalog item's model vector, centred on the whole catalog (read once, each block saved)."""
+        if self._model is None:
+            from .model_vectors import model_vector_map  # model_vectors imports this module
+
             log.info("the cold source reads %d catalog texts through %s (once; cached under the state dir)",
-                     len(texts), self.model_cache.embedder.name)
-            total = np.zeros(self.model_cache.embedder.dimension)
-            for start in range(0, len(texts), 256):
-                total += self.model_cache.embed(texts[start:start + 256]).astype(np.float64).sum(axis=0)
-            self._model_mean = total / max(len(texts), 1)
-        return self._model_mean
+                     len(self.catalog), self.model_cache.embedder.name)
+            self._model = model_vector_map(list(self.catalog), self.model_cache)
+        return self._model
 
     def stored_hashes(self) -> dict[str, str]:
         out = {}

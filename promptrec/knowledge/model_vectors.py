@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from .item_text import new_item_view
 from ..llm.resolve import fingerprint, resolve_gguf
 
-__all__ = ["ModelVectors", "centred"]
+__all__ = ["ModelVectors", "centred", "model_vector_map"]
 
 
 class ModelVectors:
@@ -81,3 +82,16 @@ def centred(vectors: np.ndarray, fit_rows: np.ndarray | Sequence[int] | None = N
 
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def model_vector_map(items: Sequence, cache, progress=None, block: int = 256) -> dict[str, np.ndarray]:
+    """Item id -> the model's own vector of the item's title + genres (:func:`new_item_view`: the same text for an
+    old and a new item), centred on ``items``. ``cache`` is a :class:`~promptrec.ranking.signals.VectorCache` over a
+    :class:`ModelVectors`; texts are read in blocks, each saved as it finishes (``progress(n)`` after each)."""
+    texts = [new_item_view(it).text() for it in items]
+    for start in range(0, len(texts), block):
+        cache.embed(texts[start:start + block])
+        if progress:
+            progress(len(texts[start:start + block]))
+    vectors = centred(cache.embed(texts)) if texts else np.zeros((0, 1))
+    return {it.item_id: vectors[n].astype(np.float64) for n, it in enumerate(items)}

@@ -165,22 +165,6 @@ class VectorCache:
         tmp.replace(self.keys_path)
 
 
-def model_vector_map(items: Sequence, cache: VectorCache, progress=None, block: int = 256) -> dict[str, np.ndarray]:
-    """Item id -> the model's own vector of the item's title + genres (``new_item_view``: the same text for an old and
-    a new item), centred on ``items`` (:func:`~promptrec.knowledge.model_vectors.centred`). ``cache`` wraps a
-    :class:`~promptrec.knowledge.model_vectors.ModelVectors`; texts are read in blocks, each saved as it finishes."""
-    from ..knowledge.item_text import new_item_view
-    from ..knowledge.model_vectors import centred
-
-    texts = [new_item_view(it).text() for it in items]
-    for start in range(0, len(texts), block):
-        cache.embed(texts[start:start + block])
-        if progress:
-            progress(len(texts[start:start + block]))
-    vectors = centred(cache.embed(texts)) if texts else np.zeros((0, 1))
-    return {it.item_id: vectors[n].astype(np.float64) for n, it in enumerate(items)}
-
-
 @dataclass
 class ItemKnowledge:
     """What the signals know about each item: text vectors, model features and interaction statistics.
@@ -311,10 +295,8 @@ class SignalBuilder:
         columns["history_log"] = np.full(n, math.log1p(len(history.items)))
         raw = np.stack([k.raw_vectors[i] if i in k.raw_vectors else np.full(_dim(k), np.nan) for i in items]) \
             if n else np.zeros((0, _dim(k)))
-        mean_raw = _mean_vector(history.items, k.raw_vectors, self.half_life, self.window)
-        columns["text_sim"] = raw @ mean_raw if mean_raw is not None else np.full(n, np.nan)
-        recent = [k.raw_vectors[i] for i in history.items[-10:] if i in k.raw_vectors]
-        columns["text_sim_max"] = (raw @ np.stack(recent).T).max(axis=1) if recent and n else np.full(n, np.nan)
+        columns["text_sim"], columns["text_sim_max"] = _similarities(k.raw_vectors, history.items, items,
+                                                                     self.half_life, self.window, raw)
         feat = np.stack([k.feature_vectors[i] if i in k.feature_vectors else np.full(_dim(k), np.nan) for i in items]) \
             if n else np.zeros((0, _dim(k)))
         mean_feat = _mean_vector(history.items, k.feature_vectors, self.half_life, self.window)
@@ -339,14 +321,17 @@ class SignalBuilder:
 
 
 def _similarities(vectors: Mapping[str, np.ndarray], history: Sequence[str], items: Sequence[str],
-                  half_life: float | None, window: int) -> tuple[np.ndarray, np.ndarray]:
+                  half_life: float | None, window: int,
+                  matrix: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per candidate: its vector . the recency-weighted mean of the history's, and its largest cosine to one of the
-    10 most recent history items; NaN where the candidate or the history has no vector."""
+    10 most recent history items; NaN where the candidate or the history has no vector. ``matrix``: the candidates'
+    rows when the caller has stacked them already (NaN rows for a missing vector)."""
     n = len(items)
     if not vectors or not n:
         return np.full(n, np.nan), np.full(n, np.nan)
-    dim = len(next(iter(vectors.values())))
-    matrix = np.stack([vectors[i] if i in vectors else np.full(dim, np.nan) for i in items]).astype(np.float64)
+    if matrix is None:
+        dim = len(next(iter(vectors.values())))
+        matrix = np.stack([vectors[i] if i in vectors else np.full(dim, np.nan) for i in items])
     mean = _mean_vector(history, vectors, half_life, window)
     recent = [vectors[i] for i in history[-10:] if i in vectors]
     return (matrix @ mean if mean is not None else np.full(n, np.nan),
@@ -374,4 +359,4 @@ def _dim(knowledge: ItemKnowledge) -> int:
 
 
 __all__ = ["LLM_GROUPS", "ItemKnowledge", "Signal", "SignalBuilder", "VectorCache", "collab_sources", "item_words",
-           "model_vector_map", "signal_names", "signal_specs", "signals_hash", "words"]
+           "signal_names", "signal_specs", "signals_hash", "words"]

@@ -78,7 +78,7 @@ def test_profile_signals(world, tiny):
 def test_model_vector_signals(world, tiny, hash_embedder, tmp_path):
     from dataclasses import replace
 
-    from promptrec.ranking.signals import model_vector_map
+    from promptrec.knowledge.model_vectors import model_vector_map
 
     builder, _ = world
     history = History(items=tiny.interactions.history("1"), timestamps=tiny.interactions.timestamps("1"))
