@@ -24,12 +24,10 @@ from ..pipeline import Recommender
 from ..prompts import load_prompt
 from ..retrieval import fuse
 from ..retrieval.steering import ANCHOR, REQUEST
-from ..retrieval.store import ItemVectorStore
-from ..retrieval.store import make_client as make_chroma_client
 from ..settings import Settings
 from .beyond import GroupContext, bootstrap_indices, describe, percentile_interval, split_context
 from .metrics import evaluate_rankings
-from .product import Bench, StageWorld, index_split_items, ratings_by_user, split_catalog, stage_world
+from .product import Bench, StageWorld, split_store, ratings_by_user, split_catalog, stage_world
 from .report import _md, cell
 from .requests import VARIANTS, Attributes, RequestWriter, WrittenRequest
 from .runner import sample_users
@@ -176,8 +174,7 @@ def run_protocol_c(config: ProtocolCConfig, settings: Settings, runs_dir: Path |
     say(f"{dataset.name} ({source.sha256[:12]}), split: {split.n_users} users, {split.n_items} items")
     product = Recommender(settings, dataset=dataset, llm=None if config.llm else False)
     catalog = split_catalog(split, dataset)
-    store = ItemVectorStore(make_chroma_client(runs_dir / "chroma"), product.embedder, "split-items")
-    index_split_items(store, catalog, product.features)
+    store = split_store(runs_dir / "chroma", product.embedder, catalog)
     bench = Bench(settings, catalog, store, product.embedder, product.client, product.features,
                   ratings_by_user(dataset.interactions))
     worlds = {s: stage_world(split, s, bench, runs_dir / "collab") for s in ("valid", "test")}

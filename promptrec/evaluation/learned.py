@@ -30,14 +30,13 @@ from ..ranking.learned import LearnedFusion, Queries, out_of_fold_scores, query_
 from ..knowledge.model_vectors import ModelVectors, model_vector_map
 from ..ranking.signals import LLM_GROUPS, ItemKnowledge, SignalBuilder, VectorCache, signal_specs
 from ..ranking.signals import signals_hash as signals_hash_of
-from ..retrieval import EMBEDDING, ItemVectorStore, fuse
-from ..retrieval.store import make_client as make_chroma_client
+from ..retrieval import EMBEDDING, fuse
 from ..settings import Settings
 from ..types import UserProfile
 from ..knowledge.profile_store import history_key
 from .knowledge import PROFILE_CUT, eval_feature_store, eval_profile_store, profile_history
 from .metrics import ndcg_at_k, recall_at_k
-from .product import (Bench, collect_pools, index_split_items, ratings_by_user, restrict_pool, select_fusion,
+from .product import (Bench, collect_pools, split_store, ratings_by_user, restrict_pool, select_fusion,
                       split_catalog, stage_log, stage_world)
 from .runner import EvalConfig, eval_settings
 from .source import eval_state_dir, load_source
@@ -269,8 +268,7 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
     settings = eval_settings(settings, base.pool_depths)
     product = Recommender(settings, dataset=dataset, llm=False)
     catalog = split_catalog(split, dataset)
-    store = ItemVectorStore(make_chroma_client(runs_dir / "chroma"), product.embedder, "split-items")
-    index_split_items(store, catalog, product.features)
+    store = split_store(runs_dir / "chroma", product.embedder, catalog)
     bench = Bench(settings, catalog, store, product.embedder, None, product.features, ratings_by_user(dataset.interactions))
     ratings = bench.ratings
     model_id = knowledge_model_id(config.knowledge_model, settings) if config.knowledge_model else None

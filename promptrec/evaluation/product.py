@@ -23,6 +23,7 @@ from ..knowledge import FeatureStore
 from ..llm import LLMClient
 from ..retrieval import ItemVectorStore, fuse
 from ..retrieval.fusion import restrict_pool
+from ..retrieval.store import make_client
 from ..settings import Settings
 from ..types import History
 from .metrics import evaluate_rankings
@@ -56,6 +57,19 @@ def ratings_by_user(log: InteractionLog) -> dict[str, dict[str, float]]:
 def index_split_items(store: ItemVectorStore, catalog: Catalog, features: FeatureStore | None = None) -> int:
     """Embed the split's items from the texts the product embeds (unchanged items are skipped)."""
     return store.upsert(index_records(catalog, features))
+
+
+SPLIT_STORE = "split-items-text"
+
+
+def split_store(chroma_dir: Path, embedder, catalog: Catalog) -> ItemVectorStore:
+    """The evaluation's vector store of the split's items, embedded from the catalog text alone
+    (title, genres, tags), never from a feature store: a feature job filling that store in the
+    background must not move an evaluation's figures. Model knowledge enters an evaluation only
+    through what a run names (a knowledge model's signals, the rerank prompt)."""
+    store = ItemVectorStore(make_client(Path(chroma_dir)), embedder, SPLIT_STORE)
+    index_split_items(store, catalog)
+    return store
 
 
 @dataclass

@@ -20,14 +20,13 @@ from ..llm.resolve import file_sha256
 from ..pipeline import Recommender
 from ..prompts import load_prompt
 from ..rerank import REASON_MAX_CHARS, reply_budget
-from ..retrieval import CLASSIC, EMBEDDING, ItemVectorStore
-from ..retrieval.store import make_client as make_chroma_client
+from ..retrieval import CLASSIC, EMBEDDING
 from ..settings import Settings
 from .beyond import bootstrap_indices, describe, percentile_interval, split_context
 from .classic import classic_table
 from .explain_eval import explain_log, explained_row, run_explained
 from .faithfulness import ClaimReader
-from .product import (Bench, collect_pools, index_split_items, rank_of, ratings_by_user, retrieval_lists,
+from .product import (Bench, collect_pools, split_store, rank_of, ratings_by_user, retrieval_lists,
                       select_fusion, split_catalog, stage_world)
 from .rerank_eval import rerank_log, rerank_row, run_rerank, select_llm_weight
 from .source import eval_state_dir, load_source
@@ -143,9 +142,8 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None
     settings = eval_settings(settings, config.pool_depths)
     product = Recommender(settings, dataset=dataset, llm=None if config.llm else False)
     catalog = split_catalog(split, dataset)
-    store = ItemVectorStore(make_chroma_client(runs_dir / "chroma"), product.embedder, "split-items")
     t0 = time.perf_counter()
-    index_split_items(store, catalog, product.features)
+    store = split_store(runs_dir / "chroma", product.embedder, catalog)
     timings["index_s"] = time.perf_counter() - t0
     bench = Bench(settings, catalog, store, product.embedder, product.client, product.features,
                   ratings_by_user(dataset.interactions))

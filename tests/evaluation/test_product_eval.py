@@ -293,3 +293,17 @@ def test_protocol_a_llm_rows_carry_intervals_groups_and_explanation_metrics(tmp_
     assert ("A seeded sample of the model's reasons" in text) == rerank and "N@10 by age (from the users file)" in text
     assert "## The product's explained answer" in text and "A seeded sample of the shown model reasons" in text
     assert "| Fused + model reasons (product) | test | 4 |" in text
+
+
+def test_split_store_embeds_catalog_text_only(split, tiny, hash_embedder, tmp_path):
+    """The evaluation's store never reads a feature store: a feature job filling one cannot move the figures."""
+    from promptrec.evaluation.product import split_catalog, split_store
+    from promptrec.knowledge.items import feature_text
+    from promptrec.retrieval.store import text_hash
+
+    catalog = split_catalog(split, tiny)
+    store = split_store(tmp_path / "chroma", hash_embedder, catalog)
+    expected = {it.item_id: text_hash(feature_text(it, None)) for it in catalog}
+    assert store.stored_hashes() == expected
+    again = split_store(tmp_path / "chroma", hash_embedder, catalog)  # reopened: nothing re-embedded
+    assert again.count() == len(expected)
