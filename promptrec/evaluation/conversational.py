@@ -27,7 +27,7 @@ from ..retrieval.steering import ANCHOR, REQUEST
 from ..settings import Settings
 from .beyond import GroupContext, bootstrap_indices, describe, percentile_interval, split_context
 from .metrics import evaluate_rankings
-from .product import Bench, StageWorld, split_store, ratings_by_user, split_catalog, stage_world
+from .product import Bench, StageWorld, ratings_by_user, split_catalog, split_store, stage_world
 from .report import _md, cell
 from .requests import VARIANTS, Attributes, RequestWriter, WrittenRequest
 from .runner import sample_users

@@ -36,8 +36,8 @@ from ..types import UserProfile
 from ..knowledge.profile_store import history_key
 from .knowledge import PROFILE_CUT, eval_feature_store, eval_profile_store, profile_history
 from .metrics import ndcg_at_k, recall_at_k
-from .product import (Bench, collect_pools, split_store, ratings_by_user, restrict_pool, select_fusion,
-                      split_catalog, stage_log, stage_world)
+from .product import (SPLIT_STORE, Bench, collect_pools, ratings_by_user, restrict_pool, select_fusion, split_catalog,
+                      split_store, stage_log, stage_world)
 from .runner import EvalConfig, eval_settings
 from .source import eval_state_dir, load_source
 from .splits import protocol_a_split
@@ -305,7 +305,8 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
     others = {n: w for n, w in settings.fusion.weights.items() if n != EMBEDDING}
     grid = [{EMBEDDING: w, **others} for w in base.embedding_weights]
     cache = runs_dir / "learned-fusion"
-    chosen_path = cache / f"hand-{_digest(source.sha256, config.folds, grid, base.pool_depths, settings.fusion.model_dump())}.json"
+    hand_key = _digest(source.sha256, config.folds, grid, base.pool_depths, settings.fusion.model_dump(), SPLIT_STORE)
+    chosen_path = cache / f"hand-{hand_key}.json"
     if chosen_path.exists():
         chosen = json.loads(chosen_path.read_text())
         weights, depth = chosen["weights"], chosen["pool_depth"]
@@ -328,7 +329,7 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
 
     def signal_pools(learn_depth: int) -> tuple[StagePools, StagePools]:
         key = _digest(source.sha256, config.folds, weights, depth, signals_hash_of(sources), model_id, settings.seed,
-                      settings.fusion.model_dump(),
+                      settings.fusion.model_dump(), SPLIT_STORE,
                       eval_feature_store(product.state, model_id).path if model_id else None,
                       eval_profile_store(runs_dir, profile_model_id).path if model_id else None,
                       "profiles by user id", bool(profiles),  # pools cached before profiles reached the signals differ

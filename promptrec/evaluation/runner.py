@@ -26,8 +26,8 @@ from .beyond import bootstrap_indices, describe, percentile_interval, split_cont
 from .classic import classic_table
 from .explain_eval import explain_log, explained_row, run_explained
 from .faithfulness import ClaimReader
-from .product import (Bench, collect_pools, split_store, rank_of, ratings_by_user, retrieval_lists,
-                      select_fusion, split_catalog, stage_world)
+from .product import (Bench, collect_pools, rank_of, ratings_by_user, retrieval_lists, select_fusion, split_catalog,
+                      split_store, stage_world)
 from .rerank_eval import rerank_log, rerank_row, run_rerank, select_llm_weight
 from .source import eval_state_dir, load_source
 from .splits import protocol_a_split
