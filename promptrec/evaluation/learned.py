@@ -464,6 +464,7 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
         "signals": names, "signals_hash": signals_hash,
         "validation_queries": valid.queries.n_queries, "training_queries": train_q.n_queries,
         "test_queries": test.queries.n_queries, "embedder": product.embedder.name,
+        "vector_store": f"{SPLIT_STORE} (catalog text only)",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the end",
         "timings_s": {n: round(v, 1) for n, v in timings.items()}, "wall_s": round(time.perf_counter() - started, 1),
     }

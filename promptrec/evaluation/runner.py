@@ -26,8 +26,8 @@ from .beyond import bootstrap_indices, describe, percentile_interval, split_cont
 from .classic import classic_table
 from .explain_eval import explain_log, explained_row, run_explained
 from .faithfulness import ClaimReader
-from .product import (Bench, collect_pools, rank_of, ratings_by_user, retrieval_lists, select_fusion, split_catalog,
-                      split_store, stage_world)
+from .product import (SPLIT_STORE, Bench, collect_pools, rank_of, ratings_by_user, retrieval_lists, select_fusion,
+                      split_catalog, split_store, stage_world)
 from .rerank_eval import rerank_log, rerank_row, run_rerank, select_llm_weight
 from .source import eval_state_dir, load_source
 from .splits import protocol_a_split
@@ -244,6 +244,7 @@ def run_protocol_a(config: EvalConfig, settings: Settings, runs_dir: Path | None
         "config": config.model_dump(),
         "fusion_fitted": settings.fusion.model_dump(),
         "embedder": product.embedder.name,
+        "vector_store": f"{SPLIT_STORE} (catalog text only)",
         "prompt_hashes": {n: load_prompt(n).hash for n in ("user_profile", "rerank", "explain", "item_features")},
         "state_dir": runs_dir.name,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the end",
