@@ -9,7 +9,7 @@ popularity tier, and a multi-task variant (next-item + liked/disliked labels, va
 
 Learners are trained on the candidate pools of the validation folds only; their hyperparameters
 and the learner are chosen by user-grouped cross-validation inside validation; test is scored
-once. Writes eval/results/NAME.{json,md}. Item features and profiles are read where the batch
+once. Writes eval/results/NAME.{json,md,png}. Item features and profiles are read where the batch
 jobs put them (evaluation/knowledge.py); items or users without a record get missing values.
 See docs/evaluation.md, "Learned fusion".
 """
@@ -23,7 +23,9 @@ import sys
 from pathlib import Path
 
 from promptrec.errors import PromptrecError
+from promptrec.evaluation.beyond import ACTIVITY
 from promptrec.evaluation.learned import TIERS, LearnedConfig, run_learned_fusion
+from promptrec.evaluation.report import BEYOND_COLUMNS, chart, group_table, markdown_table
 from promptrec.evaluation.progress import progress_bars
 from promptrec.settings import Settings
 
@@ -72,6 +74,26 @@ def markdown(payload: dict) -> str:
             loss = _ci(r.get("diff_vs_full_ci95"))
             lines.append(f"| {r['name']} | {r['split']} | {_f(r['metrics']['N@10'])} | {delta} | {loss} | " +
                          " | ".join(_f(r["N@10_by_tier"][t]) for t in TIERS) + " |")
+    if payload.get("beyond"):
+        beyond = payload["beyond"]
+        lines += ["", "## Beyond accuracy", "",
+                  "The top-10 lists of each fusion (validation: the split's own validation stage, out-of-fold for "
+                  "learners; test: every user). Tiers here are Protocol A's, by share of interactions (head: the most "
+                  "popular items holding the first 20% of the stage's interactions, tail: the least popular holding "
+                  "at most 20%; docs/evaluation.md, \"Beyond accuracy\"), not the item-count tiers of the ablation "
+                  "above. Every figure: mean [95% bootstrap interval over users]; Gini and coverage: ± 1.96 "
+                  "jackknife standard errors. Chart: the .png beside this file.", "",
+                  markdown_table(beyond, ("N@10", "R@10", *BEYOND_COLUMNS)), "",
+                  "N@10 by the target's popularity tier (users per group in brackets):", "",
+                  group_table(beyond, "target_tier", TIERS), "",
+                  "N@10 by user activity (history length terciles at the stage: " +
+                  ", ".join(f"{k} {v}" for k, v in payload["meta"]["groups"]["test"]["activity"].items()) + " on test):",
+                  "", group_table(beyond, "activity", ACTIVITY)]
+        attributes = sorted({k for r in beyond for k in (r.get("groups") or {}) if k.startswith("attribute:")})
+        for kind in attributes:
+            lines += ["", f"N@10 by user {kind.split(':', 1)[1]} (users file):", "", group_table(beyond, kind)]
+        if not attributes:
+            lines += ["", "No users file in this dataset: no demographic groups."]
     lines += ["", "## Multi-task (validation, out-of-fold, all folds)", "",
               "| model | N@10 | 95% CI | N@10 liked targets (≥4) | N@10 disliked targets (≤2) |", "|---|---|---|---|---|"]
     for r in payload["multitask"]:
@@ -130,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(payload, indent=1, default=str))
+    if payload.get("beyond"):
+        chart(payload["beyond"], args.out / f"{args.name}.png")
     text = markdown(payload)
     (args.out / f"{args.name}.md").write_text(text)
     print(text)

@@ -35,6 +35,7 @@ from ..settings import Settings
 from ..types import UserProfile
 from ..knowledge.profile_store import history_key
 from .knowledge import PROFILE_CUT, eval_feature_store, eval_profile_store, profile_history
+from .beyond import GroupContext, describe, split_context
 from .metrics import ndcg_at_k, recall_at_k
 from .product import (SPLIT_STORE, Bench, collect_pools, ratings_by_user, restrict_pool, select_fusion, split_catalog,
                       split_store, stage_log, stage_world)
@@ -81,6 +82,9 @@ class StagePools:
     tiers: list[str]
     ratings: list[float]           # the target's rating (nan when unrated)
     fold: list[int] = field(default_factory=list)
+    items: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per row: the split's item index
+    targets: list[int] = field(default_factory=list)     # per query: the target's item index
+    user_index: list[int] = field(default_factory=list)  # per query: the split's user index
 
 
 def knowledge_model_id(spec: str, settings: Settings) -> str:
@@ -141,10 +145,13 @@ def build_pools(world, users: Sequence[int], weights, depth, builder: SignalBuil
     over that pool, -inf for a row outside it."""
     raw = collect_pools(world, users, progress)
     hand_depth = depth if hand_depth is None else hand_depth
-    blocks, labels, hand, offsets, who, tier, rated = [], [], [], [0], [], [], []
+    blocks, labels, hand, offsets, who, tier, rated, rows, targets = [], [], [], [0], [], [], [], [], []
+    index = world.split.item_index
     for u, (collected, collected_sources) in zip(users, raw):
         items, sources = restrict_pool(collected, collected_sources, weights, depth)
         history, target, user = world.history(u), world.target(u), world.split.users[u]
+        rows.append(np.array([index[i] for i in items], dtype=np.int64))
+        targets.append(index[target])
         blocks.append(builder.matrix(history, items, profiles.get(user)))
         labels.append(np.array([1.0 if i == target else 0.0 for i in items]))
         hand.append(hand_scores(items, sources, collected, collected_sources, weights, hand_depth
@@ -156,7 +163,9 @@ def build_pools(world, users: Sequence[int], weights, depth, builder: SignalBuil
     width = len(builder.names)
     X = np.vstack(blocks) if blocks else np.zeros((0, width))
     q = Queries(X, np.concatenate(labels) if labels else np.zeros(0), np.array(offsets, dtype=np.int64), who)
-    return StagePools(q, np.concatenate(hand) if hand else np.zeros(0), who, tier, rated)
+    return StagePools(q, np.concatenate(hand) if hand else np.zeros(0), who, tier, rated,
+                      items=np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64), targets=targets,
+                      user_index=list(users))
 
 
 def concat(parts: Sequence[StagePools]) -> StagePools:
@@ -168,7 +177,9 @@ def concat(parts: Sequence[StagePools]) -> StagePools:
     users = [u for p in parts for u in p.users]
     q = Queries(X, labels, np.array(offsets, dtype=np.int64), users)
     return StagePools(q, np.concatenate([p.hand for p in parts]), users, [t for p in parts for t in p.tiers],
-                      [r for p in parts for r in p.ratings], [n for n, p in enumerate(parts) for _ in p.users])
+                      [r for p in parts for r in p.ratings], [n for n, p in enumerate(parts) for _ in p.users],
+                      np.concatenate([p.items for p in parts]), [t for p in parts for t in p.targets],
+                      [u for p in parts for u in p.user_index])
 
 
 def save_pools(path: Path, pools: StagePools) -> None:
@@ -178,7 +189,8 @@ def save_pools(path: Path, pools: StagePools) -> None:
     q = pools.queries
     np.savez(tmp, X=q.X, labels=q.labels, offsets=q.offsets, hand=pools.hand, users=np.array(pools.users, dtype=str),
              tiers=np.array(pools.tiers, dtype=str), ratings=np.array(pools.ratings, dtype=np.float64),
-             fold=np.array(pools.fold, dtype=np.int64))
+             fold=np.array(pools.fold, dtype=np.int64), items=np.asarray(pools.items, dtype=np.int64),
+             targets=np.array(pools.targets, dtype=np.int64), user_index=np.array(pools.user_index, dtype=np.int64))
     tmp.replace(path)
 
 
@@ -189,8 +201,9 @@ def load_pools(path: Path) -> StagePools | None:
         with np.load(path, allow_pickle=False) as z:
             users = z["users"].tolist()
             q = Queries(z["X"], z["labels"], z["offsets"], users)
-            return StagePools(q, z["hand"], users, z["tiers"].tolist(), z["ratings"].tolist(), z["fold"].tolist())
-    except (OSError, ValueError, KeyError):
+            return StagePools(q, z["hand"], users, z["tiers"].tolist(), z["ratings"].tolist(), z["fold"].tolist(),
+                              z["items"], z["targets"].tolist(), z["user_index"].tolist())
+    except (OSError, ValueError, KeyError):  # (pools saved before items/targets were kept: built again)
         return None
 
 
@@ -232,6 +245,27 @@ def row(name: str, stage: str, ranks: np.ndarray, base: np.ndarray | None, tiers
     out["N@10_by_tier"] = {t: float(per_user[tiers == t].mean()) if np.any(tiers == t) else None for t in TIERS}
     out["users_by_tier"] = {t: int(np.sum(tiers == t)) for t in TIERS}
     return {**out, **extra}
+
+
+def top_lists(pools: StagePools, scores: np.ndarray, k: int = 10) -> list[np.ndarray]:
+    """Each query's top ``k`` item indices under ``scores`` (ties: pool order, as :func:`query_ranks`)."""
+    q, out = pools.queries, []
+    for n in range(q.n_queries):
+        a, b = q.offsets[n], q.offsets[n + 1]
+        out.append(pools.items[a:b][np.argsort(-scores[a:b], kind="stable")[:k]])
+    return out
+
+
+def beyond_row(name: str, stage: str, pools: StagePools, scores: np.ndarray, context: GroupContext,
+               queries: Sequence[int] | None = None) -> dict:
+    """One row in Protocol A's format (``metrics``, ``intervals``, ``groups``): accuracy, the popularity
+    bias of the top-10 lists and N@10/R@10 by target tier and user activity, each with its interval
+    (:func:`~.beyond.describe`), over ``queries`` (default: all) of ``pools`` ranked by ``scores``."""
+    chosen = list(range(pools.queries.n_queries)) if queries is None else list(queries)
+    ranks, lists = _ranks(pools, scores), top_lists(pools, scores)
+    described = describe(ranks[chosen], [pools.targets[n] for n in chosen], [lists[n] for n in chosen], context,
+                         [pools.user_index[n] for n in chosen])
+    return {"name": name, "split": stage, **described}
 
 
 def _ranks(pools: StagePools, scores: np.ndarray) -> np.ndarray:
@@ -400,14 +434,16 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
     rows = [row("Hand-weighted fusion", "valid", v0(hand_valid), None, v0_tiers, nb, seed, weights=weights, pool_depth=depth),
             row("Hand-weighted fusion", "test", hand_test, None, test.tiers, nb, seed, weights=weights, pool_depth=depth)]
     models = {}
+    scored = {"Hand-weighted fusion": (valid.hand, test.hand)}  # name -> (validation, test) scores, for beyond rows
     for kind in grids:
         params, _, oof = best[kind]
         label = {"lightgbm": "Learned fusion (LightGBM lambdarank)", "linear": "Learned fusion (linear listwise)"}[kind]
         rows.append(row(label, "valid", v0(_ranks(valid, oof)), v0(hand_valid), v0_tiers, nb, seed, params=params,
                         note="out-of-fold (user-grouped CV inside validation)"))
         models[kind] = LearnedFusion.fit(kind, train_q, names, signals_hash, params, seed)
-        rows.append(row(label, "test", _ranks(test, models[kind].predict(test.queries.X)), hand_test, test.tiers, nb,
-                        seed, params=params))
+        test_scores = models[kind].predict(test.queries.X)
+        rows.append(row(label, "test", _ranks(test, test_scores), hand_test, test.tiers, nb, seed, params=params))
+        scored[label] = (oof, test_scores)
     timings["final_s"] = time.perf_counter() - t0
 
     # 5. ablation: the chosen learner without each LLM-knowledge signal group, and without all of them
@@ -428,13 +464,24 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
                                       signals_hash, params, seed)
             if config.ablation_cv:
                 sub = valid.queries.subset(range(valid.queries.n_queries), keep)
-                ranks_v = v0(_ranks(valid, out_of_fold_scores(winner, sub, params, cv, seed)))
+                oof_v = out_of_fold_scores(winner, sub, params, cv, seed)
+                ranks_v = v0(_ranks(valid, oof_v))
                 ablation.append({**row(f"{winner}, {label}", "valid", ranks_v, v0(hand_valid), v0_tiers, nb, seed),
                                  "diff_vs_full_ci95": bootstrap_interval(ndcg_at_k(full_valid, 10) - ndcg_at_k(ranks_v, 10), nb, seed)})
-            ranks_t = _ranks(test, model.predict(test.queries.X[:, keep]))
+            scores_t = model.predict(test.queries.X[:, keep])
+            ranks_t = _ranks(test, scores_t)
             ablation.append({**row(f"{winner}, {label}", "test", ranks_t, hand_test, test.tiers, nb, seed),
                              "diff_vs_full_ci95": bootstrap_interval(ndcg_at_k(full_test, 10) - ndcg_at_k(ranks_t, 10), nb, seed)})
+            if label == "without all LLM knowledge" and config.ablation_cv:
+                scored[f"Learned fusion ({winner}), {label}"] = (oof_v, scores_t)
         timings["ablation_s"] = time.perf_counter() - t0
+
+    # beyond accuracy (issue point 5): popularity bias of the lists, tiers and activity groups with intervals
+    t0 = time.perf_counter()
+    contexts = {stage: split_context(split, stage, seed, dataset.users) for stage in ("valid", "test")}
+    beyond = [beyond_row(name, "valid", valid, scores[0], contexts["valid"], fold0) for name, scores in scored.items()]
+    beyond += [beyond_row(name, "test", test, scores[1], contexts["test"]) for name, scores in scored.items()]
+    timings["beyond_s"] = time.perf_counter() - t0
 
     # 6. multi-task (3c), validation only: the same learner on graded next-item + liked/disliked labels
     t0 = time.perf_counter()
@@ -472,8 +519,10 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
                  "hand_oof_N@10": hand_value, "tried": tried,
                  "winner": winner, "winner_params": best[winner][0], "winner_oof_N@10": best[winner][1],
                  "won_on_validation": won, "importance": importance}
-    return {"rows": rows, "ablation": ablation, "multitask": multitask, "selection": selection, "meta": meta}
+    meta["groups"] = {stage: c.describe_groups() for stage, c in contexts.items()}
+    return {"rows": rows, "ablation": ablation, "multitask": multitask, "beyond": beyond, "selection": selection,
+            "meta": meta}
 
 
-__all__ = ["LearnedConfig", "TIERS", "bootstrap_interval", "build_pools", "hand_scores", "knowledge_model_id", "load_knowledge",
-           "multitask_labels", "popularity_tiers", "row", "run_learned_fusion"]
+__all__ = ["LearnedConfig", "TIERS", "beyond_row", "bootstrap_interval", "build_pools", "hand_scores", "knowledge_model_id",
+           "load_knowledge", "multitask_labels", "popularity_tiers", "row", "run_learned_fusion", "top_lists"]

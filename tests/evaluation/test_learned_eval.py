@@ -123,3 +123,45 @@ def test_load_knowledge_reads_profiles_of_another_model_when_asked(tmp_path):
         history_key=history_key(["a"]), model_id="big@1", template_hash="t"))
     assert load_knowledge(State(), tmp_path, "small@1", {"1": ["a"]})[1] == {}
     assert load_knowledge(State(), tmp_path, "small@1", {"1": ["a"]}, "big@1")[1] == {"1": liked}
+
+
+def test_pools_keep_items_targets_and_users_and_old_files_are_rebuilt(tmp_path):
+    from promptrec.evaluation.learned import load_pools, save_pools
+
+    q = Queries(np.zeros((3, 1)), np.array([0, 1.0, 1.0]), np.array([0, 2, 3]), ["u1", "u2"])
+    pools = StagePools(q, np.zeros(3), ["u1", "u2"], ["tail", "head"], [4.0, 2.0], [0, 0],
+                       items=np.array([5, 7, 2]), targets=[7, 2], user_index=[0, 1])
+    save_pools(tmp_path / "p.npz", pools)
+    back = load_pools(tmp_path / "p.npz")
+    assert back.items.tolist() == [5, 7, 2] and back.targets == [7, 2] and back.user_index == [0, 1]
+    np.savez(tmp_path / "old.npz", X=q.X, labels=q.labels, offsets=q.offsets, hand=np.zeros(3),
+             users=np.array(["u1", "u2"]), tiers=np.array(["tail", "head"]), ratings=np.zeros(2), fold=np.zeros(2))
+    assert load_pools(tmp_path / "old.npz") is None  # saved before items were kept: built again
+
+
+def test_beyond_row_reads_the_top_lists_popularity_and_groups():
+    from promptrec.evaluation.beyond import GroupContext
+    from promptrec.evaluation.learned import beyond_row, top_lists
+
+    popularity = np.array([100.0, 50, 20, 5, 3, 2, 1, 1, 1, 1, 1, 1])  # item 0 most popular
+    context = GroupContext.for_stage(popularity, np.array([3.0, 10, 30]), seed=0)
+    # three users, pools of all 12 items; targets 0 (head), 6 and 11 (tail)
+    items = np.tile(np.arange(12), 3)
+    labels = np.concatenate([np.eye(12)[t] for t in (0, 6, 11)])
+    pools = StagePools(Queries(np.zeros((36, 1)), labels, np.array([0, 12, 24, 36]), ["a", "b", "c"]), np.zeros(36),
+                       ["a", "b", "c"], ["head", "tail", "tail"], [4.0] * 3, [0] * 3, items=items,
+                       targets=[0, 6, 11], user_index=[0, 1, 2])
+    popular_first = -items.astype(float)          # item 0 ranked first for everyone
+    obscure_first = items.astype(float)           # item 11 ranked first
+    assert top_lists(pools, popular_first)[0].tolist() == list(range(10))
+    pop_row = beyond_row("popular", "test", pools, popular_first, context)
+    rare_row = beyond_row("obscure", "test", pools, obscure_first, context)
+    assert pop_row["metrics"]["avg_pop"] > rare_row["metrics"]["avg_pop"]
+    assert pop_row["metrics"]["long_tail_share"] < rare_row["metrics"]["long_tail_share"]
+    # user a's head target is first under popular_first; the tail targets 6 and 11 rank 6th and outside the top 10
+    assert pop_row["groups"]["target_tier"]["head"]["N@10"] == 1.0
+    assert np.isclose(pop_row["metrics"]["R@10"], 2 / 3)
+    assert set(pop_row["groups"]["activity"]) == {"light", "medium", "heavy"}
+    assert "gini" in pop_row["intervals"] and pop_row["split"] == "test"
+    only_b = beyond_row("popular", "test", pools, popular_first, context, queries=[1])
+    assert only_b["metrics"]["n_users"] == 1 and only_b["metrics"]["R@10"] == 1.0
