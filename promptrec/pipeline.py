@@ -114,7 +114,8 @@ class Recommender:
         local = None if self.settings.store.url else self.state.chroma
         client = self._chroma_client or make_chroma_client(local, self.settings.store.url)
         lock = self.state.root / "store.lock"
-        return ItemVectorStore(client, self.embedder, self.settings.store.collection, lock_path=lock)
+        return ItemVectorStore(client, self.embedder, self.settings.store.collection, lock_path=lock,
+                               exact_max_items=self.settings.store.exact_max_items)
 
     @cached_property
     def features(self) -> FeatureStore:

@@ -117,6 +117,9 @@ class StoreSettings(Section):
     url: str | None = Field(None, description="Chroma server URL, e.g. http://127.0.0.1:8000; None = embedded.")
     collection: str = Field("promptrec-items", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$",
                             description="Collection name: 3-512 letters, digits, '.', '_' or '-'.")
+    exact_max_items: int = Field(200_000, ge=0, description="Up to this many items, nearest-item queries are exact "
+                                 "(cosine over every stored vector, in memory; the same answer in every process); "
+                                 "above it Chroma's approximate HNSW index answers.")
 
     @field_validator("url")
     @classmethod
