@@ -220,8 +220,11 @@ class ItemVectorStore:
         if not len(ids) or norm == 0:
             return []
         sims = rows @ (query / norm)
+        k = min(len(ids), n + len(exclude))
+        # every item at least as close as the k-th (ties included), then sorted: the full sort's first k
+        candidates = np.flatnonzero(sims >= np.partition(sims, len(ids) - k)[len(ids) - k]) if k else np.zeros(0, int)
         out = []
-        for j in np.argsort(-sims, kind="stable"):
+        for j in candidates[np.argsort(-sims[candidates], kind="stable")]:
             if ids[j] not in exclude:
                 out.append((ids[j], float(sims[j])))
                 if len(out) >= n:
