@@ -65,8 +65,9 @@ def markdown(payload: dict) -> str:
     if payload["ablation"]:
         tiers = payload["ablation"][0]["users_by_tier"]
         lines += ["", "## Ablation: without each LLM-knowledge signal group", "",
-                  "N@10 by target popularity tier (head: top 20% of items by interactions, torso: next 30%, tail: rest; "
-                  f"validation users per tier {tiers}).", "",
+                  "N@10 by target popularity tier (Protocol A's tiers, by share of interactions in the stage's fit "
+                  "data: head, the most popular items holding the first 20%; tail, the least popular holding at most "
+                  f"20%; torso, the rest; validation users per tier {tiers}).", "",
                   "| model | split | N@10 | Δ vs hand [95% CI] | loss vs all signals [95% CI] | " +
                   " | ".join(f"N@10 {t}" for t in TIERS) + " |", "|---|---|---|---|---|" + "---|" * len(TIERS)]
         for r in payload["ablation"]:
@@ -78,10 +79,8 @@ def markdown(payload: dict) -> str:
         beyond = payload["beyond"]
         lines += ["", "## Beyond accuracy", "",
                   "The top-10 lists of each fusion (validation: the split's own validation stage, out-of-fold for "
-                  "learners; test: every user). Tiers here are Protocol A's, by share of interactions (head: the most "
-                  "popular items holding the first 20% of the stage's interactions, tail: the least popular holding "
-                  "at most 20%; docs/evaluation.md, \"Beyond accuracy\"), not the item-count tiers of the ablation "
-                  "above. Every figure: mean [95% bootstrap interval over users]; Gini and coverage: ± 1.96 "
+                  "learners; test: every user). Tiers as in the ablation (Protocol A's; docs/evaluation.md, \"Beyond "
+                  "accuracy\"). Every figure: mean [95% bootstrap interval over users]; Gini and coverage: ± 1.96 "
                   "jackknife standard errors. Chart: the .png beside this file.", "",
                   markdown_table(beyond, ("N@10", "R@10", *BEYOND_COLUMNS)), "",
                   "N@10 by the target's popularity tier (users per group in brackets):", "",

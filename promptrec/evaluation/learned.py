@@ -36,6 +36,7 @@ from ..types import UserProfile
 from ..knowledge.profile_store import history_key
 from .knowledge import PROFILE_CUT, eval_feature_store, eval_profile_store, profile_history
 from .beyond import GroupContext, describe, split_context
+from .beyond import popularity_tiers as beyond_tiers
 from .metrics import ndcg_at_k, recall_at_k
 from .product import (SPLIT_STORE, Bench, collect_pools, ratings_by_user, restrict_pool, select_fusion, split_catalog,
                       split_store, stage_log, stage_world)
@@ -91,6 +92,13 @@ def knowledge_model_id(spec: str, settings: Settings) -> str:
     """The model id the LLM client gives ``spec`` (file name @ fingerprint), without loading the model."""
     path = resolve_gguf(spec, Path(settings.state_dir) / "models")
     return f"{path.name}@{fingerprint(path)}"
+
+
+def interaction_tiers(counts: np.ndarray, items: Sequence[str]) -> dict[str, str]:
+    """Protocol A's tiers (:func:`~.beyond.popularity_tiers`, by share of interactions): head holds the first
+    20% of the interactions, tail at most the last 20%; the report's ablation and beyond-accuracy rows share them."""
+    codes = beyond_tiers(np.asarray(counts, dtype=np.float64))
+    return {item: TIERS[code] for item, code in zip(items, codes)}
 
 
 def popularity_tiers(counts: np.ndarray, items: Sequence[str]) -> dict[str, str]:
@@ -364,7 +372,7 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
 
     def signal_pools(learn_depth: int) -> tuple[StagePools, StagePools]:
         key = _digest(source.sha256, config.folds, weights, depth, signals_hash_of(sources), model_id, settings.seed,
-                      settings.fusion.model_dump(), SPLIT_STORE, "exact nearest items",
+                      settings.fusion.model_dump(), SPLIT_STORE, "exact nearest items", "interaction-share tiers",
                       eval_feature_store(product.state, model_id).path if model_id else None,
                       eval_profile_store(runs_dir, profile_model_id).path if model_id else None,
                       "profiles by user id", bool(profiles),  # pools cached before profiles reached the signals differ
@@ -379,12 +387,12 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
             counts = np.asarray(f.fit_matrix("valid").sum(axis=0)).ravel()
             fold_builder = SignalBuilder(w.retriever.collab, k, vectors, settings.fusion.recency_half_life)
             parts.append(build_pools(w, range(f.n_users), weights, learn_depth, fold_builder, profiles,
-                                     popularity_tiers(counts, f.items), ratings,
+                                     interaction_tiers(counts, f.items), ratings,
                                      bar(f"signals, top {learn_depth}, fold {n + 1}", f.n_users), hand_depth=depth))
         valid = concat(parts)
         counts = np.asarray(split.fit_matrix("test").sum(axis=0)).ravel()
         test = build_pools(test_world, range(split.n_users), weights, learn_depth, builder, profiles,
-                           popularity_tiers(counts, split.items), ratings, bar(f"signals, top {learn_depth}, test",
+                           interaction_tiers(counts, split.items), ratings, bar(f"signals, top {learn_depth}, test",
                                                                                split.n_users), hand_depth=depth)
         save_pools(cache / f"valid-{key}.npz", valid)
         save_pools(cache / f"test-{key}.npz", test)
@@ -526,4 +534,4 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
 
 
 __all__ = ["LearnedConfig", "TIERS", "beyond_row", "bootstrap_interval", "build_pools", "hand_scores", "knowledge_model_id",
-           "load_knowledge", "multitask_labels", "popularity_tiers", "row", "run_learned_fusion", "top_lists"]
+           "interaction_tiers", "load_knowledge", "multitask_labels", "popularity_tiers", "row", "run_learned_fusion", "top_lists"]

@@ -165,3 +165,14 @@ def test_beyond_row_reads_the_top_lists_popularity_and_groups():
     assert "gini" in pop_row["intervals"] and pop_row["split"] == "test"
     only_b = beyond_row("popular", "test", pools, popular_first, context, queries=[1])
     assert only_b["metrics"]["n_users"] == 1 and only_b["metrics"]["R@10"] == 1.0
+
+
+def test_interaction_tiers_are_protocol_a_tiers():
+    from promptrec.evaluation.beyond import popularity_tiers as beyond_tiers
+    from promptrec.evaluation.learned import interaction_tiers
+
+    counts = np.array([50, 20, 10, 5, 5, 4, 3, 2, 1, 0])
+    items = [f"i{n}" for n in range(10)]
+    tiers = interaction_tiers(counts, items)
+    assert [tiers[i] for i in items] == [("head", "torso", "tail")[c] for c in beyond_tiers(counts)]
+    assert tiers["i0"] == "head" and tiers["i9"] == "tail" and tiers["i1"] == "torso"
