@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = {"catalog text (title, genres, user tags)": catalog_vectors, "the model's features alone": alone,
                 "catalog text + features (what the product embeds)": both}
         if reader is not None:
+            import numpy as np
+
             from promptrec.evaluation.progress import progress_bars
             from promptrec.knowledge.item_text import joined_vectors, new_item_view
             from promptrec.knowledge.model_vectors import model_vector_map
@@ -113,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                                        bar(f"model vectors ({reader.model_id})", len(items)))
             rows["title + genres (MiniLM)"] = titles
             rows[f"{reader.model_id}'s own vectors of title + genres (centred)"] = own
-            rows["title + genres (MiniLM) beside the model's own vectors"] = {
-                i: joined_vectors(titles[i][None, :], own[i][None, :])[0] for i in split.items}
+            joined = joined_vectors(np.stack([titles[i] for i in split.items]), np.stack([own[i] for i in split.items]))
+            rows["title + genres (MiniLM) beside the model's own vectors"] = dict(zip(split.items, joined))
         recall = next_item_recall(split, "valid", rows)
     repair_kinds = ("said twice", "liked and disliked", "rating", "summary")
     repaired = Counter(next((k for k in repair_kinds if k in note), "other") for r in prof if r.result.source == "llm"

@@ -47,6 +47,8 @@ from .tuning import validation_folds
 
 Progress = Callable[[str, int], Callable[[int], None]]
 TIERS = ("head", "torso", "tail")
+# what the pools are retrieved from, in every cache key built on them: the catalog-text store, searched exactly
+POOLS_FROM = (SPLIT_STORE, "exact nearest items")
 
 
 class LearnedConfig(BaseModel):
@@ -347,8 +349,7 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
     others = {n: w for n, w in settings.fusion.weights.items() if n != EMBEDDING}
     grid = [{EMBEDDING: w, **others} for w in base.embedding_weights]
     cache = runs_dir / "learned-fusion"
-    hand_key = _digest(source.sha256, config.folds, grid, base.pool_depths, settings.fusion.model_dump(), SPLIT_STORE,
-                       "exact nearest items")
+    hand_key = _digest(source.sha256, config.folds, grid, base.pool_depths, settings.fusion.model_dump(), *POOLS_FROM)
     chosen_path = cache / f"hand-{hand_key}.json"
     if chosen_path.exists():
         chosen = json.loads(chosen_path.read_text())
@@ -372,7 +373,7 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
 
     def signal_pools(learn_depth: int) -> tuple[StagePools, StagePools]:
         key = _digest(source.sha256, config.folds, weights, depth, signals_hash_of(sources), model_id, settings.seed,
-                      settings.fusion.model_dump(), SPLIT_STORE, "exact nearest items", "interaction-share tiers",
+                      settings.fusion.model_dump(), *POOLS_FROM, "interaction-share tiers",
                       eval_feature_store(product.state, model_id).path if model_id else None,
                       eval_profile_store(runs_dir, profile_model_id).path if model_id else None,
                       "profiles by user id", bool(profiles),  # pools cached before profiles reached the signals differ
