@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"next-item recall: the model's own vectors of {len(items):,} title + genres texts (cached)")
             titles = dict(zip(split.items, cache.embed([new_item_view(it).text() for it in items])))
             with progress_bars() as (bar, _):
-                own = model_vector_map(items, VectorCache(reader, runs_dir / "vectors"),
+                own = model_vector_map(items, VectorCache(reader, DatasetState.for_dataset(settings.state_dir, dataset).root
+                                                          / "vectors"),  # the product's cache of them
                                        bar(f"model vectors ({reader.model_id})", len(items)))
             rows["title + genres (MiniLM)"] = titles
             rows[f"{reader.model_id}'s own vectors of title + genres (centred)"] = own

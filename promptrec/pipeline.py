@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from functools import cached_property
+from pathlib import Path
 
 from filelock import Timeout
 
@@ -204,19 +205,55 @@ class Recommender:
 
         from .ranking.signals import ItemKnowledge, SignalBuilder, VectorCache
 
-        knowledge_model = None
+        knowledge_model = model_vectors = None
         if model_path is not None and model_path.exists():
             try:
-                knowledge_model = json.loads(model_path.read_text()).get("metadata", {}).get("knowledge_model")
+                metadata = json.loads(model_path.read_text()).get("metadata", {})
+                knowledge_model, model_vectors = metadata.get("knowledge_model"), metadata.get("model_vectors")
             except (OSError, ValueError, AttributeError):
-                knowledge_model = None  # an unreadable file is refused by the loader itself
+                knowledge_model = model_vectors = None  # an unreadable file is refused by the loader itself
         vectors = VectorCache(self.embedder, self.state.root / "vectors")
         knowledge = ItemKnowledge.build(self.dataset.catalog, self._knowledge_features(knowledge_model), vectors, log_)
+        if model_vectors:
+            knowledge.model_vectors = self._cached_model_vectors(str(model_vectors))
         return SignalBuilder(collab, knowledge, vectors, self.settings.fusion.recency_half_life)
+
+    def _cached_model_vectors(self, name: str) -> dict:
+        """The model vectors ``fit_fusion(model_vectors=...)`` read, from the state dir (the model is not loaded)."""
+        from .errors import ModelError
+        from .knowledge.model_vectors import CachedModelVectors, cached_model_vector_map
+        from .ranking.learned import FusionModelError
+        from .ranking.signals import VectorCache
+
+        folder = self.state.root / "vectors"
+        try:
+            found = cached_model_vector_map(list(self.dataset.catalog), VectorCache(CachedModelVectors(name, folder), folder))
+        except ModelError as err:
+            raise FusionModelError(f"the learned fusion reads model vectors: {err}") from None
+        if not found:
+            raise FusionModelError(f"the learned fusion reads the model vectors {name}, but none of this catalog's items "
+                                   f"has one under {folder}; refit it (promptrec fit-fusion --model-vectors MODEL)")
+        return found
+
+    def _read_model_vectors(self, model_vectors, progress=None) -> tuple[dict, str]:
+        """Item id -> the model's own centred vector of every catalog item (read once, cached under the state dir),
+        and the reader's name. ``model_vectors``: a model spec (small | medium | quality | a .gguf path) or a
+        reader with the embedder shape (``name``, ``dimension``, ``embed``)."""
+        from .knowledge.model_vectors import ModelVectors, model_vector_map
+        from .ranking.signals import VectorCache
+
+        reader = model_vectors
+        if isinstance(model_vectors, str):
+            reader = ModelVectors(model_vectors, Path(self.settings.state_dir) / "models", threads=self.settings.llm.n_threads)
+        items = list(self.dataset.catalog)
+        advance = progress(f"model vectors of the catalog ({reader.name})", len(items)) if progress else None
+        found = model_vector_map(items, VectorCache(reader, self.state.root / "vectors"), progress=advance)
+        return found, reader.name
 
     def fit_fusion(self, folds: int = 3, kind: str | None = None, params: dict | None = None,
                    knowledge_model: str | None = None,
-                   progress: Callable[[str, int], Callable[[int], None]] | None = None):
+                   progress: Callable[[str, int], Callable[[int], None]] | None = None,
+                   model_vectors=None):
         """Train the learned fusion on this dataset (every user; fold ``n`` holds out each user's
         ``n``-th most recent item) and save it under the dataset state; the product uses it from the
         next engine on when it beat the weighted sum in cross-validation (see :mod:`promptrec.ranking.product`).
@@ -226,6 +263,10 @@ class Recommender:
                 learner chosen on Protocol A validation).
             knowledge_model: Model id whose batch-made item features feed the feature signals
                 (default: the product's feature store).
+            model_vectors: A local model (small | medium | quality | a .gguf path) whose own vectors of every
+                catalog item's title + genres feed the ``model_sim`` signals: read once (one forward pass per
+                item, cached under the state dir); the product then ranks with the cached vectors, without
+                loading that model. None: those signals are missing.
         Returns:
             The fitted :class:`~promptrec.ranking.learned.LearnedFusion` (its ``metadata`` holds the validation result).
         """
@@ -234,12 +275,13 @@ class Recommender:
         from .state import content_digest
 
         self.ensure_index()
+        vectors, vectors_name = self._read_model_vectors(model_vectors, progress) if model_vectors else ({}, None)
         model = fit_product_fusion(
             fusion_settings=self.settings.fusion, log=self.dataset.interactions, catalog=self.dataset.catalog,
             store=self.store, embedder=self.embedder, features=self._knowledge_features(knowledge_model),
             state_root=self.state.root, dataset_sha256=content_digest(self.dataset), fit_collab=fit_collab,
             build_retriever=build_retriever, folds=folds, kind=kind or DEFAULT_KIND, params=params, seed=self.settings.seed,
-            knowledge_model=knowledge_model, progress=progress)
+            knowledge_model=knowledge_model, progress=progress, model_vectors=vectors, model_vectors_name=vectors_name)
         for name in ("ranker", "engine"):
             self.__dict__.pop(name, None)
         return model

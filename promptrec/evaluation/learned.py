@@ -334,7 +334,9 @@ def run_learned_fusion(config: LearnedConfig, settings: Settings, runs_dir: Path
     if config.model_vectors:
         reader = ModelVectors(config.model_vectors, Path(settings.state_dir) / "models", threads=settings.llm.n_threads)
         model_vectors_id = reader.model_id
-        knowledge.model_vectors = model_vector_map(list(catalog), VectorCache(reader, runs_dir / "vectors"),
+        # the product's cache of the same vectors (keyed by model and text): `promptrec fit-fusion --model-vectors`
+        # and this run read each title once between them
+        knowledge.model_vectors = model_vector_map(list(catalog), VectorCache(reader, product.state.root / "vectors"),
                                                    bar(f"model vectors ({reader.model_id})", len(catalog)))
         say(f"model vectors of {len(knowledge.model_vectors)} items by {reader.model_id} ({reader.dimension} dimensions)")
     timings = {"embed_s": time.perf_counter() - t0}

@@ -16,6 +16,7 @@ between the raw vectors says little: :func:`centred` removes the mean of the ite
 from __future__ import annotations
 
 from collections.abc import Sequence
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from ..errors import ModelError
 from .item_text import new_item_view
 from ..llm.resolve import fingerprint, resolve_gguf
 
-__all__ = ["ModelVectors", "centred", "model_vector_map"]
+__all__ = ["CachedModelVectors", "ModelVectors", "cached_model_vector_map", "centred", "model_vector_map"]
 
 
 class ModelVectors:
@@ -95,3 +96,40 @@ def model_vector_map(items: Sequence, cache, progress=None, block: int = 256) ->
             progress(len(texts[start:start + block]))
     vectors = centred(cache.embed(texts)) if texts else np.zeros((0, 1))
     return {it.item_id: vectors[n].astype(np.float64) for n, it in enumerate(items)}
+
+
+class CachedModelVectors:
+    """Stands in for a :class:`ModelVectors` whose vectors a :class:`~promptrec.ranking.signals.VectorCache` under
+    ``folder`` already holds (``name``: the reader's name, ``llm-mean:<model id>``): nothing is loaded, so a
+    product that ranks with model vectors starts without the model; a text never read raises ModelError.
+
+    Raises ModelError when the folder holds no vectors of that name."""
+
+    def __init__(self, name: str, folder: Path) -> None:
+        self.name = name
+        tag = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+        path = Path(folder) / f"vectors-{tag}.npy"
+        try:
+            rows = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise ModelError(f"no model vectors {name} under {folder} ({err.__class__.__name__}); read them again "
+                             "(promptrec fit-fusion --model-vectors MODEL)") from None
+        if rows.ndim != 2:
+            raise ModelError(f"{path} is not a matrix of model vectors; read them again "
+                             "(promptrec fit-fusion --model-vectors MODEL)")
+        self.dimension = int(rows.shape[1])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        raise ModelError(f"{len(texts)} item texts have no cached vectors of {self.name}; read them with the model "
+                         "(promptrec fit-fusion --model-vectors MODEL)")
+
+
+def cached_model_vector_map(items: Sequence, cache) -> dict[str, np.ndarray]:
+    """:func:`model_vector_map` over the items whose title + genres ``cache`` already holds, centred on those (an
+    item added to the catalog since has none: its model signals are missing, never computed here)."""
+    texts = [(it, new_item_view(it).text()) for it in items]
+    known = [(it, t) for it, t in texts if cache.has(t)]
+    if not known:
+        return {}
+    vectors = centred(cache.embed([t for _, t in known]))
+    return {it.item_id: vectors[n].astype(np.float64) for n, (it, _) in enumerate(known)}

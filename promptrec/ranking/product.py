@@ -84,17 +84,23 @@ def fit_product_fusion(
     knowledge_model: str | None = None,
     profiles: Mapping[str, UserProfile] | None = None,
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
+    model_vectors: Mapping[str, np.ndarray] | None = None,
+    model_vectors_name: str | None = None,
 ) -> LearnedFusion:
     """Train the learned fusion on the product's data and save it as ``state_root/fusion-model.json``.
 
     Its pools are the retriever's at ``fusion_settings.learned_depth`` per source (the depth the product ranks
     with it); the weighted sum it is compared with ranks the pool the product builds without it (the top
-    ``candidate_depth`` of each source, :func:`~promptrec.retrieval.fusion.restrict_pool`)."""
+    ``candidate_depth`` of each source, :func:`~promptrec.retrieval.fusion.restrict_pool`). ``model_vectors``
+    (item id -> the knowledge model's own centred vector, :mod:`promptrec.knowledge.model_vectors`) feed the
+    ``model_sim`` signals; ``model_vectors_name`` (the reader's name) is recorded so the product reads the same
+    cached vectors when it ranks."""
     params = dict(DEFAULT_PARAMS.get(kind, {}) if params is None else params)
     deep = fusion_settings.model_copy(update={"candidate_depth": fusion_settings.learned_depth})
     profiles = profiles or {}
     vectors = VectorCache(embedder, Path(state_root) / "vectors")
     base = ItemKnowledge.build(catalog, features, vectors)
+    base.model_vectors = dict(model_vectors or {})
     blocks, labels, hand, offsets, users = [], [], [], [0], []
     builder = None
     for n in range(1, folds + 1):
@@ -121,16 +127,19 @@ def fit_product_fusion(
     q = Queries(np.vstack(blocks), np.concatenate(labels), np.array(offsets, dtype=np.int64), users)
     cv = user_folds(users, 3, seed)
     oof = out_of_fold_scores(kind, q, params, cv, seed)
-    learned = float(np.mean(_ndcg10(query_ranks(oof, q))))
-    handmade = float(np.mean(_ndcg10(query_ranks(np.concatenate(hand), q))))
+    learned_q, hand_q = _ndcg10(query_ranks(oof, q)), _ndcg10(query_ranks(np.concatenate(hand), q))
+    learned, handmade = float(np.mean(learned_q)), float(np.mean(hand_q))
     keep = [j for j in range(q.n_queries) if q.labels[q.offsets[j]:q.offsets[j + 1]].max(initial=0) > 0]
     metadata = {
         "dataset_sha256": dataset_sha256, "folds": folds, "pool_depth": fusion_settings.learned_depth,
         "users": len(set(users)), "queries": q.n_queries,
         "training_queries": len(keep), "knowledge_model": knowledge_model, "items_with_features": len(features),
         "users_with_profiles": len(profiles), "lightgbm_version": _version("lightgbm"),
+        "model_vectors": model_vectors_name if model_vectors else None,
+        "items_with_model_vectors": len(model_vectors or {}),
         "validation": {"method": "user-grouped 3-fold CV over the training queries", "learned_N@10": learned,
-                       "hand_weighted_N@10": handmade, "hand_weights": dict(fusion_settings.weights)},
+                       "hand_weighted_N@10": handmade, "hand_weights": dict(fusion_settings.weights),
+                       "difference_95ci_over_users": _paired_interval(learned_q - hand_q, users, seed)},
         "won_on_validation": learned > handmade,
         "fusion_settings_hash": hashlib.sha256(fusion_settings.model_dump_json().encode()).hexdigest()[:16],
     }
@@ -146,6 +155,17 @@ def weighted_sum(items: list[str], sources: Mapping[str, np.ndarray], weights: M
     small, small_sources = restrict_pool(items, sources, weights, depth)
     fused = dict(zip(small, fuse(small_sources, weights)[0])) if small else {}
     return np.array([fused.get(i, -np.inf) for i in items], dtype=np.float64)
+
+
+def _paired_interval(differences: np.ndarray, users: list[str], seed: int, n_boot: int = 1000) -> list[float] | None:
+    """95% bootstrap interval of the mean per-query difference, resampling users (a user's queries together)."""
+    from ..evaluation.beyond import bootstrap_indices, percentile_interval
+
+    index = {u: n for n, u in enumerate(dict.fromkeys(users))}
+    codes = np.array([index[u] for u in users])
+    totals, counts = np.bincount(codes, differences), np.bincount(codes).astype(np.float64)
+    draws = bootstrap_indices(len(index), seed, n_boot)
+    return percentile_interval(totals[draws].sum(axis=1) / counts[draws].sum(axis=1))
 
 
 def _ndcg10(ranks: np.ndarray) -> np.ndarray:

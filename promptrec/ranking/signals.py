@@ -139,6 +139,10 @@ class VectorCache:
     def key(text: str) -> str:
         return hashlib.sha256(text.encode()).hexdigest()
 
+    def has(self, text: str) -> bool:
+        """Whether ``text``'s vector is cached (no embedding)."""
+        return self.key(text) in self._index
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of ``texts`` (rows aligned), embedding only the texts not cached yet."""
         keys = [self.key(t) for t in texts]

@@ -46,6 +46,9 @@ def test_fit_fusion_saves_a_model_with_its_training_metadata(settings, data, has
     assert meta["lightgbm_version"] == "4.7.0"
     assert set(meta["validation"]) >= {"learned_N@10", "hand_weighted_N@10"}
     assert meta["won_on_validation"] == (meta["validation"]["learned_N@10"] > meta["validation"]["hand_weighted_N@10"])
+    lo, hi = meta["validation"]["difference_95ci_over_users"]
+    difference = meta["validation"]["learned_N@10"] - meta["validation"]["hand_weighted_N@10"]
+    assert lo <= difference + 1e-6 and difference - 1e-6 <= hi and lo < hi
 
 
 def _force(rec, won: bool, **changes):
@@ -122,3 +125,54 @@ def test_the_default_learner_is_the_validated_one_and_it_ranks_the_deeper_pool(s
     other = settings.fusion.model_copy(update={"candidate_depth": 3, "learned_depth": 4})
     again = build(settings.model_copy(update={"fusion": other}), data, hash_embedder)
     assert again.ranker is not None and again.retriever.pool_depth == 6
+
+
+class CountingReader:
+    """A stand-in for the knowledge model's vector reader (ModelVectors' shape) that counts its calls."""
+
+    def __init__(self):
+        from promptrec.testing import HashEmbedder
+
+        self.inner = HashEmbedder(dimension=16, name="model")
+        self.name, self.dimension, self.calls = "llm-mean:fake.gguf@0123", 16, 0
+
+    def embed(self, texts):
+        self.calls += 1
+        return self.inner.embed([t + " extra" for t in texts])
+
+
+def test_model_vectors_are_read_once_and_the_product_ranks_with_the_cached_ones(settings, data, hash_embedder):
+    rec = build(settings, data, hash_embedder)
+    reader = CountingReader()
+    model = rec.fit_fusion(folds=2, kind="linear", model_vectors=reader)
+    meta = model.metadata
+    assert meta["model_vectors"] == reader.name and meta["items_with_model_vectors"] == len(list(data.catalog))
+    assert reader.calls > 0
+    calls = reader.calls
+    _force(rec, won=True)
+    ranker = rec.ranker  # a fresh signal builder: the vectors come from the state dir, not from the reader
+    assert ranker is not None and reader.calls == calls
+    vectors = ranker.builder.knowledge.model_vectors
+    assert set(vectors) == {it.item_id for it in data.catalog}
+    history = rec.history("3")
+    items, _ = rec.retriever.pool(history)
+    column = ranker.builder.names.index("model_sim")
+    assert np.isfinite(ranker.builder.matrix(history, items)[:, column]).all()
+    # a model fitted without them reads none
+    rec.fit_fusion(folds=2, kind="linear")
+    _force(rec, won=True)
+    assert rec.ranker.builder.knowledge.model_vectors == {}
+
+
+def test_a_model_whose_vectors_are_gone_falls_back_in_auto_and_says_how_to_refit_in_on(settings, data, hash_embedder):
+    rec = build(settings, data, hash_embedder)
+    rec.fit_fusion(folds=2, kind="linear", model_vectors=CountingReader())
+    _force(rec, won=True)
+    for path in (rec.state.root / "vectors").glob("vectors-llm-mean_*"):
+        path.unlink()
+    rec.__dict__.pop("ranker", None)
+    assert rec.ranker is None
+    strict = build(settings, data, hash_embedder, learned="on")
+    with pytest.raises(FusionModelError, match="--model-vectors") as err:
+        strict.ranker
+    assert "\n" not in str(err.value)
