@@ -74,10 +74,10 @@ def fit_new_item_source(settings: Settings, interactions: InteractionLog, catalo
         if settings.llm.backend != "llamacpp":
             raise ConfigError("new_items.text=model reads a local GGUF model's hidden states: it needs llm.backend="
                               "llamacpp (or choose new_items.text=raw)")
-        from .knowledge.model_vectors import ModelVectors
+        from .knowledge.model_vectors import model_vector_cache
 
-        reader = ModelVectors(settings.llm.model, Path(settings.state_dir) / "models", threads=settings.llm.n_threads)
-        model_cache = VectorCache(reader, Path(cache_dir) / "vectors")
+        model_cache = model_vector_cache(settings.llm.model, Path(settings.state_dir) / "models", Path(cache_dir) / "vectors",
+                                         list(catalog), threads=settings.llm.n_threads)
     source = store if text == "stored" else ItemTextVectors(
         catalog, VectorCache(store.embedder, Path(cache_dir) / "vectors"), features if text == "joined" else None,
         model_cache)

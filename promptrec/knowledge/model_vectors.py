@@ -25,7 +25,8 @@ from ..errors import ModelError
 from .item_text import new_item_view
 from ..llm.resolve import fingerprint, resolve_gguf
 
-__all__ = ["CachedModelVectors", "ModelVectors", "cached_model_vector_map", "centred", "model_vector_map"]
+__all__ = ["CachedModelVectors", "ModelVectors", "cached_model_vector_map", "centred", "model_vector_cache", "model_vector_map",
+           "reader_name"]
 
 
 class ModelVectors:
@@ -133,3 +134,24 @@ def cached_model_vector_map(items: Sequence, cache) -> dict[str, np.ndarray]:
         return {}
     vectors = centred(cache.embed([t for _, t in known]))
     return {it.item_id: vectors[n].astype(np.float64) for n, (it, _) in enumerate(known)}
+
+
+def reader_name(spec: str, models_dir: Path) -> str:
+    """The name a :class:`ModelVectors` of ``spec`` has (``llm-mean:<file>@<fingerprint>``), without loading it."""
+    path = resolve_gguf(spec, Path(models_dir))
+    return f"llm-mean:{path.name}@{fingerprint(path)}"
+
+
+def model_vector_cache(spec: str, models_dir: Path, folder: Path, items: Sequence, threads: int | None = None):
+    """A :class:`~promptrec.ranking.signals.VectorCache` of ``spec``'s vectors under ``folder`` that loads the model
+    only when one of ``items``' title + genres texts is not cached yet (a product restarted on the same catalog
+    reads them from disk)."""
+    from ..ranking.signals import VectorCache  # signals imports the knowledge package
+
+    try:
+        cached = VectorCache(CachedModelVectors(reader_name(spec, models_dir), folder), folder)
+        if all(cached.has(new_item_view(it).text()) for it in items):
+            return cached
+    except ModelError:
+        pass  # nothing cached yet: read them
+    return VectorCache(ModelVectors(spec, models_dir, threads=threads), folder)

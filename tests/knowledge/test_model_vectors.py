@@ -40,3 +40,30 @@ def test_a_file_that_is_not_a_model_is_a_model_error(tmp_path):
     bogus.write_bytes(b"GGUF but not really" * 100)
     with pytest.raises(ModelError, match="could not load"):
         ModelVectors(str(bogus), tmp_path / "models", threads=1)
+
+
+def test_cached_model_vectors_without_a_file_is_a_one_line_model_error(tmp_path):
+    from promptrec.errors import ModelError
+    from promptrec.knowledge.model_vectors import CachedModelVectors
+
+    with pytest.raises(ModelError, match="--model-vectors") as err:
+        CachedModelVectors("llm-mean:x.gguf@0", tmp_path)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.integration
+def test_the_model_is_loaded_only_while_a_catalog_title_is_not_cached(tmp_path):
+    from promptrec.knowledge.model_vectors import CachedModelVectors, model_vector_cache, model_vector_map
+    from promptrec.testing import tiny_dataset
+
+    items = list(tiny_dataset(n_users=5, items_per_genre=2).catalog)
+    first = model_vector_cache("small", tmp_path / "models", tmp_path / "vectors", items[:-1], threads=1)
+    assert isinstance(first.embedder, ModelVectors)
+    read = model_vector_map(items[:-1], first)
+    again = model_vector_cache("small", tmp_path / "models", tmp_path / "vectors", items[:-1], threads=1)
+    assert isinstance(again.embedder, CachedModelVectors) and again.embedder.name == first.embedder.name
+    cached = model_vector_map(items[:-1], again)
+    assert all(np.allclose(read[i], cached[i]) for i in read)
+    # a title never read: the model is loaded to read it
+    assert isinstance(model_vector_cache("small", tmp_path / "models", tmp_path / "vectors", items, threads=1).embedder,
+                      ModelVectors)
