@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 
 from promptrec.collab import EASE, ItemKNN, Popularity, classic_blend
-from promptrec.evaluation.cold_rows import (SELECT_BY, TextViews, cold_item_rows, compare, knn_row, select_student,
-                                            model_vector_rows as cold_model_rows,
-                                            select_transfer, summarize, svd_foldin_row, transfer_grid)
+from promptrec.evaluation.cold_rows import (SELECT_BY, TextViews, cold_beyond, cold_item_rows, compare, knn_row,
+                                            model_vector_rows as cold_model_rows, select_student,
+                                            select_transfer, summarize, svd_foldin_row, task_context, transfer_grid)
 from promptrec.evaluation.cold_start import (RowCache, bare_store, cold_item_tasks, cold_texts, embed_cached, feature_store,
-                                            joined_vectors, knn_scores, knowledge_texts, task_metrics, texts_digest,
+                                            joined_vectors, knn_scores, knowledge_texts, row_results, texts_digest,
                                             transfer_scores)
 from promptrec.errors import PromptrecError
 from promptrec.knowledge.model_vectors import ModelVectors
@@ -36,7 +36,9 @@ from promptrec.evaluation.progress import progress_bars
 from promptrec.evaluation.source import eval_state_dir, load_source
 from promptrec.evaluation.splits import protocol_a_split
 from promptrec.retrieval import make_embedder
+from promptrec.ranking.signals import VectorCache
 from promptrec.settings import Settings
+from promptrec.state import DatasetState
 
 
 def fmt(cell: dict) -> str:
@@ -48,6 +50,42 @@ def item_table(results: dict) -> list[str]:
     for name, cell in results.items():
         lines.append(f"| {name} | {fmt(cell['new']['N@20'])} | {fmt(cell['new']['R@20'])} | {fmt(cell['new']['N@10'])} "
                      f"| {fmt(cell['all']['N@20'])} | {fmt(cell['all']['R@20'])} |")
+    return lines
+
+
+def _cell(value, interval, digits: int = 3) -> str:
+    if interval is None:
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
+
+
+def beyond_tables(beyond: dict) -> list[str]:
+    """The report's beyond-accuracy section: popularity bias of each row's top lists among all items, and N@20 by
+    user activity."""
+    first = next(iter(beyond.values()), None)
+    if first is None:
+        return []
+    k = first["k"]
+    lines = ["", f"## Beyond accuracy (test; each row's top {k} among all items)", "",
+             "Popularity from every user's warm interactions (a new item has none, so it is a tail item); new_share: "
+             "the share of list slots given to new items. Mean [95% bootstrap interval over users]; Gini and coverage "
+             "(of the 5-core items): ± 1.96 jackknife standard errors (docs/evaluation.md, \"Beyond accuracy\").", "",
+             "| row | new_share | long_tail_share | avg_pop | gini | coverage |", "|---|---|---|---|---|---|"]
+    for name, b in beyond.items():
+        f, i = b["lists"], b["intervals"]
+        lines.append(f"| {name} | {_cell(f['new_share'], i['new_share'])} | {_cell(f['long_tail_share'], i['long_tail_share'])} "
+                     f"| {_cell(f['avg_pop'], i['avg_pop'], 1)} | {_cell(f['gini'], i['gini'])} | {_cell(f['coverage'], i['coverage'])} |")
+    cuts = first["activity_cuts"]
+    lines += ["", f"N@20 by user activity (warm history length terciles of the scored users: light <= {cuts[0]:g}, "
+              f"medium <= {cuts[1]:g}, heavy above; users in brackets), among new items / among all items:", "",
+              "| row | light | medium | heavy |", "|---|---|---|---|"]
+    for name, b in beyond.items():
+        cells = []
+        for group in ("light", "medium", "heavy"):
+            g = b["activity"].get(group)
+            cells.append("" if g is None else f"{_cell(g['N@20 new'], g['intervals']['N@20 new'])} / "
+                         f"{_cell(g['N@20 all'], g['intervals']['N@20 all'])} ({g['users']})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -127,14 +165,20 @@ def main(argv: list[str] | None = None) -> int:
             f"transfer|{joined_key}|{joined_map.model_dump_json()}",
             lambda t: transfer_scores(t, joined, joined_map, spaces=test_spaces)[0])
         if reader is not None:
-            rows.update(model_vector_rows(reader, raw, raw_texts, valid, cache, rows_cache, task_key,
+            rows.update(model_vector_rows(reader, raw, raw_texts, valid,
+                                          DatasetState.for_dataset(settings.state_dir, source.dataset).root / "vectors",
+                                          rows_cache, task_key,
                                           grid, spaces, test_spaces, result, bar, say))
         advance = bar("test rows", len(rows))
-        per_user = {}
+        per_user, beyond = {}, {}
+        context = task_context(test, seed)
         for name, (key, scorer) in rows.items():
-            per_user[name] = rows_cache.get(f"test|{task_key}|{key}", lambda: task_metrics(test, scorer(test)))
+            found = rows_cache.get(f"test|{task_key}|{key}|with lists", lambda: row_results(test, scorer(test)))
+            per_user[name] = {ranking: m for ranking, m in found.items() if ranking != "lists"}
+            beyond[name] = cold_beyond(test, found, context, args.boot)
             advance(1)
         result["cold_items"] = {name: summarize(m, args.boot, seed) for name, m in per_user.items()}
+        result["beyond"] = beyond
         pairs = [("content kNN, feature text", "content kNN, raw text"), ("transfer map, feature text", "transfer map, raw text"),
                  ("distilled student, kNN", "content kNN, raw text"), ("distilled student, transfer map", "transfer map, raw text"),
                  ("content kNN, raw + knowledge vectors", "content kNN, raw text"),
@@ -177,11 +221,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def model_vector_rows(reader: ModelVectors, raw, raw_texts, valid, cache, rows_cache, task_key, grid, spaces, test_spaces,
-                      result, bar, say) -> dict:
+def model_vector_rows(reader: ModelVectors, raw, raw_texts, valid, cache_of_product, rows_cache, task_key, grid, spaces,
+                      test_spaces, result, bar, say) -> dict:
     """The model's own vectors of every item's title + genres (``ModelVectors``, cached like the text vectors),
     and their rows (``cold_rows.model_vector_rows``: maps chosen on the validation task)."""
-    model = embed_cached(reader, raw_texts, cache, bar(f"model vectors ({reader.model_id})", len(raw_texts)))
+    # the product's per-text cache of the same vectors (a task's title + genres text is the text the product reads,
+    # `new_item_view`): `promptrec fit-fusion --model-vectors` and this script read each title once between them
+    vectors = VectorCache(reader, cache_of_product)
+    advance = bar(f"model vectors ({reader.model_id})", len(raw_texts))
+    for start in range(0, len(raw_texts), 256):
+        vectors.embed(raw_texts[start:start + 256])
+        advance(len(raw_texts[start:start + 256]))
+    model = vectors.embed(raw_texts)
     rows, selection = cold_model_rows(valid, raw, model, f"model|{texts_digest(reader, raw_texts)}", grid, spaces,
                                       test_spaces, rows_cache, f"valid|{task_key}",
                                       bar("validation: model-vector maps", 2 * len(grid)))
@@ -213,6 +264,8 @@ def write(out: Path, result: dict) -> None:
              "## Paired differences (same users)", "", "| comparison | N@20 new | N@20 all |", "|---|---|---|"]
     for name, diff in result["differences"].items():
         lines.append(f"| {name} | {fmt(diff['new']['N@20'])} | {fmt(diff['all']['N@20'])} |")
+    if "beyond" in result:
+        lines += beyond_tables(result["beyond"])
     if "cold_users" in result:
         lines += ["", f"## Cold users ({result['cold_users']['folds']} user folds; history = first n items, targets = "
                   "all later items, ranked among all items; N@20 [95% interval])", ""]

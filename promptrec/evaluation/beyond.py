@@ -32,6 +32,7 @@ __all__ = [
     "TIERS",
     "GroupContext",
     "jackknife_interval",
+    "list_figures",
     "bootstrap_indices",
     "describe",
     "exposure_gini",
@@ -251,6 +252,15 @@ def describe(ranks, targets: Sequence[int], lists: Sequence[np.ndarray] | None, 
             codes = np.array([labels.index(v) for v in values], dtype=np.int64)
             groups[f"attribute:{name}"] = group_figures(chosen, codes, labels, context.seed, n_boot)
     return {"metrics": metrics, "intervals": intervals, "groups": groups}
+
+
+def list_figures(lists: Sequence[np.ndarray], context: GroupContext, n_boot: int = N_BOOT) -> tuple[dict, dict]:
+    """The popularity bias of ``lists`` (one per user, item indices of ``context``): ``(figures, intervals)`` for
+    gini, coverage, tail_share, long_tail_share, avg_pop and pop_rank (definitions: module doc)."""
+    metrics: dict[str, float] = {}
+    intervals: dict = {}
+    _list_figures(lists, context, bootstrap_indices(len(lists), context.seed, n_boot), metrics, intervals)
+    return metrics, intervals
 
 
 def _list_figures(lists: Sequence[np.ndarray], context: GroupContext, idx: np.ndarray,

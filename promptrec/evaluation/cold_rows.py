@@ -16,10 +16,11 @@ from ..retrieval.embeddings import normalize
 from .cold_start import (ColdItemTask, RowCache, knn_scores, random_scores, student_vectors, task_metrics,
                          transfer_scores)
 from .cold_users import ColdUserFold
+from .beyond import ACTIVITY, GroupContext, bootstrap_indices, group_figures, list_figures, percentile_interval
 from .intervals import bootstrap_interval, paired_difference
 
-__all__ = ["SELECT_BY", "TextViews", "cold_item_rows", "knn_row", "model_vector_rows", "select_student", "select_transfer",
-           "summarize", "svd_foldin_row", "transfer_grid"]
+__all__ = ["SELECT_BY", "TextViews", "cold_beyond", "cold_item_rows", "knn_row", "model_vector_rows", "select_student",
+           "select_transfer", "summarize", "svd_foldin_row", "task_context", "transfer_grid"]
 
 SELECT_BY = ("new", "N@20")  # what every hyperparameter is chosen by, on the validation task
 
@@ -163,3 +164,35 @@ def svd_foldin_row(factors: int, seed: int = 0):
         basis = svd_item_factors(fold.matrix, factors, seed)
         return lambda histories, times: np.vstack([basis[h].sum(axis=0) for h in histories]) @ basis.T
     return fit
+
+
+# ----- beyond accuracy of the cold-item rows -----
+def task_context(task: ColdItemTask, seed: int = 0) -> GroupContext:
+    """Popularity (every user's warm interactions: a new item has none, so it is in the tail tier) and activity
+    (the scored users' warm history lengths, in terciles) of a cold-item task."""
+    popularity = np.asarray(task.matrix.sum(axis=0)).ravel()
+    lengths = np.array([len(h) for h in task.histories], dtype=np.float64)
+    return GroupContext.for_stage(popularity, lengths, seed)
+
+
+def cold_beyond(task: ColdItemTask, results: Mapping[str, Mapping[str, np.ndarray]], context: GroupContext,
+                n_boot: int = 1000) -> dict:
+    """Beyond accuracy of one row (``results`` from :func:`~.cold_start.row_results`): the popularity bias of its
+    top lists among all items (Gini of exposure, coverage, long-tail share, average popularity, and
+    ``new_share``, the share of list slots given to new items), and N@20 among new and among all items by user
+    activity; each with its 95% interval over users."""
+    padded = np.asarray(results["lists"]["top"])
+    lists = [row[row >= 0] for row in padded]
+    figures, intervals = list_figures(lists, context, n_boot)
+    shown = padded >= 0
+    new_slots = (np.isin(padded, task.new) & shown).sum(axis=1).astype(np.float64)
+    length = shown.sum(axis=1).astype(np.float64)
+    figures["new_share"] = float(new_slots.sum() / length.sum()) if length.sum() else float("nan")
+    idx = bootstrap_indices(len(lists), context.seed, n_boot)
+    d = length[idx].sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        intervals["new_share"] = percentile_interval(np.where(d > 0, new_slots[idx].sum(axis=1) / d, np.nan))
+    activity = group_figures({"N@20 new": results["new"]["N@20"], "N@20 all": results["all"]["N@20"]},
+                             context.activity, ACTIVITY, context.seed, n_boot)
+    return {"lists": figures, "intervals": intervals, "activity": activity,
+            "activity_cuts": [float(c) for c in context.activity_cuts], "k": int(padded.shape[1])}

@@ -325,3 +325,20 @@ def task_metrics(task: ColdItemTask, scores: np.ndarray, ks: Sequence[int] = KS)
     everything = np.union1d(task.warm, task.new)
     return {"new": multi_target_metrics(scores, task.targets, task.new, ks=ks),
             "all": multi_target_metrics(scores, task.targets, everything, exclude=task.histories, ks=ks)}
+
+
+def task_lists(task: ColdItemTask, scores: np.ndarray, k: int = max(KS)) -> np.ndarray:
+    """Each scored user's top ``k`` among all items (warm and new, history left out): the lists the "all"
+    ranking of :func:`task_metrics` scores, as item indices (users x k; -1 pads a shorter list)."""
+    masked = np.full(scores.shape, -np.inf)
+    everything = np.union1d(task.warm, task.new)
+    masked[:, everything] = scores[:, everything]
+    out = np.full((scores.shape[0], k), -1, dtype=np.int64)
+    for u, ranked in enumerate(top_k(masked, k, exclude=task.histories)):
+        out[u, : len(ranked)] = ranked
+    return out
+
+
+def row_results(task: ColdItemTask, scores: np.ndarray, ks: Sequence[int] = KS) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`task_metrics` and the top lists among all items (``{"lists": {"top": users x max(ks)}}``)."""
+    return {**task_metrics(task, scores, ks), "lists": {"top": task_lists(task, scores, max(ks))}}

@@ -222,3 +222,49 @@ def test_embed_cached_continues_an_interrupted_run(tmp_path):
     assert not list(tmp_path.glob("*.partial.npy"))
     third = Counting()
     assert np.array_equal(embed_cached(third, texts, tmp_path), out) and third.seen == []
+
+
+def test_row_results_keep_the_all_items_lists_that_the_metrics_score(split, tmp_path):
+    from promptrec.evaluation.cold_start import RowCache, row_results, task_lists
+
+    split, _ = split
+    _, test = cold_item_tasks(split, 0.2, seed=0)
+    scores = np.random.default_rng(1).random((test.n_users, test.n_items))
+    found = RowCache(tmp_path).get("row", lambda: row_results(test, scores))
+    again = RowCache(tmp_path).get("row", lambda: 1 / 0)  # read back from the .npz, lists included
+    lists = again["lists"]["top"]
+    assert np.array_equal(lists, found["lists"]["top"]) and lists.shape == (test.n_users, 20)
+    rankable = set(test.warm) | set(test.new)
+    for u, row in enumerate(lists):
+        assert not set(row) & set(test.histories[u]) and set(row[row >= 0]) <= rankable
+        hits = np.isin(row[:20], test.targets[u]).sum()  # R@20 among all items counts the same lists
+        assert found["all"]["R@20"][u] == pytest.approx(hits / min(20, len(test.targets[u])))
+    short = task_lists(test, np.where(np.arange(test.n_items) < 3, 1.0, -np.inf)[None].repeat(test.n_users, 0), 5)
+    assert (short[:, 3:] == -1).all()  # fewer rankable items than k: padded
+
+
+def test_cold_beyond_measures_new_item_share_popularity_and_activity(split):
+    from promptrec.evaluation.cold_rows import cold_beyond, task_context
+    from promptrec.evaluation.cold_start import row_results
+
+    split, _ = split
+    _, test = cold_item_tasks(split, 0.2, seed=0)
+    context = task_context(test, seed=0)
+    assert context.popularity[test.new].sum() == 0 and (context.tiers[test.new] == 2).all()
+    new_first = np.zeros((test.n_users, test.n_items))
+    new_first[:, test.new] = 1.0 + np.arange(len(test.new))
+    popular_first = np.tile(context.popularity, (test.n_users, 1))
+    a = cold_beyond(test, row_results(test, new_first), context, n_boot=200)
+    b = cold_beyond(test, row_results(test, popular_first), context, n_boot=200)
+    k = min(20, len(test.new))
+    assert a["lists"]["new_share"] == pytest.approx(k / 20)  # every new item, first
+    # popular first: a new item (no interactions) is shown only when fewer than 20 warm items are left to show
+    warm_left = np.array([len(np.setdiff1d(test.warm, h)) for h in test.histories])
+    expected = np.clip(20 - warm_left, 0, len(test.new)).sum() / np.minimum(20, warm_left + len(test.new)).sum()
+    assert b["lists"]["new_share"] == pytest.approx(expected) and b["lists"]["new_share"] < a["lists"]["new_share"]
+    assert a["lists"]["avg_pop"] < b["lists"]["avg_pop"] and b["lists"]["long_tail_share"] < a["lists"]["long_tail_share"]
+    lo, hi = b["intervals"]["avg_pop"]
+    assert lo <= b["lists"]["avg_pop"] <= hi
+    groups = a["activity"]
+    assert sum(g["users"] for g in groups.values()) == test.n_users
+    assert all(set(g["intervals"]) == {"N@20 new", "N@20 all"} for g in groups.values())
