@@ -169,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                                           DatasetState.for_dataset(settings.state_dir, source.dataset).root / "vectors",
                                           rows_cache, task_key,
                                           grid, spaces, test_spaces, result, bar, say))
+        if not has.any():  # no features: those rows would repeat the raw-text ones
+            rows = {name: row for name, row in rows.items() if "feature text" not in name and "knowledge vectors" not in name}
         advance = bar("test rows", len(rows))
         per_user, beyond = {}, {}
         context = task_context(test, seed)
