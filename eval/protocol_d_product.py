@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from promptrec.evaluation.beyond import bootstrap_indices, describe, percentile_interval, split_context
 from promptrec.evaluation.cold_product import next_item_with_new
 from promptrec.evaluation.cold_start import cold_item_tasks, cold_texts, feature_store
 from promptrec.evaluation.intervals import bootstrap_interval, paired_difference
@@ -70,10 +71,26 @@ def ranks_with(pools, targets, weights, depth, new=frozenset(), slot=0):
     if not slot:
         return pool_ranks(restricted, targets, weights)
     ranks = np.full(len(pools), np.inf)
-    for n, ((items, sources), (kept, kept_sources), target) in enumerate(zip(pools, restricted, targets)):
-        fused, _ = fuse(kept_sources, weights) if kept else (np.zeros(0), {})
-        order = np.argsort(-fused, kind="stable").tolist()
-        kept = list(kept)
+    for n, (pool, kept_pool, target) in enumerate(zip(pools, restricted, targets)):
+        ranked = _ranked(pool, kept_pool, weights, new, slot)
+        if target in ranked:
+            ranks[n] = ranked.index(target)
+    return ranks
+
+
+def top_with(pools, weights, depth, new=frozenset(), slot=0, k=10) -> list[list[str]]:
+    """The top ``k`` of each list :func:`ranks_with` ranks the target in (the same pools, fusion and reserved place)."""
+    restricted = [restrict_pool(items, sources, weights, None if weights[COLD] > 0 else depth) for items, sources in pools]
+    return [_ranked(pool, kept_pool, weights, new, slot)[:k] for pool, kept_pool in zip(pools, restricted)]
+
+
+def _ranked(pool, kept_pool, weights, new, slot) -> list[str]:
+    """One user's ranked pool: the fused order (stable, as ``pool_ranks``), then the reserved place."""
+    (items, sources), (kept, kept_sources) = pool, kept_pool
+    fused, _ = fuse(kept_sources, weights) if kept else (np.zeros(0), {})
+    order = np.argsort(-fused, kind="stable").tolist()
+    kept = list(kept)
+    if slot:
         cold = np.asarray(kept_sources.get(COLD, np.full(len(kept), np.nan)), dtype=np.float64)
         if not any(kept[i] in new for i in order[:slot]):
             scored = [(float(s), -j, i) for j, (i, s) in enumerate(zip(items, sources[COLD])) if i in new and np.isfinite(s)]
@@ -84,10 +101,24 @@ def ranks_with(pools, targets, weights, depth, new=frozenset(), slot=0):
                     cold = np.append(cold, score)
                     order.append(len(kept) - 1)
                 order = place_new(order, [i in new for i in kept], cold, slot)
-        ranked = [kept[i] for i in order]
-        if target in ranked:
-            ranks[n] = ranked.index(target)
-    return ranks
+    return [kept[i] for i in order]
+
+
+def beyond_of(task, ranks, lists, new, seed: int, n_boot: int) -> dict:
+    """Beyond accuracy of one test row (:func:`~promptrec.evaluation.beyond.describe` on the staged split: popularity
+    from the histories, never the targets) and the share of top-10 slots given to new items, with its interval."""
+    staged = task.split
+    context = split_context(staged, "valid", seed)  # the staged split's fit data: every user's history, no target
+    indices = [np.array([staged.item_index[i] for i in top], dtype=np.int64) for top in lists]
+    found = describe(ranks, staged.valid_target, indices, context, n_boot=n_boot)
+    new_slots = np.array([sum(i in new for i in top) for top in lists], dtype=np.float64)
+    length = np.array([len(top) for top in lists], dtype=np.float64)
+    idx = bootstrap_indices(len(lists), seed, n_boot)
+    found["metrics"]["new_share"] = float(new_slots.sum() / length.sum()) if length.sum() else float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = length[idx].sum(axis=1)
+        found["intervals"]["new_share"] = percentile_interval(np.where(d > 0, new_slots[idx].sum(axis=1) / d, np.nan))
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     grid = [{**defaults, COLD: w} for w in GRID]
     result: dict = {"protocol": "D (product, next item with new items)", "dataset": source.meta(), "seed": base.seed,
                     "features_model": model_id, "items_with_features": int(has.sum()), "base_weights": defaults,
-                    "pool_depth": depth, "new_item_map": base.new_items.model_dump(exclude={"slot"})}
+                    "pool_depth": depth, "new_item_map": settings.new_items.model_dump(exclude={"slot"})}
     with progress_bars() as (bar, say):
         task, pools, targets, new = stage_pools("valid", split, valid, test, texts, settings, embedder, chroma, cache, bar)
         new_target = task.is_new_target()
@@ -141,12 +172,14 @@ def main(argv: list[str] | None = None) -> int:
                                 "neutral_missing": chosen_neutral, "slot": chosen_slot}
         task, pools, targets, new = stage_pools("test", split, valid, test, texts, settings, embedder, chroma, cache, bar)
         new_target = task.is_new_target()
-        per = {}
+        per, beyond = {}, {}
         for name, weights, neutral, slot in (("without new items", {**defaults, COLD: 0.0}, False, 0),
                                              ("chosen on validation", chosen, chosen_neutral, chosen_slot),
                                              ("reserved place 10, cold weight 0", {**defaults, COLD: 0.0}, False, 10)):
             ranks = ranks_with(pools[neutral], targets, weights, depth, new, slot)
             per[name] = {"N@10": ndcg_at_k(ranks, 10), "R@10": recall_at_k(ranks, 10)}
+            beyond[name] = beyond_of(task, ranks, top_with(pools[neutral], weights, depth, new, slot), new, base.seed,
+                                     args.boot)
         test_rows = {}
         for name, metrics in per.items():
             test_rows[name] = {subset: {m: bootstrap_interval(v[mask], args.boot, base.seed) for m, v in metrics.items()}
@@ -158,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                                             ("other targets", ~new_target))}
                 for name in per if name != "without new items"}
         result["test"] = {"users": len(targets), "new_targets": int(new_target.sum()), "rows": test_rows,
-                          "difference N@10 (row - without new items)": diff}
+                          "difference N@10 (row - without new items)": diff, "beyond": beyond}
     result["wall_s"] = round(time.perf_counter() - start, 1)
     result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
     write(args.out, result)
@@ -168,6 +201,35 @@ def main(argv: list[str] | None = None) -> int:
 
 def _cell(c):
     return f"{c['mean']:.4f} [{c['lo']:.4f}, {c['hi']:.4f}] (n={c['n']})"
+
+
+def _figure(found: dict, name: str, digits: int = 3) -> str:
+    value, interval = found["metrics"][name], found["intervals"].get(name)
+    return f"{value:.{digits}f}" + (f" [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]" if interval else "")
+
+
+def beyond_lines(beyond: dict) -> list[str]:
+    """The test rows' popularity bias, new-item share and N@10 by the target's tier and the user's activity."""
+    lines = ["", "## Beyond accuracy (test: each row's top 10)", "",
+             "Popularity from the users' histories (a new item has none, so it is a tail item); Protocol A's tiers and "
+             "activity terciles (docs/evaluation.md, \"Beyond accuracy\"); new_share: the share of list slots given to "
+             "new items. Mean [95% bootstrap interval over users]; Gini and coverage: ± 1.96 jackknife standard errors.", "",
+             "| fusion | new_share | long_tail_share | tail_share | avg_pop | gini | coverage |", "|---|---|---|---|---|---|---|"]
+    for name, found in beyond.items():
+        lines.append(f"| {name} | " + " | ".join(_figure(found, m, 1 if m == "avg_pop" else 3) for m in
+                                                  ("new_share", "long_tail_share", "tail_share", "avg_pop", "gini", "coverage")) + " |")
+    for kind, labels in (("target_tier", ("head", "torso", "tail")), ("activity", ("light", "medium", "heavy"))):
+        lines += ["", f"N@10 by {'the target' + chr(39) + 's popularity tier' if kind == 'target_tier' else 'user activity'} "
+                  "(users in brackets):", "", "| fusion | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+        for name, found in beyond.items():
+            cells = []
+            for label in labels:
+                g = found["groups"][kind].get(label)
+                ci = None if g is None else g["intervals"].get("N@10")
+                cells.append("–" if g is None else f"{g['N@10']:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+                             + f" ({g['users']})")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write(out: Path, result: dict) -> None:
@@ -200,6 +262,8 @@ def write(out: Path, result: dict) -> None:
     for name, d in t["difference N@10 (row - without new items)"].items():
         lines += ["", f"Paired difference of N@10, {name} - without new items: "
                   + "; ".join(f"{k} {_cell(c)}" for k, c in d.items()) + "."]
+    if "beyond" in t:
+        lines += beyond_lines(t["beyond"])
     lines += ["",
               "", f"Wall time {result['wall_s']} s on {result['machine']}.", ""]
     out.with_suffix(".md").write_text("\n".join(lines))
