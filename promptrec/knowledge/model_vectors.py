@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import ModelError
 from .item_text import new_item_view
-from ..llm.resolve import fingerprint, resolve_gguf
+from ..llm.resolve import PACKAGED, fingerprint, resolve_gguf
 
 __all__ = ["CachedModelVectors", "ModelVectors", "cached_model_vector_map", "centred", "model_vector_cache", "model_vector_map",
            "reader_name"]
@@ -42,7 +42,7 @@ class ModelVectors:
 
     def __init__(self, spec: str, models_dir: Path, threads: int | None = None, batch_size: int = 32,
                  max_chars: int = 600) -> None:
-        path = resolve_gguf(spec, Path(models_dir))
+        path = _model_file(spec, Path(models_dir))
         self.model_id = f"{path.name}@{fingerprint(path)}"
         self.name = f"llm-mean:{self.model_id}"
         self.batch_size = batch_size
@@ -136,9 +136,18 @@ def cached_model_vector_map(items: Sequence, cache) -> dict[str, np.ndarray]:
     return {it.item_id: vectors[n].astype(np.float64) for n, (it, _) in enumerate(known)}
 
 
+def _model_file(spec: str, models_dir: Path) -> Path:
+    """``resolve_gguf``, with a missing file named as what it is here (a model to read item vectors with, not the
+    configured chat model, which ``resolve_gguf``'s own message points at)."""
+    if spec not in PACKAGED and not spec.startswith("hf:") and not Path(spec).expanduser().exists():
+        raise ModelError(f"no model {spec!r} to read item vectors with: name 'small', 'medium' or 'quality' (the "
+                         "packaged models; `promptrec models` lists what is installed) or the path of a .gguf file")
+    return resolve_gguf(spec, Path(models_dir))
+
+
 def reader_name(spec: str, models_dir: Path) -> str:
     """The name a :class:`ModelVectors` of ``spec`` has (``llm-mean:<file>@<fingerprint>``), without loading it."""
-    path = resolve_gguf(spec, Path(models_dir))
+    path = _model_file(spec, models_dir)
     return f"llm-mean:{path.name}@{fingerprint(path)}"
 
 

@@ -67,3 +67,11 @@ def test_the_model_is_loaded_only_while_a_catalog_title_is_not_cached(tmp_path):
     # a title never read: the model is loaded to read it
     assert isinstance(model_vector_cache("small", tmp_path / "models", tmp_path / "vectors", items, threads=1).embedder,
                       ModelVectors)
+
+
+def test_an_unknown_model_is_named_as_the_model_vectors_model(tmp_path):
+    from promptrec.errors import ModelError
+
+    with pytest.raises(ModelError, match="no model 'bogus' to read item vectors with") as err:
+        ModelVectors("bogus", tmp_path / "models", threads=1)
+    assert "PROMPTREC_LLM__MODEL" not in str(err.value) and "\n" not in str(err.value)
