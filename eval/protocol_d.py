@@ -30,7 +30,7 @@ from promptrec.evaluation.cold_start import (RowCache, bare_store, cold_item_tas
                                             joined_vectors, knn_scores, knowledge_texts, row_results, texts_digest,
                                             transfer_scores)
 from promptrec.errors import PromptrecError
-from promptrec.knowledge.model_vectors import ModelVectors
+from promptrec.knowledge.model_vectors import ModelVectors, read_in_blocks
 from promptrec.evaluation.cold_users import cold_user_folds, cold_user_metrics, scorer_row
 from promptrec.evaluation.progress import progress_bars
 from promptrec.evaluation.source import eval_state_dir, load_source
@@ -229,12 +229,8 @@ def model_vector_rows(reader: ModelVectors, raw, raw_texts, valid, cache_of_prod
     and their rows (``cold_rows.model_vector_rows``: maps chosen on the validation task)."""
     # the product's per-text cache of the same vectors (a task's title + genres text is the text the product reads,
     # `new_item_view`): `promptrec fit-fusion --model-vectors` and this script read each title once between them
-    vectors = VectorCache(reader, cache_of_product)
-    advance = bar(f"model vectors ({reader.model_id})", len(raw_texts))
-    for start in range(0, len(raw_texts), 256):
-        vectors.embed(raw_texts[start:start + 256])
-        advance(len(raw_texts[start:start + 256]))
-    model = vectors.embed(raw_texts)
+    model = read_in_blocks(VectorCache(reader, cache_of_product), raw_texts,
+                           bar(f"model vectors ({reader.model_id})", len(raw_texts)))
     rows, selection = cold_model_rows(valid, raw, model, f"model|{texts_digest(reader, raw_texts)}", grid, spaces,
                                       test_spaces, rows_cache, f"valid|{task_key}",
                                       bar("validation: model-vector maps", 2 * len(grid)))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from promptrec.evaluation.beyond import bootstrap_indices, describe, percentile_interval, split_context
+from promptrec.evaluation.beyond import describe, slot_share, split_context
 from promptrec.evaluation.cold_product import next_item_with_new
 from promptrec.evaluation.cold_start import cold_item_tasks, cold_texts, feature_store
 from promptrec.evaluation.intervals import bootstrap_interval, paired_difference
@@ -111,13 +111,8 @@ def beyond_of(task, ranks, lists, new, seed: int, n_boot: int) -> dict:
     context = split_context(staged, "valid", seed)  # the staged split's fit data: every user's history, no target
     indices = [np.array([staged.item_index[i] for i in top], dtype=np.int64) for top in lists]
     found = describe(ranks, staged.valid_target, indices, context, n_boot=n_boot)
-    new_slots = np.array([sum(i in new for i in top) for top in lists], dtype=np.float64)
-    length = np.array([len(top) for top in lists], dtype=np.float64)
-    idx = bootstrap_indices(len(lists), seed, n_boot)
-    found["metrics"]["new_share"] = float(new_slots.sum() / length.sum()) if length.sum() else float("nan")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d = length[idx].sum(axis=1)
-        found["intervals"]["new_share"] = percentile_interval(np.where(d > 0, new_slots[idx].sum(axis=1) / d, np.nan))
+    found["metrics"]["new_share"], found["intervals"]["new_share"] = slot_share(
+        [sum(i in new for i in top) for top in lists], [len(top) for top in lists], seed, n_boot)
     return found
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "GroupContext",
     "jackknife_interval",
     "list_figures",
+    "slot_share",
     "bootstrap_indices",
     "describe",
     "exposure_gini",
@@ -261,6 +262,14 @@ def list_figures(lists: Sequence[np.ndarray], context: GroupContext, n_boot: int
     intervals: dict = {}
     _list_figures(lists, context, bootstrap_indices(len(lists), context.seed, n_boot), metrics, intervals)
     return metrics, intervals
+
+
+def slot_share(hits: np.ndarray, lengths: np.ndarray, seed: int, n_boot: int = N_BOOT) -> tuple[float, list[float] | None]:
+    """A share of list slots (e.g. slots given to new items): ``hits`` and ``lengths`` per user; the share over all
+    slots and its bootstrap interval over users, as the list figures' shares."""
+    hits, lengths = np.asarray(hits, dtype=np.float64), np.asarray(lengths, dtype=np.float64)
+    share = float(hits.sum() / lengths.sum()) if lengths.sum() else float("nan")
+    return share, _ratio_interval(hits, lengths, bootstrap_indices(len(hits), seed, n_boot))
 
 
 def _list_figures(lists: Sequence[np.ndarray], context: GroupContext, idx: np.ndarray,

@@ -16,7 +16,7 @@ from ..retrieval.embeddings import normalize
 from .cold_start import (ColdItemTask, RowCache, knn_scores, random_scores, student_vectors, task_metrics,
                          transfer_scores)
 from .cold_users import ColdUserFold
-from .beyond import ACTIVITY, GroupContext, bootstrap_indices, group_figures, list_figures, percentile_interval
+from .beyond import ACTIVITY, GroupContext, group_figures, list_figures, slot_share
 from .intervals import bootstrap_interval, paired_difference
 
 __all__ = ["SELECT_BY", "TextViews", "cold_beyond", "cold_item_rows", "knn_row", "model_vector_rows", "select_student",
@@ -185,13 +185,8 @@ def cold_beyond(task: ColdItemTask, results: Mapping[str, Mapping[str, np.ndarra
     lists = [row[row >= 0] for row in padded]
     figures, intervals = list_figures(lists, context, n_boot)
     shown = padded >= 0
-    new_slots = (np.isin(padded, task.new) & shown).sum(axis=1).astype(np.float64)
-    length = shown.sum(axis=1).astype(np.float64)
-    figures["new_share"] = float(new_slots.sum() / length.sum()) if length.sum() else float("nan")
-    idx = bootstrap_indices(len(lists), context.seed, n_boot)
-    d = length[idx].sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        intervals["new_share"] = percentile_interval(np.where(d > 0, new_slots[idx].sum(axis=1) / d, np.nan))
+    figures["new_share"], intervals["new_share"] = slot_share((np.isin(padded, task.new) & shown).sum(axis=1),
+                                                              shown.sum(axis=1), context.seed, n_boot)
     activity = group_figures({"N@20 new": results["new"]["N@20"], "N@20 all": results["all"]["N@20"]},
                              context.activity, ACTIVITY, context.seed, n_boot)
     return {"lists": figures, "intervals": intervals, "activity": activity,

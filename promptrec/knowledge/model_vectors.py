@@ -16,7 +16,6 @@ between the raw vectors says little: :func:`centred` removes the mean of the ite
 from __future__ import annotations
 
 from collections.abc import Sequence
-import re
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from .item_text import new_item_view
 from ..llm.resolve import PACKAGED, fingerprint, resolve_gguf
 
 __all__ = ["CachedModelVectors", "ModelVectors", "cached_model_vector_map", "centred", "model_vector_cache", "model_vector_map",
-           "reader_name"]
+           "read_in_blocks", "reader_name"]
 
 
 class ModelVectors:
@@ -91,12 +90,18 @@ def model_vector_map(items: Sequence, cache, progress=None, block: int = 256) ->
     old and a new item), centred on ``items``. ``cache`` is a :class:`~promptrec.ranking.signals.VectorCache` over a
     :class:`ModelVectors`; texts are read in blocks, each saved as it finishes (``progress(n)`` after each)."""
     texts = [new_item_view(it).text() for it in items]
+    vectors = centred(read_in_blocks(cache, texts, progress, block)) if texts else np.zeros((0, 1))
+    return {it.item_id: vectors[n].astype(np.float64) for n, it in enumerate(items)}
+
+
+def read_in_blocks(cache, texts: Sequence[str], progress=None, block: int = 256) -> np.ndarray:
+    """``cache.embed(texts)``, read ``block`` texts at a time so each block is saved as it finishes (an interrupted
+    read keeps what it read; ``progress(n)`` after each block). Rows aligned with ``texts``, not centred."""
     for start in range(0, len(texts), block):
         cache.embed(texts[start:start + block])
         if progress:
             progress(len(texts[start:start + block]))
-    vectors = centred(cache.embed(texts)) if texts else np.zeros((0, 1))
-    return {it.item_id: vectors[n].astype(np.float64) for n, it in enumerate(items)}
+    return cache.embed(texts)
 
 
 class CachedModelVectors:
@@ -107,9 +112,10 @@ class CachedModelVectors:
     Raises ModelError when the folder holds no vectors of that name."""
 
     def __init__(self, name: str, folder: Path) -> None:
+        from ..ranking.signals import VectorCache  # signals imports the knowledge package
+
         self.name = name
-        tag = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-        path = Path(folder) / f"vectors-{tag}.npy"
+        path, _ = VectorCache.files(Path(folder), name)
         try:
             rows = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as err:

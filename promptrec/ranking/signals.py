@@ -124,9 +124,7 @@ class VectorCache:
     def __init__(self, embedder, folder: Path) -> None:
         self.embedder = embedder
         self.folder = Path(folder)
-        tag = re.sub(r"[^A-Za-z0-9._-]+", "_", getattr(embedder, "name", "embedder"))
-        self.rows_path = self.folder / f"vectors-{tag}.npy"
-        self.keys_path = self.folder / f"vectors-{tag}.json"
+        self.rows_path, self.keys_path = self.files(self.folder, getattr(embedder, "name", "embedder"))
         self._rows = np.zeros((0, embedder.dimension), dtype=np.float32)
         self._index: dict[str, int] = {}
         if self.rows_path.exists() and self.keys_path.exists():
@@ -134,6 +132,12 @@ class VectorCache:
             keys = json.loads(self.keys_path.read_text())
             if isinstance(keys, list) and rows.ndim == 2 and len(keys) == len(rows) and rows.shape[1] == embedder.dimension:
                 self._rows, self._index = rows.astype(np.float32), {k: n for n, k in enumerate(keys)}
+
+    @staticmethod
+    def files(folder: Path, name: str) -> tuple[Path, Path]:
+        """The rows (.npy) and text hashes (.json) of an embedder named ``name`` under ``folder``."""
+        tag = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+        return Path(folder) / f"vectors-{tag}.npy", Path(folder) / f"vectors-{tag}.json"
 
     @staticmethod
     def key(text: str) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,7 @@ __all__ = [
     "dataset_slice",
     "with_users",
     "free_port",
+    "load_eval_script",
     "llama_server",
     "tiny_dataset",
     "valid_reply",
@@ -214,3 +217,12 @@ class LocalServer:
         except Exception:
             self._proc.kill()
         self._log.close()
+
+
+def load_eval_script(name: str):
+    """The module of ``eval/NAME.py`` in this checkout (the scripts are not a package), loaded afresh."""
+    path = Path(__file__).resolve().parents[2] / "eval" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,21 +1,12 @@
 """eval/classic_baselines.py end to end on a small dataset folder (items + interactions), loaded like the product."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pandas as pd
 
 from promptrec.collab.testing import synthetic_interactions
+from promptrec.testing import load_eval_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "eval" / "classic_baselines.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("classic_baselines", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_script_prints_both_stages_and_writes_json(tmp_path, capsys):
@@ -27,7 +18,7 @@ def test_script_prints_both_stages_and_writes_json(tmp_path, capsys):
     pd.DataFrame({"item_id": items, "title": [f"Item {i}" for i in items]}).to_csv(folder / "items.csv", index=False)
     out = tmp_path / "table.json"
     assert (
-        load_script().main(["--dataset", str(folder), "--tune", "--folds", "2", "--out", str(out)])
+        load_eval_script("classic_baselines").main(["--dataset", str(folder), "--tune", "--folds", "2", "--out", str(out)])
         == 0
     )
     printed = capsys.readouterr().out

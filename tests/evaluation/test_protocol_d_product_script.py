@@ -1,20 +1,9 @@
 """eval/protocol_d_product.py: the test rows' top-10 lists are the lists their target ranks are read from."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from promptrec.retrieval import COLD
-
-SCRIPT = Path(__file__).resolve().parents[2] / "eval" / "protocol_d_product.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("protocol_d_product", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from promptrec.testing import load_eval_script
 
 
 def pools(rng, n_users=30, n_items=40):
@@ -30,7 +19,7 @@ def pools(rng, n_users=30, n_items=40):
 
 
 def test_top_lists_hold_each_target_at_the_rank_ranks_with_gives():
-    script = load_script()
+    script = load_eval_script("protocol_d_product")
     rng = np.random.default_rng(0)
     collected, targets, new = pools(rng)
     for weights, slot in (({"classic": 1.0, "embedding": 0.1, COLD: 0.0}, 0), ({"classic": 1.0, "embedding": 0.1, COLD: 0.0}, 3),

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "eval" / "load_test.py"
-spec = importlib.util.spec_from_file_location("load_test", SCRIPT)
-load_test = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(load_test)
+from promptrec.testing import load_eval_script
+
+load_test = load_eval_script("load_test")
 
 
 @pytest.mark.parametrize("url", ["http://example.com:8000", "http://10.0.0.5:8000", "https://127.0.0.1:8000",

@@ -3,10 +3,8 @@ real SmolLM2 model the event stream (list first, explanations later) and 503 und
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from promptrec import Recommender
 from promptrec.server.events import decode
 from promptrec.settings import Settings
+from promptrec.testing import load_eval_script
 
 pytestmark = pytest.mark.integration
 CLIENTS = 16
@@ -73,10 +72,7 @@ def test_16_concurrent_clients_all_get_their_own_correct_answers(tiny_server, ex
 
 
 def test_the_load_test_script_against_the_real_server(tiny_server):
-    script = Path(__file__).resolve().parents[3] / "eval" / "load_test.py"
-    spec = importlib.util.spec_from_file_location("load_test", script)
-    load_test = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(load_test)
+    load_test = load_eval_script("load_test")
     report = load_test.run(tiny_server, requests=60, concurrency=8, users=load_test.parse_users("1-30"), k=5,
                            max_seconds=60)
     assert report["sent"] == 60 and report["statuses"] == {"200": 60} and report["wrong_answers"] == 0
