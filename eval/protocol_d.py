@@ -31,7 +31,8 @@ from promptrec.evaluation.cold_start import (RowCache, bare_store, cold_item_tas
                                             transfer_scores)
 from promptrec.errors import PromptrecError
 from promptrec.knowledge.model_vectors import ModelVectors, read_in_blocks
-from promptrec.evaluation.cold_users import cold_user_folds, cold_user_metrics, scorer_row
+from promptrec.evaluation.cold_users import (cold_user_beyond, cold_user_context, cold_user_folds, cold_user_metrics,
+                                             scorer_row)
 from promptrec.evaluation.progress import progress_bars
 from promptrec.evaluation.source import eval_state_dir, load_source
 from promptrec.evaluation.splits import protocol_a_split
@@ -86,6 +87,39 @@ def beyond_tables(beyond: dict) -> list[str]:
             cells.append("" if g is None else f"{_cell(g['N@20 new'], g['intervals']['N@20 new'])} / "
                          f"{_cell(g['N@20 all'], g['intervals']['N@20 all'])} ({g['users']})")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def cold_user_tables(beyond: dict) -> list[str]:
+    """The cold users' beyond-accuracy section: popularity bias of each row's top lists per cut, and N@20 by the
+    targets' popularity tier and by user activity."""
+    first = next((b for by in beyond.values() for b in by.values()), None)
+    if first is None:
+        return []
+    k, metric, cuts = first["k"], first["metric"], first["activity_cuts"]
+    lines = ["", f"### Beyond accuracy, cold users (each row's top {k} among all items)", "",
+             "Popularity and tiers from every user's 5-core interactions (Protocol A's tier rule); mean [95% bootstrap "
+             "interval over users]; Gini and coverage: ± 1.96 jackknife standard errors.", "",
+             "| row | n | long_tail_share | tail_share | avg_pop | gini | coverage |", "|---|---|---|---|---|---|---|"]
+    for name in next(iter(beyond.values())):
+        for n, by in beyond.items():
+            f, i = by[name]["lists"], by[name]["intervals"]
+            lines.append(f"| {name} | {n} | {_cell(f['long_tail_share'], i['long_tail_share'])} | "
+                         f"{_cell(f['tail_share'], i['tail_share'])} | {_cell(f['avg_pop'], i['avg_pop'], 1)} | "
+                         f"{_cell(f['gini'], i['gini'])} | {_cell(f['coverage'], i['coverage'])} |")
+    lines += ["", f"{metric} by the targets' popularity tier (each user scored on their targets in that tier alone) and by "
+              f"user activity (terciles of every user's whole 5-core history: light <= {cuts[0]:g}, medium <= "
+              f"{cuts[1]:g}, heavy above); users in brackets:", "",
+              "| row | n | head | torso | tail | light | medium | heavy |", "|---|---|---|---|---|---|---|---|"]
+
+    def group(entry):
+        return "" if entry is None else f"{_cell(entry[metric], entry['intervals'][metric])} ({entry['users']})"
+    for name in next(iter(beyond.values())):
+        for n, by in beyond.items():
+            b = by[name]
+            cells = [group(b["target_tier"].get(t)) for t in ("head", "torso", "tail")]
+            cells += [group(b["activity"].get(a)) for a in ("light", "medium", "heavy")]
+            lines.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -203,17 +237,23 @@ def main(argv: list[str] | None = None) -> int:
             cuts = (1, 3, 5)
             advance = bar("cold users", len(user_rows))
             metrics: dict = {n: {} for n in cuts}
+            users_beyond: dict = {str(n): {} for n in cuts}
+            users_context = cold_user_context(split, seed)
             for name, (key, row) in user_rows.items():
                 def compute(name=name, row=row):
-                    found = cold_user_metrics(folds, {name: row}, cuts)
-                    return {str(n): found[n][name] for n in cuts}
-                found = rows_cache.get(f"users|{source.sha256}|{args.folds}|{seed}|{cuts}|{key}", compute)
+                    found = cold_user_metrics(folds, {name: row}, cuts, lists=True)
+                    out = {str(n): {m: v for m, v in found[n][name].items() if m != "top"} for n in cuts}
+                    return {**out, **{f"lists {n}": {"top": found[n][name]["top"]} for n in cuts}}
+                found = rows_cache.get(f"users|{source.sha256}|{args.folds}|{seed}|{cuts}|{key}|with lists", compute)
                 for n in cuts:
                     metrics[n][name] = found[str(n)]
+                    users_beyond[str(n)][name] = cold_user_beyond(
+                        folds, n, {**found[str(n)], "top": found[f"lists {n}"]["top"]}, users_context, args.boot)
                 advance(1)
             result["cold_users"] = {"folds": args.folds, "cuts": {
                 str(n): {name: {"all": {k: v for k, v in summarize({"all": m}, args.boot, seed)["all"].items()}}
-                         for name, m in by.items()} for n, by in metrics.items()}}
+                         for name, m in by.items()} for n, by in metrics.items()},
+                "beyond": users_beyond}
     wall = time.perf_counter() - start
     result["wall_s"] = round(wall, 1)
     result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
@@ -273,6 +313,8 @@ def write(out: Path, result: dict) -> None:
             lines.append(f"| {name} | " + " | ".join(fmt(cuts[n][name]["all"]["N@20"]) for n in cuts) + " |")
         users = {n: next(iter(by.values()))["all"]["N@20"]["n"] for n, by in cuts.items()}
         lines += ["", "Users per cut: " + ", ".join(f"n = {n}: {u}" for n, u in users.items()) + "."]
+        if "beyond" in result["cold_users"]:
+            lines += cold_user_tables(result["cold_users"]["beyond"])
     lines += ["", f"Wall time {result['wall_s']} s on {result['machine']}.", ""]
     out.with_suffix(".md").write_text("\n".join(lines))
 

@@ -50,7 +50,9 @@ __all__ = [
     "joined_vectors",
     "knn_scores",
     "knowledge_texts",
+    "list_metrics",
     "multi_target_metrics",
+    "ranked_lists",
     "random_scores",
     "student_vectors",
     "task_metrics",
@@ -306,15 +308,31 @@ def multi_target_metrics(scores: np.ndarray, targets: Sequence[np.ndarray], cand
     """Per-user ``R@K`` and ``N@K`` of all-targets rankings over ``candidates`` (module doc for the definitions).
 
     Ties are broken by the lower item index (the rule of :mod:`promptrec.evaluation.metrics`)."""
+    return list_metrics(ranked_lists(scores, candidates, max(ks), exclude), targets, ks)
+
+
+def ranked_lists(scores: np.ndarray, candidates: np.ndarray, k: int,
+                 exclude: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Each row's top ``k`` among ``candidates`` (``exclude``d items left out), as item indices (rows x k; -1 pads a
+    shorter list); ties by the lower item index."""
     masked = np.full(scores.shape, -np.inf)
     masked[:, candidates] = scores[:, candidates]
-    lists = top_k(masked, max(ks), exclude=exclude)
+    out = np.full((scores.shape[0], k), -1, dtype=np.int64)
+    for u, ranked in enumerate(top_k(masked, k, exclude=exclude)):
+        out[u, : len(ranked)] = ranked
+    return out
+
+
+def list_metrics(lists: np.ndarray, targets: Sequence[np.ndarray], ks: Sequence[int] = KS) -> dict[str, np.ndarray]:
+    """Per-user multi-target ``R@K`` and ``N@K`` of ranked ``lists`` (rows of item indices, -1 padding)."""
     discounts = 1.0 / np.log2(np.arange(2, max(ks) + 2))
     out = {f"{m}@{k}": np.zeros(len(targets)) for k in ks for m in ("R", "N")}
     for u, (ranked, tgt) in enumerate(zip(lists, targets)):
-        hit = np.isin(ranked, tgt)
+        hit = np.isin(ranked, tgt) & (ranked >= 0)
         for k in ks:
             ideal = min(k, len(tgt))
+            if ideal == 0:
+                continue
             out[f"R@{k}"][u] = hit[:k].sum() / ideal
             out[f"N@{k}"][u] = (hit[:k] * discounts[: len(hit[:k])]).sum() / discounts[:ideal].sum()
     return out
@@ -330,13 +348,7 @@ def task_metrics(task: ColdItemTask, scores: np.ndarray, ks: Sequence[int] = KS)
 def task_lists(task: ColdItemTask, scores: np.ndarray, k: int = max(KS)) -> np.ndarray:
     """Each scored user's top ``k`` among all items (warm and new, history left out): the lists the "all"
     ranking of :func:`task_metrics` scores, as item indices (users x k; -1 pads a shorter list)."""
-    masked = np.full(scores.shape, -np.inf)
-    everything = np.union1d(task.warm, task.new)
-    masked[:, everything] = scores[:, everything]
-    out = np.full((scores.shape[0], k), -1, dtype=np.int64)
-    for u, ranked in enumerate(top_k(masked, k, exclude=task.histories)):
-        out[u, : len(ranked)] = ranked
-    return out
+    return ranked_lists(scores, np.union1d(task.warm, task.new), k, exclude=task.histories)
 
 
 def row_results(task: ColdItemTask, scores: np.ndarray, ks: Sequence[int] = KS) -> dict[str, dict[str, np.ndarray]]:

@@ -132,7 +132,47 @@ def test_cold_user_folds_cover_every_user_once_and_cut_histories(split):
     assert fold.matrix.shape[0] == split.n_users - len(fold.cold_users)
     vectors = np.random.default_rng(0).random((split.n_items, 4))
     out = cold_user_metrics(folds, {"knn": knn_row(vectors)}, cuts=(1, 3))
-    assert len(out[1]["knn"]["N@20"]) == len(split.users)
+    assert len(out[1]["knn"]["N@20"]) == len(split.users) and "top" not in out[1]["knn"]
+
+
+def test_cold_user_lists_are_the_ones_scored_and_leave_the_history_out(split):
+    split, _ = split
+    folds = cold_user_folds(split, folds=3, seed=0)
+    vectors = np.random.default_rng(1).random((split.n_items, 4))
+    out = cold_user_metrics(folds, {"knn": knn_row(vectors)}, cuts=(3,), lists=True)[3]["knn"]
+    histories = [h for f in folds for h in f.cut(3)[1]]
+    targets = [t for f in folds for t in f.cut(3)[3]]
+    assert out["top"].shape == (len(histories), 20)
+    for top, history, target, n20 in zip(out["top"], histories, targets, out["N@20"]):
+        assert not set(top.tolist()) & set(history.tolist())
+        gains = np.isin(top, target) / np.log2(np.arange(2, 22))
+        assert n20 == pytest.approx(gains.sum() / (1 / np.log2(np.arange(2, 2 + min(20, len(target))))).sum())
+
+
+def test_cold_user_beyond_scores_each_tier_on_its_own_targets():
+    import scipy.sparse as sp
+
+    from promptrec.evaluation.beyond import GroupContext
+    from promptrec.evaluation.cold_users import ColdUserFold, cold_user_beyond
+
+    popularity = np.array([40, 30, 8, 8, 7, 7, 1, 1, 1, 1])
+    context = GroupContext.for_stage(popularity, np.array([2, 5, 9, 30]), seed=0)
+    assert context.tiers.tolist() == [0, 1, 1, 1, 2, 2, 2, 2, 2, 2]  # head {0}, torso {1, 2, 3}, tail the rest
+    seqs = [np.array([5, 0, 9]), np.array([4, 1, 2, 8])]  # after one item: user 2 head + tail, user 3 torso + tail
+    fold = ColdUserFold(10, sp.csr_matrix((1, 10)), [], [], seqs, [np.arange(3), np.arange(4)], ["c", "d"], [2, 3])
+    top = np.full((2, 20), -1)
+    top[0, :2] = [0, 7]        # the head target first, its tail target missed
+    top[1, :3] = [3, 8, 6]     # no torso target, the tail target second
+    n20 = np.array([1 / (1 + 1 / np.log2(3)), (1 / np.log2(3)) / (1 + 1 / np.log2(3) + 0.5)])
+    out = cold_user_beyond([fold], 1, {"N@20": n20, "top": top}, context, n_boot=200)
+    tiers = out["target_tier"]
+    assert tiers["head"]["users"] == 1 and tiers["head"]["N@20"] == 1.0
+    assert tiers["torso"]["users"] == 1 and tiers["torso"]["N@20"] == 0.0
+    assert tiers["tail"]["users"] == 2 and tiers["tail"]["N@20"] == pytest.approx((0 + 1 / np.log2(3)) / 2)
+    assert set(out["activity"]) == {"medium", "heavy"}  # users 2 and 3 of the context's four
+    assert out["lists"]["long_tail_share"] == pytest.approx(4 / 5)  # of all shown slots: only item 0 is head
+    with pytest.raises(ValueError, match="2 lists but 1 cold users"):
+        cold_user_beyond([fold], 3, {"N@20": n20, "top": top}, context)
 
 
 def test_next_item_with_new_items_hides_new_items_from_histories(split):
