@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_recall and any(r.features is not None for r in records):
         from promptrec.evaluation.feature_quality import next_item_recall
         from promptrec.knowledge import feature_text
-        from promptrec.ranking.signals import VectorCache
+        from promptrec.knowledge.vector_cache import VectorCache
         from promptrec.retrieval import make_embedder
 
         cache = VectorCache(make_embedder(settings.embedding.model, settings.embedding.batch_size), runs_dir / "vectors")

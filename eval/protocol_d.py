@@ -37,7 +37,7 @@ from promptrec.evaluation.progress import progress_bars
 from promptrec.evaluation.source import eval_state_dir, load_source
 from promptrec.evaluation.splits import protocol_a_split
 from promptrec.retrieval import make_embedder
-from promptrec.ranking.signals import VectorCache
+from promptrec.knowledge.vector_cache import VectorCache
 from promptrec.settings import Settings
 from promptrec.state import DatasetState
 

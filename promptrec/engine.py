@@ -29,7 +29,7 @@ from .knowledge.new_items import NewItemScorer, fit_new_items
 from .knowledge.transfer import TransferConfig
 from .llm import LLMClient
 from .quality import PROFILE_GATE
-from .ranking.signals import VectorCache
+from .knowledge.vector_cache import VectorCache
 from .rerank import LLMReranker, RerankOutcome, evidence_explanation
 from .retrieval import COLD, CandidateRetriever, CollaborativeModel, ItemVectorStore, build_scorers
 from .settings import ExplainSettings, FusionSettings, ProfileSettings, RerankSettings, Settings

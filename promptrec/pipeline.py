@@ -203,7 +203,8 @@ class Recommender:
     def _signal_builder(self, collab, log_, model_path=None):
         import json
 
-        from .ranking.signals import ItemKnowledge, SignalBuilder, VectorCache
+        from .knowledge.vector_cache import VectorCache
+        from .ranking.signals import ItemKnowledge, SignalBuilder
 
         knowledge_model = model_vectors = None
         if model_path is not None and model_path.exists():
@@ -223,7 +224,7 @@ class Recommender:
         from .errors import ModelError
         from .knowledge.model_vectors import CachedModelVectors, cached_model_vector_map
         from .ranking.learned import FusionModelError
-        from .ranking.signals import VectorCache
+        from .knowledge.vector_cache import VectorCache
 
         folder = self.state.root / "vectors"
         try:
@@ -240,7 +241,7 @@ class Recommender:
         and the reader's name. ``model_vectors``: a model spec (small | medium | quality | a .gguf path) or a
         reader with the embedder shape (``name``, ``dimension``, ``embed``)."""
         from .knowledge.model_vectors import ModelVectors, model_vector_map
-        from .ranking.signals import VectorCache
+        from .knowledge.vector_cache import VectorCache
 
         reader = model_vectors
         if isinstance(model_vectors, str):

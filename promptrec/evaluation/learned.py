@@ -28,7 +28,8 @@ from ..pipeline import Recommender
 from ..ranking.product import weighted_sum
 from ..ranking.learned import LearnedFusion, Queries, out_of_fold_scores, query_ranks, user_folds
 from ..knowledge.model_vectors import ModelVectors, model_vector_map
-from ..ranking.signals import LLM_GROUPS, ItemKnowledge, SignalBuilder, VectorCache, signal_specs
+from ..knowledge.vector_cache import VectorCache
+from ..ranking.signals import LLM_GROUPS, ItemKnowledge, SignalBuilder, signal_specs
 from ..ranking.signals import signals_hash as signals_hash_of
 from ..retrieval import EMBEDDING, fuse
 from ..settings import Settings

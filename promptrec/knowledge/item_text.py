@@ -52,7 +52,7 @@ class ItemTextVectors:
 
     Args:
         catalog: The items.
-        cache: A :class:`~promptrec.ranking.signals.VectorCache` (embeds each text once, kept on disk).
+        cache: A :class:`~promptrec.knowledge.vector_cache.VectorCache` (embeds each text once, kept on disk).
         features: The model's features (anything with ``get(item_id)``); None: raw vectors only.
         model_cache: A ``VectorCache`` over :class:`~promptrec.knowledge.model_vectors.ModelVectors`: the raw vector
             beside the model's own vector of the same text, centred on the whole catalog (not with ``features``).

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import ModelError
 from .item_text import new_item_view
+from .vector_cache import VectorCache
 from ..llm.resolve import PACKAGED, fingerprint, resolve_gguf
 
 __all__ = ["CachedModelVectors", "ModelVectors", "cached_model_vector_map", "centred", "model_vector_cache", "model_vector_map",
@@ -87,7 +88,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def model_vector_map(items: Sequence, cache, progress=None, block: int = 256) -> dict[str, np.ndarray]:
     """Item id -> the model's own vector of the item's title + genres (:func:`new_item_view`: the same text for an
-    old and a new item), centred on ``items``. ``cache`` is a :class:`~promptrec.ranking.signals.VectorCache` over a
+    old and a new item), centred on ``items``. ``cache`` is a :class:`~promptrec.knowledge.vector_cache.VectorCache` over a
     :class:`ModelVectors`; texts are read in blocks, each saved as it finishes (``progress(n)`` after each)."""
     texts = [new_item_view(it).text() for it in items]
     vectors = centred(read_in_blocks(cache, texts, progress, block)) if texts else np.zeros((0, 1))
@@ -105,14 +106,13 @@ def read_in_blocks(cache, texts: Sequence[str], progress=None, block: int = 256)
 
 
 class CachedModelVectors:
-    """Stands in for a :class:`ModelVectors` whose vectors a :class:`~promptrec.ranking.signals.VectorCache` under
+    """Stands in for a :class:`ModelVectors` whose vectors a :class:`~promptrec.knowledge.vector_cache.VectorCache` under
     ``folder`` already holds (``name``: the reader's name, ``llm-mean:<model id>``): nothing is loaded, so a
     product that ranks with model vectors starts without the model; a text never read raises ModelError.
 
     Raises ModelError when the folder holds no vectors of that name."""
 
     def __init__(self, name: str, folder: Path) -> None:
-        from ..ranking.signals import VectorCache  # signals imports the knowledge package
 
         self.name = name
         path, _ = VectorCache.files(Path(folder), name)
@@ -158,10 +158,9 @@ def reader_name(spec: str, models_dir: Path) -> str:
 
 
 def model_vector_cache(spec: str, models_dir: Path, folder: Path, items: Sequence, threads: int | None = None):
-    """A :class:`~promptrec.ranking.signals.VectorCache` of ``spec``'s vectors under ``folder`` that loads the model
+    """A :class:`~promptrec.knowledge.vector_cache.VectorCache` of ``spec``'s vectors under ``folder`` that loads the model
     only when one of ``items``' title + genres texts is not cached yet (a product restarted on the same catalog
     reads them from disk)."""
-    from ..ranking.signals import VectorCache  # signals imports the knowledge package
 
     try:
         cached = VectorCache(CachedModelVectors(reader_name(spec, models_dir), folder), folder)

@@ -24,7 +24,8 @@ from ..retrieval import fuse
 from ..retrieval.fusion import restrict_pool
 from ..types import History, ItemFeatures, UserProfile
 from .learned import FusionModelError, LearnedFusion, Queries, out_of_fold_scores, query_ranks, user_folds
-from .signals import ItemKnowledge, SignalBuilder, VectorCache
+from ..knowledge.vector_cache import VectorCache
+from .signals import ItemKnowledge, SignalBuilder
 
 MODEL_FILE = "fusion-model.json"
 DEFAULT_KIND = "linear"  # chosen on Protocol A validation (eval/learned_fusion.py): linear, l2 100, top 200 per source

@@ -138,7 +138,7 @@ def test_the_map_reads_the_catalog_text_without_user_tags_by_default(settings, h
 
 
 def _cache(rec):
-    from promptrec.ranking.signals import VectorCache
+    from promptrec.knowledge.vector_cache import VectorCache
 
     return VectorCache(rec.embedder, rec.state.collab / "vectors")
 
@@ -176,7 +176,7 @@ def test_joined_text_is_used_when_asked(settings, hash_embedder):
 def test_model_text_puts_the_models_own_centred_vector_beside_the_raw_one(settings, hash_embedder):
     from promptrec.knowledge.item_text import ItemTextVectors, joined_vectors, new_item_view
     from promptrec.knowledge.model_vectors import centred
-    from promptrec.ranking.signals import VectorCache
+    from promptrec.knowledge.vector_cache import VectorCache
 
     class ModelLike:  # stands in for ModelVectors (the real GGUF is read in tests/knowledge/test_model_vectors.py)
         name, dimension = "llm-mean:toy", hash_embedder.dimension

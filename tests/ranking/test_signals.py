@@ -1,12 +1,15 @@
 """Per-candidate signals: names, values, missing-value handling, the vector cache."""
 
+import os
+
 import numpy as np
 import pytest
 
 from promptrec.collab import EASE
 from promptrec.collab.blend import WeightedBlend
 from promptrec.collab.sequential import Transition
-from promptrec.ranking.signals import (ItemKnowledge, SignalBuilder, VectorCache, collab_sources, signal_names,
+from promptrec.knowledge.vector_cache import VectorCache
+from promptrec.ranking.signals import (ItemKnowledge, SignalBuilder, collab_sources, signal_names,
                                        signals_hash, words)
 from promptrec.retrieval import CollaborativeModel
 from promptrec.types import History, ItemFeatures, UserProfile
@@ -132,3 +135,19 @@ def test_theme_share_counts_the_recent_history_items_with_each_theme():
     out = _theme_share(themes, ["h1", "h2", "h3", "x"], ["c1", "c2", "c3"])
     assert out[0] == pytest.approx((2 / 3 + 2 / 3) / 2) and out[1] == 0.0 and np.isnan(out[2])
     assert np.isnan(_theme_share(themes, ["x"], ["c1"])).all()  # no described history item
+
+
+def test_theme_share_does_not_depend_on_the_string_hash_seed():
+    """A frozenset's order follows PYTHONHASHSEED: summed in that order, the mean moved by an ulp between runs."""
+    import subprocess
+    import sys
+
+    script = (
+        "from promptrec.ranking.signals import _theme_share\n"
+        "counts = [0, 4, 8, 7, 6, 4, 7, 5, 9]  # shares c/9 whose float sum depends on the order\n"
+        "history = {f'h{j}': frozenset(f'theme{k}' for k, c in enumerate(counts) if j < c) for j in range(9)}\n"
+        "themes = {**history, 'x': frozenset(f'theme{k}' for k in range(9))}\n"
+        "print(repr(float(_theme_share(themes, list(history), ['x'])[0])))\n")
+    found = {subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+                            capture_output=True, text=True, check=True).stdout for seed in range(8)}
+    assert len(found) == 1 and abs(float(found.pop()) - 50 / 81) < 1e-12
