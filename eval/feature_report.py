@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections import Counter
 from pathlib import Path
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style", choices=("closed", "open"), default="closed",
                         help="which feature store: closed vocabulary (default) or open text")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
+    parser.add_argument("--name", default=None,
+                        help="result file name (default: knowledge-<model>[-closed], e.g. knowledge-small-closed)")
     parser.add_argument("--no-recall", action="store_true",
                         help="skip the next-item recall of the feature vectors (embeds every split item once)")
     parser.add_argument("--model-vectors", default=None, metavar="MODEL",
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                             "fallback_by_reason": dict(prof_reasons.most_common()),
                             "repaired_profiles": n_repaired, "repairs_by_kind": dict(repaired.most_common())},
                "next_item_recall": recall, "job_runs": runs}
-    name = f"knowledge-{Path(args.model).stem}" + ("-closed" if args.style == "closed" else "")
+    name = args.name or f"knowledge-{Path(args.model).stem}" + ("-closed" if args.style == "closed" else "")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
 
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# {name}: what {model_id.split('@')[0]} knows about {dataset.name}", "",
              f"Dataset {dataset.name} (sha256 {source.sha256[:12]}); features from the per-model store, profiles "
              f"from the evaluation's profile store (cut {PROFILE_CUT}). Written by `python eval/feature_report.py "
-             f"--model {args.model} --style {args.style}` from the stores `eval/knowledge_job.py --model {args.model} "
+             f"{shlex.join(sys.argv[1:] if argv is None else argv) or '--model small'}` from the stores `eval/knowledge_job.py --model {args.model} "
              f"--style {args.style}` fills.", "",
              "## Item features", "",
              "| scope | items | asked | with features (coverage) | rejected as degenerate | failed (invalid / error) |",
