@@ -31,6 +31,7 @@ from promptrec.evaluation.cold_start import (RowCache, bare_store, cold_item_tas
                                             transfer_scores)
 from promptrec.errors import PromptrecError
 from promptrec.knowledge.model_vectors import ModelVectors, read_in_blocks
+from promptrec.evaluation.learned import knowledge_model_id
 from promptrec.evaluation.cold_users import (cold_user_beyond, cold_user_context, cold_user_folds, cold_user_metrics,
                                              scorer_row)
 from promptrec.evaluation.progress import progress_bars
@@ -126,7 +127,9 @@ def cold_user_tables(beyond: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=None, help="dataset name or folder (default: PROMPTREC_DATASET or ml-latest-small)")
-    parser.add_argument("--features", default=None, help="model id whose item features to use (default: the fullest feature file)")
+    parser.add_argument("--features", default=None,
+                        help="whose item features to use: small | medium | quality | a .gguf path | a model id "
+                        "(file@fingerprint) | none (default: the fullest feature file; the headline table used medium)")
     parser.add_argument("--model-vectors", default=None, metavar="MODEL",
                         help="also rows on the model's own vectors of the title + genres text (mean of its last hidden "
                         "states, llama.cpp embedding mode): small | medium | quality | a .gguf path (default: none)")
@@ -146,11 +149,20 @@ def main(argv: list[str] | None = None) -> int:
         except PromptrecError as err:
             print(f"protocol_d.py: --model-vectors {args.model_vectors}: {err}", file=sys.stderr)
             return 2
+    features_model = args.features
+    if features_model and features_model.lower() != "none" and "@" not in features_model:
+        try:  # a name or a path: the id its features are stored under (the model is not loaded)
+            features_model = knowledge_model_id(features_model, settings)
+        except PromptrecError as err:  # a packaged name not installed says how to install it; anything else:
+            reason = err if features_model.lower() in ("small", "medium", "quality") else (
+                "no such model file; give small, medium, quality, a .gguf path, a model id (file@fingerprint) or none")
+            print(f"protocol_d.py: --features {args.features}: {reason}", file=sys.stderr)
+            return 2
     seed = settings.seed
     source = load_source(settings)
     split = protocol_a_split(source.dataset.interactions.frame)
     valid, test = cold_item_tasks(split, args.fraction, seed)
-    store, model_id = feature_store(settings, source.dataset, args.features)
+    store, model_id = feature_store(settings, source.dataset, features_model)
     items = [source.dataset.catalog[i] for i in split.items]
     bare = bare_store(store)  # the new items' features made from title + genres only, when the job made them
     new_ids = {split.items[i] for i in (*valid.new.tolist(), *test.new.tolist())} if bare is not None else set()
